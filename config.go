@@ -1,0 +1,252 @@
+package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+)
+
+const (
+	defaultPath               = "/debug/pprof/goroutine"
+	defaultCollectionInterval = 30 * time.Second
+	defaultTimeout            = 10 * time.Second
+	defaultMaxGroups          = 200
+	defaultMaxConcurrency     = 32
+	defaultMaxBodyBytes       = 16 << 20
+	defaultMaxProfileBytes    = 64 << 20
+	defaultMaxFrames          = 1024
+)
+
+// Config is the receiver's configuration.
+//
+// The HTTP client settings are squashed so that tls, headers, auth and
+// proxy_url sit at the top level as in other scraping receivers, and with them
+// come `endpoint` and `timeout`. The scraper controller's settings are not
+// squashed, because its own `timeout` would collide with the client's: one
+// `timeout` key bounds each target's whole scrape, and collection_interval and
+// initial_delay are declared here.
+type Config struct {
+	confighttp.ClientConfig `mapstructure:",squash"`
+
+	CollectionInterval time.Duration `mapstructure:"collection_interval"`
+	InitialDelay       time.Duration `mapstructure:"initial_delay"`
+
+	// Targets are scraped besides Endpoint, with the same client settings.
+	Targets []TargetConfig `mapstructure:"targets"`
+
+	// Signature is "function" (default) or "line".
+	Signature string `mapstructure:"signature"`
+	// Labels are the pprof label keys kept as goroutine.label.<key>.
+	Labels []string `mapstructure:"labels"`
+	// MaxGroups is the most group series per target per scrape.
+	MaxGroups int `mapstructure:"max_groups"`
+	// Ignore lists functions whose goroutines are counted but not grouped.
+	Ignore []string `mapstructure:"ignore"`
+
+	// MaxConcurrency is the most targets scraped at once.
+	MaxConcurrency int `mapstructure:"max_concurrency"`
+	// MaxBodyBytes bounds the response body as sent (gzip-compressed).
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// MaxProfileBytes bounds the profile once decompressed: pprof sends gzip
+	// without Content-Encoding, so no HTTP-level limit sees this size.
+	MaxProfileBytes int64 `mapstructure:"max_profile_bytes"`
+	// MaxFrames bounds each stack; deeper ones keep their innermost frames.
+	MaxFrames int `mapstructure:"max_frames"`
+
+	metadata.MetricsBuilderConfig `mapstructure:",squash"`
+}
+
+// TargetConfig is one entry of `targets`.
+type TargetConfig struct {
+	Endpoint    string `mapstructure:"endpoint"`
+	ServiceName string `mapstructure:"service_name"`
+}
+
+// Unmarshal is declared so that the squashed confighttp.ClientConfig's own
+// Unmarshal is not promoted to Config: promoted, confmap would call it for the
+// whole Config and decode the client's keys alone. Declared here, confmap
+// re-enters with its top-level unmarshaler skipped, calls the client's on the
+// client's fields and decodes the rest itself. It then ignores unknown keys,
+// so they are checked here: a misspelled key must fail, not vanish.
+func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	known := map[string]bool{}
+	mapstructureKeys(reflect.TypeFor[Config](), known)
+	var unknown []string
+	for _, k := range conf.AllKeys() {
+		top, _, _ := strings.Cut(k, confmap.KeyDelimiter)
+		if !known[top] && !slices.Contains(unknown, top) {
+			unknown = append(unknown, top)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("unknown keys: %s", strings.Join(unknown, ", "))
+	}
+	return conf.Unmarshal(cfg)
+}
+
+// mapstructureKeys adds the keys a struct decodes, squashed structs included.
+func mapstructureKeys(t reflect.Type, into map[string]bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if strings.Contains(opts, "squash") {
+			mapstructureKeys(f.Type, into)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if name != "-" {
+			into[name] = true
+		}
+	}
+}
+
+func createDefaultConfig() *Config {
+	client := confighttp.NewDefaultClientConfig()
+	client.Timeout = defaultTimeout
+	return &Config{
+		ClientConfig:         client,
+		CollectionInterval:   defaultCollectionInterval,
+		InitialDelay:         time.Second,
+		Signature:            signature.ByFunction.String(),
+		MaxGroups:            defaultMaxGroups,
+		MaxConcurrency:       defaultMaxConcurrency,
+		MaxBodyBytes:         defaultMaxBodyBytes,
+		MaxProfileBytes:      defaultMaxProfileBytes,
+		MaxFrames:            defaultMaxFrames,
+		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
+	}
+}
+
+var (
+	errNoTargets = errors.New("no target: set endpoint or targets")
+	errEndpoint  = errors.New("invalid endpoint")
+)
+
+// Validate reports every invalid key at once, each naming the key and value.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.Endpoint == "" && len(cfg.Targets) == 0 {
+		errs = append(errs, errNoTargets)
+	}
+	if cfg.Endpoint != "" {
+		if _, err := targetURL(cfg.Endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("endpoint %q: %w", cfg.Endpoint, err))
+		}
+	}
+	for i, t := range cfg.Targets {
+		if _, err := targetURL(t.Endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("targets[%d].endpoint %q: %w", i, t.Endpoint, err))
+		}
+	}
+	if cfg.CollectionInterval <= 0 {
+		errs = append(errs, fmt.Errorf("collection_interval %v: must be positive", cfg.CollectionInterval))
+	}
+	if cfg.InitialDelay < 0 {
+		errs = append(errs, fmt.Errorf("initial_delay %v: must not be negative", cfg.InitialDelay))
+	}
+	if cfg.Timeout <= 0 || cfg.Timeout >= cfg.CollectionInterval {
+		errs = append(errs, fmt.Errorf("timeout %v: must be positive and below collection_interval %v", cfg.Timeout, cfg.CollectionInterval))
+	}
+	if _, ok := signature.ParseMode(cfg.Signature); !ok {
+		errs = append(errs, fmt.Errorf("signature %q: must be function or line", cfg.Signature))
+	}
+	for i, l := range cfg.Labels {
+		if l == "" {
+			errs = append(errs, fmt.Errorf("labels[%d]: must not be empty", i))
+		}
+	}
+	for i, fn := range cfg.Ignore {
+		if fn == "" {
+			errs = append(errs, fmt.Errorf("ignore[%d]: must not be empty", i))
+		}
+	}
+	positive := []struct {
+		key string
+		val int64
+	}{
+		{"max_groups", int64(cfg.MaxGroups)},
+		{"max_concurrency", int64(cfg.MaxConcurrency)},
+		{"max_body_bytes", cfg.MaxBodyBytes},
+		{"max_profile_bytes", cfg.MaxProfileBytes},
+		{"max_frames", int64(cfg.MaxFrames)},
+	}
+	for _, p := range positive {
+		if p.val <= 0 {
+			errs = append(errs, fmt.Errorf("%s %d: must be positive", p.key, p.val))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// targetURL completes an endpoint as receiver_creator or a user writes it:
+// a bare host:port gets http:// and a missing path the goroutine profile's.
+func targetURL(endpoint string) (*url.URL, error) {
+	if endpoint == "" {
+		return nil, fmt.Errorf("%w: empty", errEndpoint)
+	}
+	raw := endpoint
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errEndpoint, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%w: scheme %q is not http or https", errEndpoint, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%w: no host", errEndpoint)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%w: port %q", errEndpoint, p)
+		}
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = defaultPath
+	}
+	return u, nil
+}
+
+// hostPort returns the server.address and server.port of a target URL,
+// with the scheme's port where the URL names none.
+func hostPort(u *url.URL) (string, int64) {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	n, _ := strconv.ParseInt(port, 10, 64)
+	return u.Hostname(), n
+}
+
+// controllerConfig is what the scraper controller is given: it schedules
+// scrapes; each target's deadline is applied per target (Config.Timeout).
+func (cfg *Config) controllerConfig() scraperhelper.ControllerConfig {
+	cc := scraperhelper.NewDefaultControllerConfig()
+	cc.CollectionInterval = cfg.CollectionInterval
+	cc.InitialDelay = cfg.InitialDelay
+	cc.Timeout = 0
+	return cc
+}

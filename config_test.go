@@ -1,0 +1,137 @@
+package goroutinereceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := createDefaultConfig()
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg
+}
+
+func TestLoadConfig(t *testing.T) {
+	def := loadConfig(t, "")
+	assert.Equal(t, createDefaultConfig(), def)
+	assert.ErrorIs(t, confmap.Validate(def), errNoTargets)
+
+	cfg := loadConfig(t, "custom")
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, "127.0.0.1:6060", cfg.Endpoint)
+	assert.Equal(t, []TargetConfig{
+		{Endpoint: "https://checkout.internal:8443/debug/pprof/goroutine", ServiceName: "checkout"},
+		{Endpoint: "http://10.0.0.7:6060"},
+	}, cfg.Targets)
+	assert.Equal(t, 15*time.Second, cfg.CollectionInterval)
+	assert.Equal(t, 2*time.Second, cfg.InitialDelay)
+	assert.Equal(t, 5*time.Second, cfg.Timeout)
+	assert.Equal(t, "line", cfg.Signature)
+	assert.Equal(t, []string{"pattern", "tenant"}, cfg.Labels)
+	assert.Equal(t, 50, cfg.MaxGroups)
+	assert.Equal(t, []string{"main.poolWorker"}, cfg.Ignore)
+	assert.Equal(t, 8, cfg.MaxConcurrency)
+	assert.Equal(t, int64(defaultMaxBodyBytes), cfg.MaxBodyBytes)
+	v, ok := cfg.Headers.Get("Authorization")
+	require.True(t, ok)
+	assert.Equal(t, configopaque.String("Bearer s3cr3t"), v)
+	assert.False(t, cfg.Metrics.GoGoroutineScrapeSize.Enabled)
+	assert.True(t, cfg.Metrics.GoGoroutineGroupCount.Enabled)
+
+	// The controller gets interval and delay; the deadline is per target.
+	cc := cfg.controllerConfig()
+	assert.Equal(t, 15*time.Second, cc.CollectionInterval)
+	assert.Equal(t, 2*time.Second, cc.InitialDelay)
+	assert.Zero(t, cc.Timeout)
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		wantMsg string
+	}{
+		{"bad_scheme", `endpoint "ftp://127.0.0.1:6060": invalid endpoint: scheme "ftp" is not http or https`},
+		{"bad_port", `targets[0].endpoint "127.0.0.1:99999": invalid endpoint`},
+		{"no_host", `endpoint "http:///debug/pprof/goroutine": invalid endpoint: no host`},
+		{"timeout_above_interval", "timeout 20s: must be positive and below collection_interval 10s"},
+		{"bad_signature", `signature "address": must be function or line`},
+		{"bad_max_groups", "max_groups 0: must be positive"},
+		{"empty_label", "labels[0]: must not be empty"},
+		{"bad_limits", "max_body_bytes -1: must be positive"},
+		{"bad_limits", "max_frames 0: must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := confmap.Validate(loadConfig(t, tt.name))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantMsg)
+		})
+	}
+}
+
+func TestTargetURL(t *testing.T) {
+	tests := []struct {
+		give string
+		want string
+	}{
+		{"127.0.0.1:6060", "http://127.0.0.1:6060/debug/pprof/goroutine"},
+		{"localhost:6060", "http://localhost:6060/debug/pprof/goroutine"},
+		{"http://127.0.0.1:6060", "http://127.0.0.1:6060/debug/pprof/goroutine"},
+		{"https://svc:8443/", "https://svc:8443/debug/pprof/goroutine"},
+		{"http://svc:6060/internal/pprof/goroutine", "http://svc:6060/internal/pprof/goroutine"},
+		{"http://svc:6060/debug/pprof/goroutine?seconds=1", "http://svc:6060/debug/pprof/goroutine?seconds=1"},
+		{"[::1]:6060", "http://[::1]:6060/debug/pprof/goroutine"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			u, err := targetURL(tt.give)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, u.String())
+		})
+	}
+}
+
+func TestHostPort(t *testing.T) {
+	tests := []struct {
+		give     string
+		wantHost string
+		wantPort int64
+	}{
+		{"127.0.0.1:6060", "127.0.0.1", 6060},
+		{"http://svc", "svc", 80},
+		{"https://svc", "svc", 443},
+		{"[::1]:6060", "::1", 6060},
+	}
+	for _, tt := range tests {
+		u, err := targetURL(tt.give)
+		require.NoError(t, err)
+		host, port := hostPort(u)
+		assert.Equal(t, tt.wantHost, host, tt.give)
+		assert.Equal(t, tt.wantPort, port, tt.give)
+	}
+}
+
+func TestConfigUnknownKey(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "unknown_key").String())
+	require.NoError(t, err)
+	err = sub.Unmarshal(createDefaultConfig())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "max_group")
+}

@@ -1,0 +1,206 @@
+package group
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
+	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func load(t *testing.T, name string) *decode.Profile {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/profiles/" + name)
+	require.NoError(t, err, "run scripts/capture-profiles.sh")
+	p, err := decode.Decode(bytes.NewReader(b), decode.Limits{MaxBytes: 64 << 20})
+	require.NoError(t, err)
+	return p
+}
+
+// TestLeakTargetGroups reads the profile captured from the example target
+// running every pattern, and checks what each pattern's main group says.
+func TestLeakTargetGroups(t *testing.T) {
+	res, err := Of(load(t, "leaktarget.pb.gz"), Options{Labels: []string{"pattern"}})
+	require.NoError(t, err)
+
+	tests := []struct {
+		pattern   string
+		stuck     string
+		wantWait  string
+		wantEntry string
+		wantFile  string
+	}{
+		{"fanout", "main.fanoutWorker", signature.WaitChanSend, "main.fanoutWorker", "patterns.go"},
+		{"timeout", "main.slowCompute", signature.WaitChanSend, "main.slowCompute", "patterns.go"},
+		{"probe", "main.verifyReady", signature.WaitChanSend, "main.verifyReady", "patterns.go"},
+		{"janitor", "main.(*ttlCache).cacheJanitor", signature.WaitSelect, "main.(*ttlCache).cacheJanitor", "patterns.go"},
+		{"mutex", "main.appendLedger", signature.WaitMutexLock, "main.appendLedger", "patterns.go"},
+		{"pool", "main.poolWorker", signature.WaitSelect, "main.poolWorker", "patterns.go"},
+		{"growpool", "main.growWorker", signature.WaitSelect, "main.growWorker", "patterns.go"},
+		{"burst", "main.burstTask", signature.WaitSleep, "main.burstTask", "patterns.go"},
+		{"burst", "main.runBurst.func1", signature.WaitWaitGroupWait, "runtime/pprof.Do", "patterns.go"},
+		{"waits", "main.waitRLock", signature.WaitRWMutexRLock, "main.waitRLock", "patterns.go"},
+		{"waits", "main.waitLock", signature.WaitRWMutexLock, "main.waitLock", "patterns.go"},
+		{"waits", "main.waitCond", signature.WaitCondWait, "main.waitCond", "patterns.go"},
+		{"waits", "main.waitGroup", signature.WaitWaitGroupWait, "main.waitGroup", "patterns.go"},
+		{"waits", "main.waitNoCases", signature.WaitSelectNoCases, "main.waitNoCases", "patterns.go"},
+		{"", "os/signal.signal_recv", signature.WaitSyscall, "os/signal.loop", "sigqueue.go"},
+		{"", "net.(*netFD).accept", signature.WaitIO, "main.main", "fd_unix.go"},
+		{"", "runtime/pprof.writeRuntimeProfile", signature.WaitRunning, "net/http.(*conn).serve", "pprof.go"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern+"/"+tt.stuck, func(t *testing.T) {
+			g := find(res.Groups, tt.pattern, tt.stuck)
+			require.NotNil(t, g, "no group stuck in %s", tt.stuck)
+			assert.Equal(t, tt.wantWait, g.Wait)
+			assert.Equal(t, tt.wantEntry, g.Entry)
+			assert.Contains(t, g.Stuck.File, tt.wantFile)
+			assert.Positive(t, g.Stuck.Line)
+			assert.Positive(t, g.Count)
+		})
+	}
+
+	// The leaks ran 3.5s at 10 requests a second: two goroutines left per
+	// fan-out, one per timeout and probe.
+	assert.Greater(t, find(res.Groups, "fanout", "main.fanoutWorker").Count, int64(40))
+	assert.Equal(t, int64(16), find(res.Groups, "pool", "main.poolWorker").Count)
+
+	var sum int64
+	for _, g := range res.Groups {
+		sum += g.Count
+	}
+	assert.Equal(t, res.Total, sum+res.Other+res.Ignored)
+}
+
+func find(groups []Group, pattern, stuck string) *Group {
+	for i, g := range groups {
+		if g.Stuck.Function == stuck && (len(g.LabelValues) == 0 || g.LabelValues[0] == pattern) {
+			return &groups[i]
+		}
+	}
+	return nil
+}
+
+func TestMaxGroupsSumsTheRestIntoOther(t *testing.T) {
+	p := load(t, "leaktarget.pb.gz")
+	all, err := Of(p, Options{})
+	require.NoError(t, err)
+	require.Greater(t, len(all.Groups), 3)
+
+	top, err := Of(p, Options{MaxGroups: 3})
+	require.NoError(t, err)
+	require.Len(t, top.Groups, 3)
+	assert.Equal(t, all.Groups[:3], top.Groups)
+	var rest int64
+	for _, g := range all.Groups[3:] {
+		rest += g.Count
+	}
+	assert.Equal(t, rest, top.Other)
+	assert.Equal(t, all.Total, top.Total)
+	for i := 1; i < len(all.Groups); i++ {
+		assert.GreaterOrEqual(t, all.Groups[i-1].Count, all.Groups[i].Count, "sorted by count")
+	}
+}
+
+func TestIgnoreKeepsTotal(t *testing.T) {
+	p := load(t, "leaktarget.pb.gz")
+	all, err := Of(p, Options{})
+	require.NoError(t, err)
+	fanout := find(all.Groups, "", "main.fanoutWorker")
+	require.NotNil(t, fanout)
+
+	res, err := Of(p, Options{Ignore: []string{"main.fanoutWorker"}})
+	require.NoError(t, err)
+	assert.Nil(t, find(res.Groups, "", "main.fanoutWorker"))
+	assert.Equal(t, all.Total, res.Total)
+	assert.Equal(t, fanout.Count, res.Ignored)
+}
+
+func TestLabelsSplitGroups(t *testing.T) {
+	p := load(t, "fanout-1.pb.gz")
+	var fanout *decode.Sample
+	for _, smp := range p.Sample {
+		if len(smp.Location) > 0 && smp.Value[0] > 1 {
+			fanout = smp
+		}
+	}
+	require.NotNil(t, fanout)
+	// The same stack seen under another label value, as two tenants'
+	// requests leaking through one code path would be.
+	twin := *fanout
+	twin.Label = []decode.Label{{Key: "pattern", Str: "tenant-b"}}
+	p.Sample = append(p.Sample, &twin)
+
+	without, err := Of(p, Options{})
+	require.NoError(t, err)
+	with, err := Of(p, Options{Labels: []string{"pattern", "absent"}})
+	require.NoError(t, err)
+
+	a := find(without.Groups, "", "main.fanoutWorker")
+	require.NotNil(t, a)
+	assert.Equal(t, 2*fanout.Value[0], a.Count)
+	b1 := find(with.Groups, "fanout", "main.fanoutWorker")
+	b2 := find(with.Groups, "tenant-b", "main.fanoutWorker")
+	require.NotNil(t, b1)
+	require.NotNil(t, b2)
+	assert.Equal(t, fanout.Value[0], b1.Count)
+	assert.Equal(t, fanout.Value[0], b2.Count)
+	assert.Equal(t, b1.ID, b2.ID, "labels split groups, not signatures")
+	assert.Equal(t, []string{"tenant-b", ""}, b2.LabelValues)
+	assert.Equal(t, without.Total, with.Total)
+}
+
+// TestSampleOrderDoesNotMatter shuffles the samples: the same groups, in the
+// same order, with the same ids must come out.
+func TestSampleOrderDoesNotMatter(t *testing.T) {
+	p := load(t, "leaktarget.pb.gz")
+	want, err := Of(p, Options{Labels: []string{"pattern"}, MaxGroups: 10})
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 5 {
+		r.Shuffle(len(p.Sample), func(i, j int) { p.Sample[i], p.Sample[j] = p.Sample[j], p.Sample[i] })
+		got, err := Of(p, Options{Labels: []string{"pattern"}, MaxGroups: 10})
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+}
+
+func TestSignaturesStableAcrossCaptures(t *testing.T) {
+	// Two scrapes of one process and one of another process built from the
+	// same code: the fan-out leak has one id in all three.
+	var ids []signature.ID
+	for _, name := range []string{"fanout-1.pb.gz", "fanout-2.pb.gz", "leaktarget.pb.gz"} {
+		res, err := Of(load(t, name), Options{})
+		require.NoError(t, err)
+		g := find(res.Groups, "", "main.fanoutWorker")
+		require.NotNil(t, g, name)
+		ids = append(ids, g.ID)
+	}
+	assert.Equal(t, ids[0], ids[1])
+	assert.Equal(t, ids[0], ids[2])
+}
+
+func TestNotGoroutineProfile(t *testing.T) {
+	tests := []struct {
+		name string
+		give []decode.ValueType
+	}{
+		{"heap", []decode.ValueType{{Type: "alloc_objects", Unit: "count"}}},
+		{"no sample type", nil},
+		{"goroutine in bytes", []decode.ValueType{{Type: "goroutine", Unit: "bytes"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Of(&decode.Profile{SampleType: tt.give}, Options{})
+			require.ErrorIs(t, err, ErrNotGoroutineProfile)
+		})
+	}
+}

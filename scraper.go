@@ -1,0 +1,302 @@
+package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
+	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+)
+
+// otherSignature names the group that sums every group beyond max_groups.
+const otherSignature = "other"
+
+// errBodyTooLarge reports a response body longer than max_body_bytes.
+var errBodyTooLarge = errors.New("response body exceeds max_body_bytes")
+
+// statusError is a non-200 answer; body holds the start of what came with it.
+type statusError struct {
+	code int
+	body string
+}
+
+func (e *statusError) Error() string {
+	if e.body == "" {
+		return fmt.Sprintf("HTTP status %d", e.code)
+	}
+	return fmt.Sprintf("HTTP status %d: %q", e.code, e.body)
+}
+
+// bodyPrefixBytes is how much of an unexpected body an error quotes: enough
+// to recognize an HTML error page, too little to carry a secret far.
+const bodyPrefixBytes = 64
+
+type target struct {
+	url         *url.URL
+	serviceName string
+	// errors counts failed scrapes by cause since start, for the cumulative
+	// go.goroutine.scrape.errors.
+	errors map[metadata.AttributeErrorType]int64
+}
+
+// result is what one target's scrape produced; data flows fetch, decode,
+// group, then emit, and only emit touches shared state.
+type result struct {
+	groups   group.Result
+	err      error
+	duration time.Duration
+	bytes    int64
+}
+
+type goroutineScraper struct {
+	cfg        *Config
+	settings   receiver.Settings
+	now        func() time.Time
+	targets    []*target
+	opts       group.Options
+	limits     decode.Limits
+	labelAttrs []string
+
+	client *http.Client
+	mb     *metadata.MetricsBuilder
+}
+
+func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goroutineScraper, error) {
+	mode, ok := signature.ParseMode(cfg.Signature)
+	if !ok {
+		return nil, fmt.Errorf("signature %q: must be function or line", cfg.Signature)
+	}
+	s := &goroutineScraper{
+		cfg:      cfg,
+		settings: set,
+		now:      now,
+		opts: group.Options{
+			Mode:      mode,
+			Labels:    cfg.Labels,
+			Ignore:    cfg.Ignore,
+			MaxGroups: cfg.MaxGroups,
+		},
+		limits: decode.Limits{MaxBytes: cfg.MaxProfileBytes, MaxFrames: cfg.MaxFrames},
+	}
+	for _, l := range cfg.Labels {
+		s.labelAttrs = append(s.labelAttrs, "goroutine.label."+l)
+	}
+	add := func(endpoint, service string) error {
+		u, err := targetURL(endpoint)
+		if err != nil {
+			return fmt.Errorf("endpoint %q: %w", endpoint, err)
+		}
+		s.targets = append(s.targets, &target{url: u, serviceName: service, errors: map[metadata.AttributeErrorType]int64{}})
+		return nil
+	}
+	if cfg.Endpoint != "" {
+		if err := add(cfg.Endpoint, ""); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range cfg.Targets {
+		if err := add(t.Endpoint, t.ServiceName); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *goroutineScraper) start(ctx context.Context, host component.Host) error {
+	client := s.cfg.ClientConfig
+	// The per-target context deadline bounds connect, headers and body
+	// alike; a second timer in http.Client would only race it.
+	client.Timeout = 0
+	c, err := client.ToClient(ctx, host.GetExtensions(), s.settings.TelemetrySettings)
+	if err != nil {
+		return err
+	}
+	s.client = c
+	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, s.settings, metadata.WithStartTime(pcommon.NewTimestampFromTime(s.now())))
+	return nil
+}
+
+func (s *goroutineScraper) shutdown(context.Context) error {
+	if s.client != nil {
+		s.client.CloseIdleConnections()
+	}
+	return nil
+}
+
+// scrape fetches every target with at most max_concurrency in flight, then
+// emits them in configuration order. A failed target costs only its own data:
+// the others' still go out, with a partial scrape error.
+func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
+	results := make([]result, len(s.targets))
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	workers := min(s.cfg.MaxConcurrency, len(s.targets))
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(s.targets) {
+					return
+				}
+				results[i] = s.scrapeTarget(ctx, s.targets[i])
+			}
+		})
+	}
+	wg.Wait()
+
+	now := pcommon.NewTimestampFromTime(s.now())
+	var errs []error
+	for i, t := range s.targets {
+		if err := s.emit(now, t, results[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m := s.mb.Emit()
+	if len(errs) > 0 {
+		return m, scrapererror.NewPartialScrapeError(errors.Join(errs...), len(errs))
+	}
+	return m, nil
+}
+
+func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target) result {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	var r result
+	r.groups, r.bytes, r.err = s.fetch(ctx, t.url)
+	r.duration = time.Since(start)
+	return r
+}
+
+// fetch reads and groups one profile. The body is bounded twice: as sent,
+// by max_body_bytes, and decompressed, by max_profile_bytes.
+func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL) (group.Result, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
+	if err != nil {
+		return group.Result{}, 0, err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return group.Result{}, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, bodyPrefixBytes))
+		return group.Result{}, int64(len(prefix)), &statusError{code: resp.StatusCode, body: strings.ToValidUTF8(string(prefix), "?")}
+	}
+	body := &countingReader{r: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
+	p, err := decode.Decode(body, s.limits)
+	if body.n > s.cfg.MaxBodyBytes {
+		return group.Result{}, body.n, fmt.Errorf("%w of %d bytes", errBodyTooLarge, s.cfg.MaxBodyBytes)
+	}
+	if err != nil {
+		return group.Result{}, body.n, err
+	}
+	g, err := group.Of(p, s.opts)
+	return g, body.n, err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// emit records one target's metrics under its resource and returns its
+// error, named after the target.
+func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) error {
+	mb := s.mb
+	var up int64
+	if r.err == nil {
+		up = 1
+		mb.RecordGoGoroutineCountDataPoint(now, r.groups.Total)
+		for _, g := range r.groups.Groups {
+			mb.RecordGoGoroutineGroupCountDataPointWithLabels(now, g.Count,
+				g.ID.String(), g.Wait, g.Stuck.Function, g.Stuck.File, g.Stuck.Line, g.Entry,
+				s.labelAttrs, g.LabelValues)
+		}
+		if r.groups.Other > 0 {
+			mb.RecordGoGoroutineGroupCountDataPointWithLabels(now, r.groups.Other,
+				otherSignature, "", "", "", 0, "", s.labelAttrs, make([]string, len(s.labelAttrs)))
+		}
+	} else {
+		t.errors[errorType(r.err)]++
+	}
+	mb.RecordGoGoroutineScrapeUpDataPoint(now, up)
+	mb.RecordGoGoroutineScrapeDurationDataPoint(now, r.duration.Seconds())
+	mb.RecordGoGoroutineScrapeSizeDataPoint(now, r.bytes)
+	for _, kind := range errorTypes {
+		if n := t.errors[kind]; n > 0 {
+			mb.RecordGoGoroutineScrapeErrorsDataPoint(now, n, kind)
+		}
+	}
+
+	rb := mb.NewResourceBuilder()
+	host, port := hostPort(t.url)
+	rb.SetServerAddress(host)
+	rb.SetServerPort(port)
+	rb.SetURLFull(t.url.Redacted())
+	if t.serviceName != "" {
+		rb.SetServiceName(t.serviceName)
+	}
+	mb.EmitForResource(metadata.WithResource(rb.Emit()))
+
+	if r.err != nil {
+		return fmt.Errorf("target %s: %w", t.url.Redacted(), r.err)
+	}
+	return nil
+}
+
+// errorTypes lists the causes in the order their counters are emitted.
+var errorTypes = []metadata.AttributeErrorType{
+	metadata.AttributeErrorTypeConnect,
+	metadata.AttributeErrorTypeTimeout,
+	metadata.AttributeErrorTypeHTTPStatus,
+	metadata.AttributeErrorTypeBodyTooLarge,
+	metadata.AttributeErrorTypeDecode,
+	metadata.AttributeErrorTypeNotGoroutineProfile,
+}
+
+func errorType(err error) metadata.AttributeErrorType {
+	var (
+		status *statusError
+		netErr net.Error
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return metadata.AttributeErrorTypeTimeout
+	case errors.As(err, &status):
+		return metadata.AttributeErrorTypeHTTPStatus
+	case errors.Is(err, errBodyTooLarge), errors.Is(err, decode.ErrTooLarge):
+		return metadata.AttributeErrorTypeBodyTooLarge
+	case errors.Is(err, decode.ErrMalformed):
+		return metadata.AttributeErrorTypeDecode
+	case errors.Is(err, group.ErrNotGoroutineProfile):
+		return metadata.AttributeErrorTypeNotGoroutineProfile
+	}
+	return metadata.AttributeErrorTypeConnect
+}

@@ -1,0 +1,352 @@
+package goroutinereceiver
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/scraper")
+
+var fixedNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func serveFile(t *testing.T, path string) *httptest.Server {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != defaultPath {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newTestScraper(t *testing.T, cfg *Config) *goroutineScraper {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	s, err := newScraper(cfg, receivertest.NewNopSettings(metadata.Type), func() time.Time { return fixedNow })
+	require.NoError(t, err)
+	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, s.shutdown(context.Background())) })
+	return s
+}
+
+// compareGolden checks m against testdata/scraper/<name>.yaml, leaving out
+// what changes from run to run: ports, URLs, durations, timestamps.
+func compareGolden(t *testing.T, name string, m pmetric.Metrics) {
+	t.Helper()
+	path := filepath.Join("testdata", "scraper", name+".yaml")
+	if *update {
+		require.NoError(t, golden.WriteMetrics(t, path, m))
+	}
+	want, err := golden.ReadMetrics(path)
+	require.NoError(t, err)
+	require.NoError(t, pmetrictest.CompareMetrics(want, m,
+		pmetrictest.IgnoreResourceAttributeValue("server.port"),
+		pmetrictest.IgnoreResourceAttributeValue("url.full"),
+		pmetrictest.IgnoreMetricValues("go.goroutine.scrape.duration"),
+		pmetrictest.IgnoreStartTimestamp(),
+		pmetrictest.IgnoreTimestamp(),
+		pmetrictest.IgnoreResourceMetricsOrder(),
+		pmetrictest.IgnoreMetricDataPointsOrder(),
+	))
+}
+
+func TestScrapeGolden(t *testing.T) {
+	all := serveFile(t, "testdata/profiles/leaktarget.pb.gz")
+	fanout := serveFile(t, "testdata/profiles/fanout-1.pb.gz")
+
+	cfg := createDefaultConfig()
+	cfg.Endpoint = strings.TrimPrefix(fanout.URL, "http://")
+	cfg.Targets = []TargetConfig{{Endpoint: all.URL, ServiceName: "leaktarget"}}
+	cfg.Labels = []string{"pattern"}
+	cfg.MaxGroups = 12
+	cfg.Ignore = []string{"os/signal.signal_recv"}
+	s := newTestScraper(t, cfg)
+
+	m, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	compareGolden(t, "two_targets", m)
+	assertGroupsAddUp(t, m)
+}
+
+// assertGroupsAddUp checks, per target, that the group points (other
+// included) sum to the total less the ignored goroutines: one, signal_recv.
+func assertGroupsAddUp(t *testing.T, m pmetric.Metrics) {
+	t.Helper()
+	for i := range m.ResourceMetrics().Len() {
+		rm := m.ResourceMetrics().At(i)
+		var total, groups int64
+		ms := rm.ScopeMetrics().At(0).Metrics()
+		for j := range ms.Len() {
+			switch mt := ms.At(j); mt.Name() {
+			case "go.goroutine.count":
+				total = mt.Gauge().DataPoints().At(0).IntValue()
+			case "go.goroutine.group.count":
+				for k := range mt.Gauge().DataPoints().Len() {
+					groups += mt.Gauge().DataPoints().At(k).IntValue()
+				}
+			}
+		}
+		assert.Positive(t, total)
+		assert.Equal(t, total-1, groups)
+	}
+}
+
+func heapProfile(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, pprof.Lookup("heap").WriteTo(&buf, 0))
+	return buf.Bytes()
+}
+
+// TestScrapeFailingTargets puts one bad target beside a healthy one: the bad
+// one's error names it and its cause, counts under its error.type and sets
+// its up to 0, while the healthy one's data goes out whole.
+func TestScrapeFailingTargets(t *testing.T) {
+	heap := heapProfile(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	downAddr := closed.Addr().String()
+	require.NoError(t, closed.Close())
+
+	tests := []struct {
+		name     string
+		handler  http.HandlerFunc
+		endpoint string // instead of a handler
+		maxBody  int64
+		wantType metadata.AttributeErrorType
+		wantMsg  string
+	}{
+		{
+			name:     "down",
+			endpoint: downAddr,
+			wantType: metadata.AttributeErrorTypeConnect,
+			wantMsg:  "connection refused",
+		},
+		{
+			name:     "not found",
+			handler:  http.NotFound,
+			wantType: metadata.AttributeErrorTypeHTTPStatus,
+			wantMsg:  `HTTP status 404: "404 page not found\n"`,
+		},
+		{
+			name: "server error with a long page",
+			handler: func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(strings.Repeat("<html>oops</html>", 1000)))
+			},
+			wantType: metadata.AttributeErrorTypeHTTPStatus,
+			wantMsg:  "HTTP status 500",
+		},
+		{
+			name: "html page with 200",
+			handler: func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write([]byte("<!DOCTYPE html><html><body>login</body></html>"))
+			},
+			wantType: metadata.AttributeErrorTypeDecode,
+			wantMsg:  "malformed profile",
+		},
+		{
+			name:     "heap profile",
+			handler:  func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(heap) },
+			wantType: metadata.AttributeErrorTypeNotGoroutineProfile,
+			wantMsg:  "not a goroutine profile",
+		},
+		{
+			name: "empty body",
+			handler: func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusOK)
+			},
+			wantType: metadata.AttributeErrorTypeDecode,
+			wantMsg:  "empty body",
+		},
+		{
+			name: "hangs past the timeout",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(5 * time.Second):
+				}
+			},
+			wantType: metadata.AttributeErrorTypeTimeout,
+			wantMsg:  "context deadline exceeded",
+		},
+		{
+			name: "larger than max_body_bytes",
+			handler: func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write(bytes.Repeat([]byte{0}, 4096))
+			},
+			maxBody:  3000,
+			wantType: metadata.AttributeErrorTypeBodyTooLarge,
+			wantMsg:  "exceeds max_body_bytes",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			healthy := serveFile(t, "testdata/profiles/fanout-1.pb.gz")
+			endpoint := tt.endpoint
+			if tt.handler != nil {
+				bad := httptest.NewServer(tt.handler)
+				t.Cleanup(bad.Close)
+				endpoint = bad.URL
+			}
+			cfg := createDefaultConfig()
+			cfg.Targets = []TargetConfig{
+				{Endpoint: "http://user:hunter2@" + strings.TrimPrefix(endpoint, "http://"), ServiceName: "bad"},
+				{Endpoint: healthy.URL, ServiceName: "healthy"},
+			}
+			cfg.Timeout = 300 * time.Millisecond
+			if tt.maxBody > 0 {
+				cfg.MaxBodyBytes = tt.maxBody
+			}
+			s := newTestScraper(t, cfg)
+
+			for scrape := int64(1); scrape <= 2; scrape++ {
+				m, err := s.scrape(context.Background())
+				require.Error(t, err)
+				assert.True(t, scrapererror.IsPartialScrapeError(err))
+				assert.Contains(t, err.Error(), "target http://user:xxxxx@"+strings.TrimPrefix(endpoint, "http://"))
+				assert.Contains(t, err.Error(), tt.wantMsg)
+				assert.NotContains(t, err.Error(), "hunter2")
+				assert.Less(t, len(err.Error()), 400, "quotes a bounded prefix of a body")
+
+				bad, good := byService(t, m, "bad"), byService(t, m, "healthy")
+				assert.Equal(t, int64(0), gaugeValue(t, bad, "go.goroutine.scrape.up"))
+				assert.Equal(t, int64(1), gaugeValue(t, good, "go.goroutine.scrape.up"))
+				assert.False(t, hasMetric(bad, "go.goroutine.count"), "a failed scrape is a gap, not a zero")
+				assert.True(t, hasMetric(good, "go.goroutine.group.count"))
+				assert.Positive(t, gaugeValue(t, good, "go.goroutine.count"))
+
+				errs := metric(t, bad, "go.goroutine.scrape.errors").Sum().DataPoints()
+				require.Equal(t, 1, errs.Len())
+				typ, _ := errs.At(0).Attributes().Get("error.type")
+				assert.Equal(t, tt.wantType.String(), typ.Str())
+				assert.Equal(t, scrape, errs.At(0).IntValue(), "cumulative across scrapes")
+			}
+		})
+	}
+}
+
+func byService(t *testing.T, m pmetric.Metrics, name string) pmetric.MetricSlice {
+	t.Helper()
+	for i := range m.ResourceMetrics().Len() {
+		rm := m.ResourceMetrics().At(i)
+		if v, ok := rm.Resource().Attributes().Get("service.name"); ok && v.Str() == name {
+			return rm.ScopeMetrics().At(0).Metrics()
+		}
+	}
+	t.Fatalf("no resource with service.name %q", name)
+	return pmetric.MetricSlice{}
+}
+
+func hasMetric(ms pmetric.MetricSlice, name string) bool {
+	for i := range ms.Len() {
+		if ms.At(i).Name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+func metric(t *testing.T, ms pmetric.MetricSlice, name string) pmetric.Metric {
+	t.Helper()
+	for i := range ms.Len() {
+		if ms.At(i).Name() == name {
+			return ms.At(i)
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return pmetric.Metric{}
+}
+
+func gaugeValue(t *testing.T, ms pmetric.MetricSlice, name string) int64 {
+	t.Helper()
+	return metric(t, ms, name).Gauge().DataPoints().At(0).IntValue()
+}
+
+// TestScrapeSlowTargetDoesNotDelayOthers scrapes a hung target beside fast
+// ones with one worker per target: the scrape ends at the hung target's
+// deadline, and the fast targets' durations stay small.
+func TestScrapeSlowTargetDoesNotDelayOthers(t *testing.T) {
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(hung.Close)
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: hung.URL, ServiceName: "hung"}}
+	for i := range 4 {
+		cfg.Targets = append(cfg.Targets, TargetConfig{
+			Endpoint:    serveFile(t, "testdata/profiles/fanout-2.pb.gz").URL,
+			ServiceName: "fast" + string(rune('a'+i)),
+		})
+	}
+	cfg.Timeout = 500 * time.Millisecond
+	s := newTestScraper(t, cfg)
+
+	start := time.Now()
+	m, err := s.scrape(context.Background())
+	elapsed := time.Since(start)
+	require.Error(t, err)
+	assert.Less(t, elapsed, cfg.Timeout+400*time.Millisecond)
+	for i := range 4 {
+		fast := byService(t, m, "fast"+string(rune('a'+i)))
+		assert.Equal(t, int64(1), gaugeValue(t, fast, "go.goroutine.scrape.up"))
+		d := metric(t, fast, "go.goroutine.scrape.duration").Gauge().DataPoints().At(0).DoubleValue()
+		assert.Less(t, d, 0.25, "fast target waited for the hung one")
+	}
+}
+
+// TestScrapeResourceAttributes checks the per-target resource.
+func TestScrapeResourceAttributes(t *testing.T) {
+	srv := serveFile(t, "testdata/profiles/fanout-1.pb.gz")
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: srv.URL + "/", ServiceName: "checkout"}}
+	s := newTestScraper(t, cfg)
+	m, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, m.ResourceMetrics().Len())
+	attrs := m.ResourceMetrics().At(0).Resource().Attributes().AsRaw()
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	require.NoError(t, err)
+	assert.Equal(t, host, attrs["server.address"])
+	assert.EqualValues(t, mustAtoi(t, port), attrs["server.port"])
+	assert.Equal(t, srv.URL+defaultPath, attrs["url.full"])
+	assert.Equal(t, "checkout", attrs["service.name"])
+	ts := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0).Timestamp()
+	assert.Equal(t, pcommon.NewTimestampFromTime(fixedNow), ts, "timestamps come from the injected clock")
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	var n int64
+	for _, c := range s {
+		require.True(t, c >= '0' && c <= '9')
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
