@@ -38,11 +38,15 @@ func run(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:6060", "address to serve /debug/pprof on")
 	list := fs.String("patterns", "all", "comma-separated patterns to run, or all; known: "+strings.Join(patternNames(), ","))
 	rate := fs.Float64("rate", 5, "how many times a second each leaking pattern's request runs")
+	requests := fs.Int("requests", 0, "stop each pattern's requests after this many (0: never), so its count plateaus at a known value")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *rate <= 0 {
 		return fmt.Errorf("-rate must be positive, got %v", *rate)
+	}
+	if *requests < 0 {
+		return fmt.Errorf("-requests must not be negative, got %d", *requests)
 	}
 	selected, err := selectPatterns(*list)
 	if err != nil {
@@ -56,10 +60,10 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	every := time.Duration(float64(time.Second) / *rate)
+	pc := pace{every: time.Duration(float64(time.Second) / *rate), limit: *requests}
 	for _, name := range selected {
 		p := patterns[name]
-		go pprof.Do(ctx, pprof.Labels("pattern", name), func(ctx context.Context) { p(ctx, every) })
+		go pprof.Do(ctx, pprof.Labels("pattern", name), func(ctx context.Context) { p(ctx, pc) })
 	}
 
 	srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
@@ -105,11 +109,17 @@ func patternNames() []string {
 	return names
 }
 
-// tick calls fn every interval until ctx ends.
-func tick(ctx context.Context, every time.Duration, fn func()) {
-	t := time.NewTicker(every)
+// pace is how often a pattern's request runs, and how many run at most.
+type pace struct {
+	every time.Duration
+	limit int // 0: no limit
+}
+
+// tick calls fn at p's pace until ctx ends or p.limit calls were made.
+func tick(ctx context.Context, p pace, fn func()) {
+	t := time.NewTicker(p.every)
 	defer t.Stop()
-	for {
+	for n := 0; p.limit == 0 || n < p.limit; n++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -117,4 +127,5 @@ func tick(ctx context.Context, every time.Duration, fn func()) {
 			fn()
 		}
 	}
+	<-ctx.Done()
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// A pattern runs until ctx ends; every is how often a leaking pattern's
-// "request" happens.
-type pattern func(ctx context.Context, every time.Duration)
+// A pattern runs until ctx ends; p says how often a leaking pattern's
+// "request" happens and how many happen.
+type pattern func(ctx context.Context, p pace)
 
 // patterns holds the leaks (each leaves goroutines behind at every request)
 // and the healthy shapes (each settles at a bounded count).
@@ -33,8 +33,8 @@ var patterns = map[string]pattern{
 
 // runFanout asks three replicas and keeps the first answer: the two slower
 // workers block forever sending on the unbuffered channel nobody reads again.
-func runFanout(ctx context.Context, every time.Duration) {
-	tick(ctx, every, func() { _ = firstResult(3) })
+func runFanout(ctx context.Context, p pace) {
+	tick(ctx, p, func() { _ = firstResult(3) })
 }
 
 func firstResult(replicas int) int {
@@ -52,8 +52,8 @@ func fanoutWorker(results chan<- int, replica int) {
 
 // runTimeout gives a computation a deadline shorter than the computation;
 // the abandoned goroutine then blocks on its send to an unbuffered channel.
-func runTimeout(ctx context.Context, every time.Duration) {
-	tick(ctx, every, func() { _, _ = computeWithTimeout(5 * time.Millisecond) })
+func runTimeout(ctx context.Context, p pace) {
+	tick(ctx, p, func() { _, _ = computeWithTimeout(5 * time.Millisecond) })
 }
 
 func computeWithTimeout(limit time.Duration) (int, bool) {
@@ -75,8 +75,8 @@ func slowCompute(done chan<- int) {
 // runProbe is the readiness check whose verification outlives the probe's
 // deadline: the verifier's result is sent on an unbuffered channel after
 // waitReady has already returned.
-func runProbe(ctx context.Context, every time.Duration) {
-	tick(ctx, every, func() { _ = waitReady(5 * time.Millisecond) })
+func runProbe(ctx context.Context, p pace) {
+	tick(ctx, p, func() { _ = waitReady(5 * time.Millisecond) })
 }
 
 func waitReady(deadline time.Duration) bool {
@@ -99,8 +99,8 @@ func verifyReady(ready chan<- bool) {
 
 // runJanitor builds a cache per request, as a library did in the first seed
 // article; each cache starts a janitor goroutine that nothing ever stops.
-func runJanitor(ctx context.Context, every time.Duration) {
-	tick(ctx, every, func() { newTTLCache(time.Minute).put("k", "v") })
+func runJanitor(ctx context.Context, p pace) {
+	tick(ctx, p, func() { newTTLCache(time.Minute).put("k", "v") })
 }
 
 type ttlCache struct {
@@ -138,10 +138,10 @@ func (c *ttlCache) cacheJanitor(ttl time.Duration) {
 
 // runMutex forgets to unlock a ledger's mutex on an error path: every later
 // writer queues behind it forever.
-func runMutex(ctx context.Context, every time.Duration) {
+func runMutex(ctx context.Context, p pace) {
 	var l ledger
 	l.mu.Lock() // the error path that returned without Unlock
-	tick(ctx, every, func() { go appendLedger(&l, "entry") })
+	tick(ctx, p, func() { go appendLedger(&l, "entry") })
 }
 
 type ledger struct {
@@ -159,12 +159,12 @@ func appendLedger(l *ledger, entry string) {
 
 // runPool keeps a fixed pool of workers that wait for jobs: many goroutines,
 // never more.
-func runPool(ctx context.Context, every time.Duration) {
+func runPool(ctx context.Context, p pace) {
 	jobs := make(chan int)
 	for range 16 {
 		go poolWorker(ctx, jobs)
 	}
-	tick(ctx, every, func() {
+	tick(ctx, p, func() {
 		select {
 		case jobs <- 1:
 		case <-ctx.Done():
@@ -185,8 +185,8 @@ func poolWorker(ctx context.Context, jobs <-chan int) {
 
 // runBurst starts a burst of short-lived goroutines every few seconds: the
 // count jumps and falls back.
-func runBurst(ctx context.Context, _ time.Duration) {
-	tick(ctx, 3*time.Second, func() {
+func runBurst(ctx context.Context, _ pace) {
+	tick(ctx, pace{every: 3 * time.Second}, func() {
 		// Each burst lives 2s of every 3s, so a capture usually sees one.
 		var wg sync.WaitGroup
 		for range 50 {
@@ -204,11 +204,11 @@ func burstTask(wg *sync.WaitGroup) {
 
 // runGrowPool grows a pool one worker per tick up to a cap, then stops
 // growing: a ramp and a plateau, not a leak.
-func runGrowPool(ctx context.Context, every time.Duration) {
+func runGrowPool(ctx context.Context, p pace) {
 	const limit = 20
 	jobs := make(chan int)
 	n := 0
-	tick(ctx, every, func() {
+	tick(ctx, p, func() {
 		if n < limit {
 			n++
 			go growWorker(ctx, jobs)
@@ -226,49 +226,90 @@ func growWorker(ctx context.Context, jobs <-chan int) {
 	}
 }
 
-// runWaits parks one goroutine in each wait the runtime names, and keeps
-// them there until ctx ends.
-func runWaits(ctx context.Context, _ time.Duration) {
+// runWaits parks one goroutine in each wait the runtime names, and releases
+// them when ctx ends, all but the one in `select {}`, which nothing can wake.
+func runWaits(ctx context.Context, _ pace) {
 	var (
-		rw   sync.RWMutex // write-locked: readers wait
-		rwR  sync.RWMutex // read-locked: a writer waits for the reader
-		mu   sync.Mutex
-		cond = sync.NewCond(&mu)
-		wg   sync.WaitGroup
+		rw     sync.RWMutex // write-locked: a reader waits
+		rwR    sync.RWMutex // read-locked: a writer waits for the reader
+		wg     sync.WaitGroup
+		g      = &gate{}
+		parked sync.WaitGroup
 	)
+	g.cond = sync.NewCond(&g.mu)
 	rw.Lock()
 	rwR.RLock()
 	wg.Add(1)
-	go waitRLock(&rw)
-	go waitCond(cond)
-	go waitGroup(&wg)
+	parked.Add(4)
+	go waitRLock(&rw, &parked)
+	go waitLock(&rwR, &parked)
+	go waitCond(g, &parked)
+	go waitGroup(&wg, &parked)
 	go waitNoCases()
 	r, w, err := os.Pipe()
 	if err == nil {
-		go waitRead(r)
+		parked.Add(1)
+		go waitRead(r, &parked)
 	}
-	go waitLock(&rwR)
+
 	<-ctx.Done()
-	if w != nil {
+	rw.Unlock()
+	rwR.RUnlock()
+	g.open()
+	wg.Done()
+	if err == nil {
 		_ = w.Close()
 	}
+	parked.Wait()
+	if err == nil {
+		_ = r.Close()
+	}
 }
 
-func waitRLock(rw *sync.RWMutex) { rw.RLock() }
-
-func waitLock(rw *sync.RWMutex) { rw.Lock() }
-
-func waitCond(c *sync.Cond) {
-	c.L.Lock()
-	c.Wait()
-	c.L.Unlock()
+func waitRLock(rw *sync.RWMutex, done *sync.WaitGroup) {
+	defer done.Done()
+	rw.RLock()
+	rw.RUnlock()
 }
 
-func waitGroup(wg *sync.WaitGroup) { wg.Wait() }
+func waitLock(rw *sync.RWMutex, done *sync.WaitGroup) {
+	defer done.Done()
+	rw.Lock()
+	rw.Unlock()
+}
+
+// gate is a condition that opens once.
+type gate struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	opened bool
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	g.opened = true
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}
+
+func waitCond(g *gate, done *sync.WaitGroup) {
+	defer done.Done()
+	g.mu.Lock()
+	for !g.opened {
+		g.cond.Wait()
+	}
+	g.mu.Unlock()
+}
+
+func waitGroup(wg, done *sync.WaitGroup) {
+	defer done.Done()
+	wg.Wait()
+}
 
 func waitNoCases() { select {} }
 
-func waitRead(r *os.File) {
+func waitRead(r *os.File, done *sync.WaitGroup) {
+	defer done.Done()
 	var b [1]byte
 	_, _ = r.Read(b[:])
 }

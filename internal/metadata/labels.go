@@ -13,9 +13,14 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPointWithLabels(
 	signature, wait, function, file string, line int64, entry string,
 	labelAttrs, labelValues []string,
 ) {
-	before := mb.metricGoGoroutineGroupCount.data.Gauge().DataPoints().Len()
-	mb.metricGoGoroutineGroupCount.recordDataPoint(mb.startTime, ts, val, signature, wait, function, file, line, entry)
-	dps := mb.metricGoGoroutineGroupCount.data.Gauge().DataPoints()
+	m := &mb.metricGoGoroutineGroupCount
+	if !m.config.Enabled {
+		// A disabled metric's data is never initialized as a gauge.
+		return
+	}
+	before := m.data.Gauge().DataPoints().Len()
+	m.recordDataPoint(mb.startTime, ts, val, signature, wait, function, file, line, entry)
+	dps := m.data.Gauge().DataPoints()
 	if len(labelAttrs) == 0 || dps.Len() == before {
 		return
 	}

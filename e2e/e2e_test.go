@@ -1,0 +1,339 @@
+//go:build e2e
+
+// Package e2e runs the collector built by ocb against the example target,
+// both as real processes, and checks the numbers the collector exports.
+//
+//	make e2e    # builds the collector, then: go test -tags e2e ./e2e
+package e2e
+
+import (
+	"bufio"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	return root
+}
+
+func collectorBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("OTELCOL_BIN")
+	if bin == "" {
+		bin = filepath.Join(repoRoot(t), "_build", "otelcol-goroutine")
+	}
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "build the collector first: make collector")
+	return bin
+}
+
+// startTarget builds and starts the example target on a free port and
+// returns its host:port.
+func startTarget(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "leaktarget")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/leaktarget")
+	build.Dir = repoRoot(t)
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { stop(t, cmd) })
+
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	m := regexp.MustCompile(`serving http://([^/]+)/`).FindStringSubmatch(line)
+	require.NotNil(t, m, "unexpected first line %q", line)
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return m[1]
+}
+
+// stop ends a process with SIGTERM and waits for it; it must exit cleanly.
+func stop(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		assert.NoError(t, err, "%s did not exit cleanly", cmd.Path)
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("%s did not stop within 10s of SIGTERM", cmd.Path)
+	}
+}
+
+// sink is an OTLP/HTTP metrics endpoint that keeps what it receives.
+type sink struct {
+	mu      sync.Mutex
+	batches []pmetric.Metrics
+}
+
+func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body = zr
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req := pmetricotlp.NewExportRequest()
+	if err := req.UnmarshalProto(b); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.batches = append(s.batches, req.Metrics())
+	s.mu.Unlock()
+	resp, _ := pmetricotlp.NewExportResponse().MarshalProto()
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(resp)
+}
+
+func (s *sink) snapshot() []pmetric.Metrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]pmetric.Metrics(nil), s.batches...)
+}
+
+func startCollector(t *testing.T, config string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
+	cmd := exec.Command(collectorBinary(t), "--config", path)
+	logs, err := os.Create(filepath.Join(t.TempDir(), "collector.log"))
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stop(t, cmd)
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("collector log:\n%s", b)
+		}
+		_ = logs.Close()
+	})
+}
+
+// point is one go.goroutine.group.count data point as exported.
+type point struct {
+	port  int64
+	count int64
+	attrs map[string]any
+}
+
+func groupPoints(batches []pmetric.Metrics) [][]point {
+	var scrapes [][]point
+	for _, m := range batches {
+		for i := range m.ResourceMetrics().Len() {
+			rm := m.ResourceMetrics().At(i)
+			port, _ := rm.Resource().Attributes().Get("server.port")
+			var pts []point
+			ms := rm.ScopeMetrics().At(0).Metrics()
+			for j := range ms.Len() {
+				if ms.At(j).Name() != "go.goroutine.group.count" {
+					continue
+				}
+				dps := ms.At(j).Gauge().DataPoints()
+				for k := range dps.Len() {
+					pts = append(pts, point{port: port.Int(), count: dps.At(k).IntValue(), attrs: dps.At(k).Attributes().AsRaw()})
+				}
+			}
+			if len(pts) > 0 {
+				scrapes = append(scrapes, pts)
+			}
+		}
+	}
+	return scrapes
+}
+
+func find(pts []point, fn string) *point {
+	for i := range pts {
+		if pts[i].attrs["code.function.name"] == fn {
+			return &pts[i]
+		}
+	}
+	return nil
+}
+
+// lineOf returns the line number of the first line of file holding text.
+func lineOf(t *testing.T, file, text string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, text) {
+			return int64(i + 1)
+		}
+	}
+	t.Fatalf("%q not in %s", text, file)
+	return 0
+}
+
+// TestCollectorReportsLeakGroups runs the fan-out leak, the never-unlocked
+// mutex and a fixed pool for a known number of requests, scrapes them every
+// second with the ocb-built collector next to a target that is down, and
+// checks what reaches an OTLP endpoint: the leak's group grows scrape after
+// scrape and settles at exactly two goroutines per request, with the wait
+// kind, stuck function, file, line, entry and label read from its stack.
+func TestCollectorReportsLeakGroups(t *testing.T) {
+	const (
+		rate     = 10
+		requests = 50
+	)
+	target := startTarget(t, "-patterns", "fanout,mutex,pool", "-rate", fmt.Sprint(rate), "-requests", fmt.Sprint(requests))
+	_, portStr, err := net.SplitHostPort(target)
+	require.NoError(t, err)
+	var targetPort int64
+	_, err = fmt.Sscan(portStr, &targetPort)
+	require.NoError(t, err)
+
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := closed.Addr().String()
+	require.NoError(t, closed.Close())
+
+	var s sink
+	otlp := httptest.NewServer(&s)
+	t.Cleanup(otlp.Close)
+
+	startCollector(t, fmt.Sprintf(`
+receivers:
+  goroutine:
+    endpoint: %s
+    targets:
+      - endpoint: http://%s/debug/pprof/goroutine
+        service_name: down
+    collection_interval: 1s
+    initial_delay: 0s
+    timeout: 800ms
+    labels: [pattern]
+exporters:
+  otlphttp:
+    endpoint: %s
+    compression: none
+    retry_on_failure:
+      enabled: false
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [goroutine]
+      exporters: [otlphttp]
+`, target, down, otlp.URL))
+
+	const plateau = 2 * requests // two of three replicas block per request
+	var fanout []int64
+	require.Eventually(t, func() bool {
+		fanout = fanout[:0]
+		for _, pts := range groupPoints(s.snapshot()) {
+			if p := find(pts, "main.fanoutWorker"); p != nil && p.attrs["goroutine.wait"] == "chan send" {
+				fanout = append(fanout, p.count)
+			}
+		}
+		n := len(fanout)
+		return n >= 2 && fanout[n-1] == plateau && fanout[n-2] == plateau
+	}, 40*time.Second, 250*time.Millisecond, "fan-out group never settled at %d: %v", plateau, fanout)
+
+	t.Logf("fan-out group count by scrape: %v", fanout)
+
+	// It grew: counts never fall, and scrapes saw it on the way up.
+	var rising int
+	for i := 1; i < len(fanout); i++ {
+		assert.GreaterOrEqual(t, fanout[i], fanout[i-1], "fan-out counts %v", fanout)
+		if fanout[i] > fanout[i-1] {
+			rising++
+		}
+	}
+	assert.GreaterOrEqual(t, rising, 2, "fan-out counts %v", fanout)
+
+	scrapes := groupPoints(s.snapshot())
+	last := scrapes[len(scrapes)-1]
+	patterns := filepath.Join(repoRoot(t), "cmd", "leaktarget", "patterns.go")
+
+	f := find(last, "main.fanoutWorker")
+	require.NotNil(t, f)
+	assert.Equal(t, targetPort, f.port)
+	assert.Regexp(t, `^[0-9a-f]{16}$`, f.attrs["goroutine.signature"])
+	assert.Equal(t, "main.fanoutWorker", f.attrs["goroutine.entry"])
+	assert.Equal(t, "fanout", f.attrs["goroutine.label.pattern"])
+	assert.True(t, strings.HasSuffix(f.attrs["code.file.path"].(string), "cmd/leaktarget/patterns.go"), f.attrs["code.file.path"])
+	assert.Equal(t, lineOf(t, patterns, "results <- replica"), f.attrs["code.line.number"])
+
+	m := find(last, "main.appendLedger")
+	require.NotNil(t, m)
+	assert.Equal(t, int64(requests), m.count)
+	assert.Equal(t, "sync.Mutex.Lock", m.attrs["goroutine.wait"])
+	// appendLedger blocks on the l.mu.Lock() just above its deferred Unlock.
+	assert.Equal(t, lineOf(t, patterns, "defer l.mu.Unlock()")-1, m.attrs["code.line.number"])
+
+	p := find(last, "main.poolWorker")
+	require.NotNil(t, p)
+	assert.Equal(t, int64(16), p.count)
+	assert.Equal(t, "select", p.attrs["goroutine.wait"])
+
+	// The down target never delayed or dropped the healthy one: it reports
+	// up=0 with a connect error every scrape, the target up=1.
+	assertUp(t, s.snapshot(), "down", 0)
+	assertUp(t, s.snapshot(), "", 1)
+}
+
+func assertUp(t *testing.T, batches []pmetric.Metrics, service string, want int64) {
+	t.Helper()
+	seen := 0
+	for _, m := range batches {
+		for i := range m.ResourceMetrics().Len() {
+			rm := m.ResourceMetrics().At(i)
+			name, _ := rm.Resource().Attributes().Get("service.name")
+			if name.Str() != service {
+				continue
+			}
+			ms := rm.ScopeMetrics().At(0).Metrics()
+			for j := range ms.Len() {
+				if ms.At(j).Name() == "go.goroutine.scrape.up" {
+					seen++
+					assert.Equal(t, want, ms.At(j).Gauge().DataPoints().At(0).IntValue(), "service %q", service)
+				}
+			}
+		}
+	}
+	assert.Positive(t, seen, "no scrape.up for service %q", service)
+}
