@@ -52,6 +52,9 @@ func TestLeakTargetGroups(t *testing.T) {
 		{"waits", "main.waitCond", signature.WaitCondWait, "main.waitCond", "patterns.go"},
 		{"waits", "main.waitGroup", signature.WaitWaitGroupWait, "main.waitGroup", "patterns.go"},
 		{"waits", "main.waitNoCases", signature.WaitSelectNoCases, "main.waitNoCases", "patterns.go"},
+		// Stuck is the innermost frame outside the wait machinery, here in
+		// package os; the entry names the user's function.
+		{"waits", "os.(*File).read", signature.WaitIO, "main.waitRead", "file_posix.go"},
 		{"", "os/signal.signal_recv", signature.WaitSyscall, "os/signal.loop", "sigqueue.go"},
 		{"", "net.(*netFD).accept", signature.WaitIO, "main.main", "fd_unix.go"},
 		{"", "runtime/pprof.writeRuntimeProfile", signature.WaitRunning, "net/http.(*conn).serve", "pprof.go"},

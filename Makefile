@@ -1,0 +1,53 @@
+# The two commands of the README:
+#   make run    build the collector with ocb, start the example target and
+#               show its per-signature goroutine groups
+#   make test   every test: vet, format, generated code, unit, end-to-end
+# Both work on a fresh machine with Go and network access to the Go module
+# proxy; everything else is installed here.
+
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+OCB_VERSION := v0.164.0
+OCB         := $(GOBIN)/builder
+COLLECTOR   := _build/otelcol-goroutine
+
+.PHONY: run test check unit e2e collector generate fixtures fuzz
+
+run: collector
+	scripts/run.sh
+
+test: check unit e2e
+
+# ocb is installed at the version the manifest's modules were built with.
+$(OCB):
+	$(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+collector: $(OCB)
+	$(OCB) --config builder-config.yaml
+
+check:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	scripts/generate.sh
+	@git diff --exit-code -- internal/metadata documentation.md 'generated_*' || \
+	  { echo "generated code is stale: run make generate and commit"; exit 1; }
+
+unit:
+	$(GO) test -race -count=1 ./...
+	# A short fuzz run: seeds and a few seconds of new inputs.
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 10s ./internal/decode
+
+e2e: collector
+	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) $(GO) test -tags e2e -count=1 -v ./e2e
+
+generate:
+	scripts/generate.sh
+
+fixtures:
+	scripts/capture-profiles.sh
+	$(GO) test . -run TestScrapeGolden -update || true
+	$(GO) test . -run TestScrapeGolden
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 10m ./internal/decode
