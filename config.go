@@ -3,6 +3,7 @@ package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"reflect"
 	"slices"
@@ -27,6 +28,15 @@ const (
 	defaultMaxBodyBytes       = 16 << 20
 	defaultMaxProfileBytes    = 64 << 20
 	defaultMaxFrames          = 1024
+
+	defaultLeakWindow       = 30 * time.Minute
+	defaultLeakMinGrowth    = 0.1 // goroutines per minute: 6 an hour
+	defaultLeakMinIncrease  = 10
+	defaultLeakSignificance = 0.01
+	defaultLeakMaxTracked   = 1000
+	// minScrapesPerWindow: the window must hold enough scrapes that its half,
+	// the least judged, has a third of the buckets filled.
+	minScrapesPerWindow = 20
 )
 
 // Config is the receiver's configuration.
@@ -65,7 +75,29 @@ type Config struct {
 	// MaxFrames bounds each stack; deeper ones keep their innermost frames.
 	MaxFrames int `mapstructure:"max_frames"`
 
+	// Leak holds the leak test's window and thresholds.
+	Leak LeakConfig `mapstructure:"leak"`
+
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
+}
+
+// LeakConfig is the `leak` section.
+type LeakConfig struct {
+	// Window is how far back growth is judged.
+	Window time.Duration `mapstructure:"window"`
+	// MinGrowth is the least growth flagged, in goroutines per minute.
+	MinGrowth float64 `mapstructure:"min_growth"`
+	// MinIncrease is the least rise over the judged span, in goroutines.
+	MinIncrease float64 `mapstructure:"min_increase"`
+	// Significance is the Mann-Kendall test's one-sided level.
+	Significance float64 `mapstructure:"significance"`
+	// MaxTrackedGroups is the most groups per target with a window.
+	MaxTrackedGroups int `mapstructure:"max_tracked_groups"`
+}
+
+// z returns the standard normal quantile of 1-Significance.
+func (l LeakConfig) z() float64 {
+	return math.Sqrt2 * math.Erfinv(1-2*l.Significance)
 }
 
 // TargetConfig is one entry of `targets`.
@@ -131,6 +163,13 @@ func createDefaultConfig() *Config {
 		MaxBodyBytes:         defaultMaxBodyBytes,
 		MaxProfileBytes:      defaultMaxProfileBytes,
 		MaxFrames:            defaultMaxFrames,
+		Leak: LeakConfig{
+			Window:           defaultLeakWindow,
+			MinGrowth:        defaultLeakMinGrowth,
+			MinIncrease:      defaultLeakMinIncrease,
+			Significance:     defaultLeakSignificance,
+			MaxTrackedGroups: defaultLeakMaxTracked,
+		},
 		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
 	}
 }
@@ -193,7 +232,28 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %d: must be positive", p.key, p.val))
 		}
 	}
+	errs = append(errs, cfg.Leak.validate(cfg.CollectionInterval, cfg.MaxGroups)...)
 	return errors.Join(errs...)
+}
+
+func (l LeakConfig) validate(interval time.Duration, maxGroups int) []error {
+	var errs []error
+	if least := minScrapesPerWindow * interval; l.Window < least {
+		errs = append(errs, fmt.Errorf("leak.window %v: must hold at least %d collection intervals (%v)", l.Window, minScrapesPerWindow, least))
+	}
+	if l.MinGrowth < 0 {
+		errs = append(errs, fmt.Errorf("leak.min_growth %v: must not be negative", l.MinGrowth))
+	}
+	if l.MinIncrease < 0 {
+		errs = append(errs, fmt.Errorf("leak.min_increase %v: must not be negative", l.MinIncrease))
+	}
+	if l.Significance <= 0 || l.Significance >= 0.5 {
+		errs = append(errs, fmt.Errorf("leak.significance %v: must be above 0 and below 0.5", l.Significance))
+	}
+	if l.MaxTrackedGroups < maxGroups {
+		errs = append(errs, fmt.Errorf("leak.max_tracked_groups %d: must be at least max_groups %d", l.MaxTrackedGroups, maxGroups))
+	}
+	return errs
 }
 
 // targetURL completes an endpoint as receiver_creator or a user writes it:

@@ -23,6 +23,7 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
 // otherSignature names the group that sums every group beyond max_groups.
@@ -54,15 +55,25 @@ type target struct {
 	// errors counts failed scrapes by cause since start, for the cumulative
 	// go.goroutine.scrape.errors.
 	errors map[metadata.AttributeErrorType]int64
+	// tracker holds the leak windows of the target's total and groups. One
+	// worker at a time touches a target, so it needs no lock.
+	tracker *trend.Tracker[group.Key]
+	// Reused across scrapes.
+	keys   []group.Key
+	counts []float64
 }
 
 // result is what one target's scrape produced; data flows fetch, decode,
-// group, then emit, and only emit touches shared state.
+// group, trend, then emit, and only emit touches shared state.
 type result struct {
-	groups   group.Result
-	err      error
-	duration time.Duration
-	bytes    int64
+	groups    group.Result
+	total     trend.Estimate
+	estimates []trend.Estimate // one per group
+	kept      []int            // the groups reported, by index
+	other     int64            // the goroutines of the groups not reported
+	err       error
+	duration  time.Duration
+	bytes     int64
 }
 
 type goroutineScraper struct {
@@ -72,6 +83,7 @@ type goroutineScraper struct {
 	targets    []*target
 	opts       group.Options
 	limits     decode.Limits
+	leak       trend.Config
 	labelAttrs []string
 
 	client *http.Client
@@ -88,12 +100,17 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 		settings: set,
 		now:      now,
 		opts: group.Options{
-			Mode:      mode,
-			Labels:    cfg.Labels,
-			Ignore:    cfg.Ignore,
-			MaxGroups: cfg.MaxGroups,
+			Mode:   mode,
+			Labels: cfg.Labels,
+			Ignore: cfg.Ignore,
 		},
 		limits: decode.Limits{MaxBytes: cfg.MaxProfileBytes, MaxFrames: cfg.MaxFrames},
+		leak: trend.Config{
+			Window:      cfg.Leak.Window,
+			MinGrowth:   cfg.Leak.MinGrowth,
+			MinIncrease: cfg.Leak.MinIncrease,
+			Z:           cfg.Leak.z(),
+		},
 	}
 	for _, l := range cfg.Labels {
 		s.labelAttrs = append(s.labelAttrs, "goroutine.label."+l)
@@ -103,7 +120,12 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 		if err != nil {
 			return fmt.Errorf("endpoint %q: %w", endpoint, err)
 		}
-		s.targets = append(s.targets, &target{url: u, serviceName: service, errors: map[metadata.AttributeErrorType]int64{}})
+		s.targets = append(s.targets, &target{
+			url:         u,
+			serviceName: service,
+			errors:      map[metadata.AttributeErrorType]int64{},
+			tracker:     trend.NewTracker[group.Key](&s.leak, cfg.Leak.MaxTrackedGroups),
+		})
 		return nil
 	}
 	if cfg.Endpoint != "" {
@@ -144,6 +166,7 @@ func (s *goroutineScraper) shutdown(context.Context) error {
 // emits them in configuration order. A failed target costs only its own data:
 // the others' still go out, with a partial scrape error.
 func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
+	at := s.now()
 	results := make([]result, len(s.targets))
 	var (
 		next atomic.Int64
@@ -157,13 +180,13 @@ func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 				if i >= len(s.targets) {
 					return
 				}
-				results[i] = s.scrapeTarget(ctx, s.targets[i])
+				results[i] = s.scrapeTarget(ctx, s.targets[i], at)
 			}
 		})
 	}
 	wg.Wait()
 
-	now := pcommon.NewTimestampFromTime(s.now())
+	now := pcommon.NewTimestampFromTime(at)
 	var errs []error
 	for i, t := range s.targets {
 		if err := s.emit(now, t, results[i]); err != nil {
@@ -177,42 +200,57 @@ func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 	return m, nil
 }
 
-func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target) result {
+// scrapeTarget runs one target's pipeline. A failed scrape leaves the leak
+// windows untouched: a gap, never a zero.
+func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.Time) result {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	var r result
-	r.groups, r.bytes, r.err = s.fetch(ctx, t.url)
+	p, n, err := s.fetch(ctx, t.url)
+	r.bytes = n
+	if err == nil {
+		r.groups, err = group.Of(p, s.opts)
+	}
 	r.duration = time.Since(start)
+	if err != nil {
+		r.err = err
+		return r
+	}
+
+	t.keys, t.counts = t.keys[:0], t.counts[:0]
+	for _, g := range r.groups.Groups {
+		t.keys = append(t.keys, g.Key)
+		t.counts = append(t.counts, float64(g.Count))
+	}
+	r.total, r.estimates = t.tracker.Observe(at, p.Instance(), float64(r.groups.Total), t.keys, t.counts, nil)
+	// Leaks start small: a suspected group is reported beyond max_groups.
+	r.kept, r.other = group.Cut(r.groups.Groups, s.cfg.MaxGroups, func(i int) bool { return r.estimates[i].Suspected }, nil)
 	return r
 }
 
-// fetch reads and groups one profile. The body is bounded twice: as sent,
-// by max_body_bytes, and decompressed, by max_profile_bytes.
-func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL) (group.Result, int64, error) {
+// fetch reads one profile. The body is bounded twice: as sent, by
+// max_body_bytes, and decompressed, by max_profile_bytes.
+func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL) (*decode.Profile, int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
 	if err != nil {
-		return group.Result{}, 0, err
+		return nil, 0, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return group.Result{}, 0, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, bodyPrefixBytes))
-		return group.Result{}, int64(len(prefix)), &statusError{code: resp.StatusCode, body: strings.ToValidUTF8(string(prefix), "?")}
+		return nil, int64(len(prefix)), &statusError{code: resp.StatusCode, body: strings.ToValidUTF8(string(prefix), "?")}
 	}
 	body := &countingReader{r: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
 	p, err := decode.Decode(body, s.limits)
 	if body.n > s.cfg.MaxBodyBytes {
-		return group.Result{}, body.n, fmt.Errorf("%w of %d bytes", errBodyTooLarge, s.cfg.MaxBodyBytes)
+		return nil, body.n, fmt.Errorf("%w of %d bytes", errBodyTooLarge, s.cfg.MaxBodyBytes)
 	}
-	if err != nil {
-		return group.Result{}, body.n, err
-	}
-	g, err := group.Of(p, s.opts)
-	return g, body.n, err
+	return p, body.n, err
 }
 
 type countingReader struct {
@@ -234,14 +272,27 @@ func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) erro
 	if r.err == nil {
 		up = 1
 		mb.RecordGoGoroutineCountDataPoint(now, r.groups.Total)
-		for _, g := range r.groups.Groups {
-			mb.RecordGoGoroutineGroupCountDataPointWithLabels(now, g.Count,
-				g.ID.String(), g.Wait, g.Stuck.Function, g.Stuck.File, g.Stuck.Line, g.Entry,
-				s.labelAttrs, g.LabelValues)
+		if r.total.Ready {
+			mb.RecordGoGoroutineGrowthDataPoint(now, r.total.Growth)
 		}
-		if r.groups.Other > 0 {
-			mb.RecordGoGoroutineGroupCountDataPointWithLabels(now, r.groups.Other,
-				otherSignature, "", "", "", 0, "", s.labelAttrs, make([]string, len(s.labelAttrs)))
+		for _, i := range r.kept {
+			g, est := &r.groups.Groups[i], r.estimates[i]
+			a := metadata.GroupAttributes{
+				Signature: g.ID.String(), Wait: g.Wait,
+				Function: g.Stuck.Function, File: g.Stuck.File, Line: g.Stuck.Line,
+				Entry:     g.Entry,
+				LabelKeys: s.labelAttrs, LabelValues: g.LabelValues,
+			}
+			mb.RecordGoGoroutineGroupCountDataPointWithLabels(now, g.Count, a)
+			if est.Ready {
+				mb.RecordGoGoroutineGroupGrowthDataPointWithLabels(now, est.Growth, a)
+				mb.RecordGoGoroutineGroupSuspectedDataPointWithLabels(now, boolInt(est.Suspected), a)
+			}
+		}
+		if r.other > 0 {
+			mb.RecordGoGoroutineGroupCountDataPointWithLabels(now, r.other, metadata.GroupAttributes{
+				Signature: otherSignature, LabelKeys: s.labelAttrs, LabelValues: make([]string, len(s.labelAttrs)),
+			})
 		}
 	} else {
 		t.errors[errorType(r.err)]++
@@ -269,6 +320,13 @@ func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) erro
 		return fmt.Errorf("target %s: %w", t.url.Redacted(), r.err)
 	}
 	return nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // errorTypes lists the causes in the order their counters are emitted.

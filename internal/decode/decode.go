@@ -76,6 +76,7 @@ func readAll(r io.Reader, limit int64) ([]byte, error) {
 const (
 	profileSampleType  = 1
 	profileSample      = 2
+	profileMapping     = 3
 	profileLocation    = 4
 	profileFunction    = 5
 	profileStringTable = 6
@@ -99,6 +100,13 @@ const (
 	lineFunctionID = 1
 	lineLine       = 2
 
+	mappingID          = 1
+	mappingMemoryStart = 2
+	mappingMemoryLimit = 3
+	mappingFileOffset  = 4
+	mappingFilename    = 5
+	mappingBuildID     = 6
+
 	functionID         = 1
 	functionName       = 2
 	functionSystemName = 3
@@ -115,6 +123,7 @@ type (
 		samples     []rawSample
 		locations   []rawLocation
 		functions   []rawFunction
+		mappings    []rawMapping
 		strings     []string
 		timeNanos   int64
 	}
@@ -127,6 +136,10 @@ type (
 	rawLocation struct {
 		id, address uint64
 		lines       [][2]uint64 // function id, line
+	}
+	rawMapping struct {
+		id, start, limit, offset uint64
+		file, buildID            int64
 	}
 	rawFunction struct {
 		id                 uint64
@@ -179,6 +192,30 @@ func Parse(b []byte, maxFrames int) (*Profile, error) {
 				return nil
 			})
 			raw.functions = append(raw.functions, f)
+			return err
+		case num == profileMapping && typ == protowire.BytesType:
+			var m rawMapping
+			err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+				if typ != protowire.VarintType {
+					return nil
+				}
+				switch num {
+				case mappingID:
+					m.id = v
+				case mappingMemoryStart:
+					m.start = v
+				case mappingMemoryLimit:
+					m.limit = v
+				case mappingFileOffset:
+					m.offset = v
+				case mappingFilename:
+					m.file = int64(v)
+				case mappingBuildID:
+					m.buildID = int64(v)
+				}
+				return nil
+			})
+			raw.mappings = append(raw.mappings, m)
 			return err
 		case num == profileStringTable && typ == protowire.BytesType:
 			raw.strings = append(raw.strings, string(msg))
@@ -329,6 +366,18 @@ func (raw *rawProfile) resolve() (*Profile, error) {
 			return nil, err
 		}
 		p.SampleType = append(p.SampleType, ValueType{Type: t, Unit: u})
+	}
+
+	for _, rm := range raw.mappings {
+		m := Mapping{ID: rm.id, MemoryStart: rm.start, MemoryLimit: rm.limit, FileOffset: rm.offset}
+		var err error
+		if m.Filename, err = str(rm.file); err != nil {
+			return nil, err
+		}
+		if m.BuildID, err = str(rm.buildID); err != nil {
+			return nil, err
+		}
+		p.Mapping = append(p.Mapping, m)
 	}
 
 	functions := make(map[uint64]*Function, len(raw.functions))

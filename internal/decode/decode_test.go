@@ -51,6 +51,10 @@ func TestDecodeMatchesPprof(t *testing.T) {
 				assert.Equal(t, ValueType{Type: st.Type, Unit: st.Unit}, got.SampleType[i])
 			}
 			assert.Equal(t, want.TimeNanos, got.TimeNanos)
+			require.Len(t, got.Mapping, len(want.Mapping))
+			for i, m := range want.Mapping {
+				assert.Equal(t, Mapping{ID: m.ID, MemoryStart: m.Start, MemoryLimit: m.Limit, FileOffset: m.Offset, Filename: m.File, BuildID: m.BuildID}, got.Mapping[i])
+			}
 			require.Len(t, got.Sample, len(want.Sample))
 			for i := range want.Sample {
 				assert.Equal(t, flattenPprof(want.Sample[i]), flatten(got.Sample[i]), "sample %d", i)
@@ -169,4 +173,20 @@ func TestDecodeErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.wantMsg)
 		})
 	}
+}
+
+// TestInstance: two scrapes of one process share an instance, a capture of
+// another process (same binary, new ASLR draw) has another.
+func TestInstance(t *testing.T) {
+	inst := func(name string) uint64 {
+		b, err := os.ReadFile("../../testdata/profiles/" + name)
+		require.NoError(t, err)
+		p, err := Decode(bytes.NewReader(b), noLimit)
+		require.NoError(t, err)
+		return p.Instance()
+	}
+	assert.Equal(t, inst("fanout-1.pb.gz"), inst("fanout-2.pb.gz"))
+	assert.NotEqual(t, inst("fanout-1.pb.gz"), inst("leaktarget.pb.gz"))
+	assert.NotZero(t, inst("leaktarget.pb.gz"))
+	assert.Zero(t, (&Profile{}).Instance())
 }

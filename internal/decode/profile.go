@@ -8,14 +8,56 @@
 // general object graph costs many times more and trusts the sizes it reads.
 package decode // import "github.com/goroutinewatch/goroutinereceiver/internal/decode"
 
+import (
+	"encoding/binary"
+	"hash/fnv"
+)
+
 // Profile is a decoded profile.proto message.
 type Profile struct {
 	// SampleType[i] describes Sample.Value[i]: "goroutine"/"count" for the
 	// goroutine profile, "goroutineleak"/"count" for the leak profile.
 	SampleType []ValueType
 	Sample     []*Sample
+	// Mapping lists the target's memory mappings: its binary and, on Linux,
+	// its shared objects and [vdso], at addresses ASLR draws anew per process.
+	Mapping []Mapping
 	// TimeNanos is when the target took the profile, in Unix nanoseconds.
 	TimeNanos int64
+}
+
+// Mapping is profile.proto's Mapping.
+type Mapping struct {
+	ID          uint64
+	MemoryStart uint64
+	MemoryLimit uint64
+	FileOffset  uint64
+	Filename    string
+	BuildID     string
+}
+
+// Instance identifies the process that wrote the profile: a hash of its
+// mappings' addresses, files and build ids. Two profiles of one process share
+// it; a restarted process differs, because ASLR places [vdso] and shared
+// objects elsewhere and a new build has a new build id. 0 when the profile
+// has no mapping (runtimes that cannot read their own maps).
+func (p *Profile) Instance() uint64 {
+	if len(p.Mapping) == 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	var b [8]byte
+	for _, m := range p.Mapping {
+		binary.LittleEndian.PutUint64(b[:], m.MemoryStart)
+		h.Write(b[:])
+		binary.LittleEndian.PutUint64(b[:], uint64(len(m.Filename)))
+		h.Write(b[:])
+		h.Write([]byte(m.Filename))
+		binary.LittleEndian.PutUint64(b[:], uint64(len(m.BuildID)))
+		h.Write(b[:])
+		h.Write([]byte(m.BuildID))
+	}
+	return max(h.Sum64(), 1)
 }
 
 // ValueType is profile.proto's ValueType.

@@ -26,14 +26,18 @@ type Options struct {
 	// Ignore lists functions whose goroutines are not grouped: a sample with
 	// any of them anywhere in its stack counts toward Total only.
 	Ignore []string
-	// MaxGroups is the most groups returned; the smallest beyond it are
-	// summed into Result.Other. 0 means no limit.
-	MaxGroups int
+}
+
+// Key identifies a group across scrapes: its signature and kept labels.
+type Key struct {
+	ID     signature.ID
+	Labels string // the label values, length-prefixed
 }
 
 // Group is the goroutines that share a signature and kept label values.
 type Group struct {
 	signature.Info
+	Key   Key
 	Count int64
 	// LabelValues holds the value of each of Options.Labels, "" where the
 	// goroutines do not carry it.
@@ -48,11 +52,9 @@ type Result struct {
 	Total int64
 	// Ignored is the goroutines left out by Options.Ignore.
 	Ignored int64
-	// Groups holds at most Options.MaxGroups groups, by count descending and
-	// then by signature, so that output order is stable.
+	// Groups holds every group, by count descending and then by signature,
+	// so that output order is stable.
 	Groups []Group
-	// Other sums the groups beyond MaxGroups; zero when there were none.
-	Other int64
 	// Truncated counts samples whose stacks exceeded the decoder's frame
 	// limit; their signature is of the innermost frames only.
 	Truncated int
@@ -70,13 +72,9 @@ func Of(p *decode.Profile, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("%w: sample type %q", ErrNotGoroutineProfile, got)
 	}
 
-	type key struct {
-		id     signature.ID
-		labels string
-	}
 	var (
 		res    Result
-		index  = make(map[key]int, len(p.Sample))
+		index  = make(map[Key]int, len(p.Sample))
 		groups []Group
 	)
 	for _, s := range p.Sample {
@@ -95,13 +93,13 @@ func Of(p *decode.Profile, opts Options) (Result, error) {
 		}
 		info := signature.Classify(frames, opts.Mode)
 		values := labelValues(s.Label, opts.Labels)
-		k := key{id: info.ID, labels: joinLengthPrefixed(values)}
+		k := Key{ID: info.ID, Labels: joinLengthPrefixed(values)}
 		if i, ok := index[k]; ok {
 			groups[i].Count += n
 			continue
 		}
 		index[k] = len(groups)
-		groups = append(groups, Group{Info: info, Count: n, LabelValues: values, Frames: frames})
+		groups = append(groups, Group{Info: info, Key: k, Count: n, LabelValues: values, Frames: frames})
 	}
 
 	slices.SortFunc(groups, func(a, b Group) int {
@@ -111,14 +109,23 @@ func Of(p *decode.Profile, opts Options) (Result, error) {
 			slices.Compare(a.LabelValues, b.LabelValues),
 		)
 	})
-	if opts.MaxGroups > 0 && len(groups) > opts.MaxGroups {
-		for _, g := range groups[opts.MaxGroups:] {
-			res.Other += g.Count
-		}
-		groups = groups[:opts.MaxGroups:opts.MaxGroups]
-	}
 	res.Groups = groups
 	return res, nil
+}
+
+// Cut returns the indexes of the groups to report: the first n (the
+// largest), and beyond them those keep asks for. The rest are summed into
+// other, so that the reported counts still add up.
+func Cut(groups []Group, n int, keep func(i int) bool, dst []int) (kept []int, other int64) {
+	kept = dst[:0]
+	for i, g := range groups {
+		if i < n || keep(i) {
+			kept = append(kept, i)
+			continue
+		}
+		other += g.Count
+	}
+	return kept, other
 }
 
 func framesOf(s *decode.Sample) []signature.Frame {

@@ -80,7 +80,7 @@ func TestLeakTargetGroups(t *testing.T) {
 	for _, g := range res.Groups {
 		sum += g.Count
 	}
-	assert.Equal(t, res.Total, sum+res.Other+res.Ignored)
+	assert.Equal(t, res.Total, sum+res.Ignored)
 }
 
 func find(groups []Group, pattern, stuck string) *Group {
@@ -92,25 +92,26 @@ func find(groups []Group, pattern, stuck string) *Group {
 	return nil
 }
 
-func TestMaxGroupsSumsTheRestIntoOther(t *testing.T) {
-	p := load(t, "leaktarget.pb.gz")
-	all, err := Of(p, Options{})
+func TestCut(t *testing.T) {
+	res, err := Of(load(t, "leaktarget.pb.gz"), Options{})
 	require.NoError(t, err)
-	require.Greater(t, len(all.Groups), 3)
+	require.Greater(t, len(res.Groups), 5)
+	for i := 1; i < len(res.Groups); i++ {
+		assert.GreaterOrEqual(t, res.Groups[i-1].Count, res.Groups[i].Count, "sorted by count")
+	}
 
-	top, err := Of(p, Options{MaxGroups: 3})
-	require.NoError(t, err)
-	require.Len(t, top.Groups, 3)
-	assert.Equal(t, all.Groups[:3], top.Groups)
-	var rest int64
-	for _, g := range all.Groups[3:] {
-		rest += g.Count
+	last := len(res.Groups) - 1
+	kept, other := Cut(res.Groups, 3, func(i int) bool { return i == last }, nil)
+	assert.Equal(t, []int{0, 1, 2, last}, kept, "the three largest and the one asked for")
+	var want int64
+	for _, g := range res.Groups[3:last] {
+		want += g.Count
 	}
-	assert.Equal(t, rest, top.Other)
-	assert.Equal(t, all.Total, top.Total)
-	for i := 1; i < len(all.Groups); i++ {
-		assert.GreaterOrEqual(t, all.Groups[i-1].Count, all.Groups[i].Count, "sorted by count")
-	}
+	assert.Equal(t, want, other)
+
+	kept, other = Cut(res.Groups, 100, func(int) bool { return false }, nil)
+	assert.Len(t, kept, len(res.Groups))
+	assert.Zero(t, other)
 }
 
 func TestIgnoreKeepsTotal(t *testing.T) {
@@ -165,12 +166,12 @@ func TestLabelsSplitGroups(t *testing.T) {
 // same order, with the same ids must come out.
 func TestSampleOrderDoesNotMatter(t *testing.T) {
 	p := load(t, "leaktarget.pb.gz")
-	want, err := Of(p, Options{Labels: []string{"pattern"}, MaxGroups: 10})
+	want, err := Of(p, Options{Labels: []string{"pattern"}})
 	require.NoError(t, err)
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 5 {
 		r.Shuffle(len(p.Sample), func(i, j int) { p.Sample[i], p.Sample[j] = p.Sample[j], p.Sample[i] })
-		got, err := Of(p, Options{Labels: []string{"pattern"}, MaxGroups: 10})
+		got, err := Of(p, Options{Labels: []string{"pattern"}})
 		require.NoError(t, err)
 		assert.Equal(t, want, got)
 	}

@@ -82,6 +82,132 @@ func (ms *GoGoroutineGroupCountMetricConfig) Validate() error {
 	return nil
 }
 
+// GoGoroutineGroupGrowthMetricAttributeKey specifies the key of an attribute for the go.goroutine.group.growth metric.
+type GoGoroutineGroupGrowthMetricAttributeKey string
+
+const (
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.signature"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait      GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.wait"
+	GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName   GoGoroutineGroupGrowthMetricAttributeKey = "code.function.name"
+	GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath       GoGoroutineGroupGrowthMetricAttributeKey = "code.file.path"
+	GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber     GoGoroutineGroupGrowthMetricAttributeKey = "code.line.number"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry     GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.entry"
+)
+
+// GoGoroutineGroupGrowthMetricConfig provides config for the go.goroutine.group.growth metric.
+type GoGoroutineGroupGrowthMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                     `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []GoGoroutineGroupGrowthMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *GoGoroutineGroupGrowthMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *GoGoroutineGroupGrowthMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry:
+		default:
+			return fmt.Errorf("metric go.goroutine.group.growth doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// GoGoroutineGroupSuspectedMetricAttributeKey specifies the key of an attribute for the go.goroutine.group.suspected metric.
+type GoGoroutineGroupSuspectedMetricAttributeKey string
+
+const (
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.signature"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait      GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.wait"
+	GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName   GoGoroutineGroupSuspectedMetricAttributeKey = "code.function.name"
+	GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath       GoGoroutineGroupSuspectedMetricAttributeKey = "code.file.path"
+	GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber     GoGoroutineGroupSuspectedMetricAttributeKey = "code.line.number"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry     GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.entry"
+)
+
+// GoGoroutineGroupSuspectedMetricConfig provides config for the go.goroutine.group.suspected metric.
+type GoGoroutineGroupSuspectedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                        `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []GoGoroutineGroupSuspectedMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *GoGoroutineGroupSuspectedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *GoGoroutineGroupSuspectedMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry:
+		default:
+			return fmt.Errorf("metric go.goroutine.group.suspected doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// GoGoroutineGrowthMetricConfig provides config for the go.goroutine.growth metric.
+type GoGoroutineGrowthMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *GoGoroutineGrowthMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // GoGoroutineScrapeDurationMetricConfig provides config for the go.goroutine.scrape.duration metric.
 type GoGoroutineScrapeDurationMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -194,6 +320,9 @@ func (ms *GoGoroutineScrapeUpMetricConfig) Unmarshal(parser *confmap.Conf) error
 type MetricsConfig struct {
 	GoGoroutineCount          GoGoroutineCountMetricConfig          `mapstructure:"go.goroutine.count"`
 	GoGoroutineGroupCount     GoGoroutineGroupCountMetricConfig     `mapstructure:"go.goroutine.group.count"`
+	GoGoroutineGroupGrowth    GoGoroutineGroupGrowthMetricConfig    `mapstructure:"go.goroutine.group.growth"`
+	GoGoroutineGroupSuspected GoGoroutineGroupSuspectedMetricConfig `mapstructure:"go.goroutine.group.suspected"`
+	GoGoroutineGrowth         GoGoroutineGrowthMetricConfig         `mapstructure:"go.goroutine.growth"`
 	GoGoroutineScrapeDuration GoGoroutineScrapeDurationMetricConfig `mapstructure:"go.goroutine.scrape.duration"`
 	GoGoroutineScrapeErrors   GoGoroutineScrapeErrorsMetricConfig   `mapstructure:"go.goroutine.scrape.errors"`
 	GoGoroutineScrapeSize     GoGoroutineScrapeSizeMetricConfig     `mapstructure:"go.goroutine.scrape.size"`
@@ -209,6 +338,19 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry},
+		},
+		GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry},
+		},
+		GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry},
+		},
+		GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
+			Enabled: true,
 		},
 		GoGoroutineScrapeDuration: GoGoroutineScrapeDurationMetricConfig{
 			Enabled: true,

@@ -34,6 +34,19 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry},
 					},
+					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry},
+					},
+					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry},
+					},
+					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
+						Enabled: true,
+					},
 					GoGoroutineScrapeDuration: GoGoroutineScrapeDurationMetricConfig{
 						Enabled: true,
 					},
@@ -69,6 +82,19 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry},
 					},
+					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry},
+					},
+					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry},
+					},
+					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
+						Enabled: false,
+					},
 					GoGoroutineScrapeDuration: GoGoroutineScrapeDurationMetricConfig{
 						Enabled: false,
 					},
@@ -96,7 +122,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineGroupGrowthMetricConfig{}, GoGoroutineGroupSuspectedMetricConfig{}, GoGoroutineGrowthMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -110,6 +136,30 @@ func TestGoGoroutineGroupCountMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.count doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupCount
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestGoGoroutineGroupGrowthMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().GoGoroutineGroupGrowth
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []GoGoroutineGroupGrowthMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.growth doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]")
+
+	cfg = DefaultMetricsConfig().GoGoroutineGroupGrowth
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestGoGoroutineGroupSuspectedMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().GoGoroutineGroupSuspected
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []GoGoroutineGroupSuspectedMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.suspected doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]")
+
+	cfg = DefaultMetricsConfig().GoGoroutineGroupSuspected
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

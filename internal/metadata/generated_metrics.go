@@ -69,6 +69,17 @@ var MetricsInfo = metricsInfo{
 		Name:       "go.goroutine.group.count",
 		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry"},
 	},
+	GoGoroutineGroupGrowth: metricInfo{
+		Name:       "go.goroutine.group.growth",
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry"},
+	},
+	GoGoroutineGroupSuspected: metricInfo{
+		Name:       "go.goroutine.group.suspected",
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry"},
+	},
+	GoGoroutineGrowth: metricInfo{
+		Name: "go.goroutine.growth",
+	},
 	GoGoroutineScrapeDuration: metricInfo{
 		Name: "go.goroutine.scrape.duration",
 	},
@@ -87,6 +98,9 @@ var MetricsInfo = metricsInfo{
 type metricsInfo struct {
 	GoGoroutineCount          metricInfo
 	GoGoroutineGroupCount     metricInfo
+	GoGoroutineGroupGrowth    metricInfo
+	GoGoroutineGroupSuspected metricInfo
+	GoGoroutineGrowth         metricInfo
 	GoGoroutineScrapeDuration metricInfo
 	GoGoroutineScrapeErrors   metricInfo
 	GoGoroutineScrapeSize     metricInfo
@@ -244,6 +258,264 @@ func (m *metricGoGoroutineGroupCount) emit(metrics pmetric.MetricSlice) {
 
 func newMetricGoGoroutineGroupCount(cfg GoGoroutineGroupCountMetricConfig) metricGoGoroutineGroupCount {
 	m := metricGoGoroutineGroupCount{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricGoGoroutineGroupGrowth struct {
+	data          pmetric.Metric                     // data buffer for generated metric.
+	config        GoGoroutineGroupGrowthMetricConfig // metric config provided by user.
+	capacity      int                                // max observed number of data points added to the metric.
+	aggDataPoints []float64                          // slice containing number of aggregated datapoints at each index
+}
+
+// init fills go.goroutine.group.growth metric with initial data.
+func (m *metricGoGoroutineGroupGrowth) init() {
+	m.data.SetName("go.goroutine.group.growth")
+	m.data.SetDescription("The group's growth over leak.window: the Theil-Sen slope (median of the pairwise slopes) of its downsampled counts, in goroutines per minute. Emitted once the window holds half its span of data; restarts of the target start it afresh. Carries the attributes of go.goroutine.group.count.")
+	m.data.SetUnit("{goroutine}/min")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature) {
+		dp.Attributes().PutStr("goroutine.signature", goroutineSignatureAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait) {
+		dp.Attributes().PutStr("goroutine.wait", goroutineWaitAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName) {
+		dp.Attributes().PutStr("code.function.name", codeFunctionNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath) {
+		dp.Attributes().PutStr("code.file.path", codeFilePathAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber) {
+		dp.Attributes().PutInt("code.line.number", codeLineNumberAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry) {
+		dp.Attributes().PutStr("goroutine.entry", goroutineEntryAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineGroupGrowth) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineGroupGrowth) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineGroupGrowth(cfg GoGoroutineGroupGrowthMetricConfig) metricGoGoroutineGroupGrowth {
+	m := metricGoGoroutineGroupGrowth{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricGoGoroutineGroupSuspected struct {
+	data          pmetric.Metric                        // data buffer for generated metric.
+	config        GoGoroutineGroupSuspectedMetricConfig // metric config provided by user.
+	capacity      int                                   // max observed number of data points added to the metric.
+	aggDataPoints []int64                               // slice containing number of aggregated datapoints at each index
+}
+
+// init fills go.goroutine.group.suspected metric with initial data.
+func (m *metricGoGoroutineGroupSuspected) init() {
+	m.data.SetName("go.goroutine.group.suspected")
+	m.data.SetDescription("1 while the group's growth is a suspected leak: a significant (Mann-Kendall), large enough (leak.min_growth, leak.min_increase) rise, spread over time, still going on in the newest half and quarter of the window, that never gave goroutines back; raised after two such evaluations in a row and cleared after three without. 0 otherwise. Emitted with go.goroutine.group.growth; a suspected group is always emitted, even beyond max_groups.")
+	m.data.SetUnit("1")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature) {
+		dp.Attributes().PutStr("goroutine.signature", goroutineSignatureAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait) {
+		dp.Attributes().PutStr("goroutine.wait", goroutineWaitAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName) {
+		dp.Attributes().PutStr("code.function.name", codeFunctionNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath) {
+		dp.Attributes().PutStr("code.file.path", codeFilePathAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber) {
+		dp.Attributes().PutInt("code.line.number", codeLineNumberAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry) {
+		dp.Attributes().PutStr("goroutine.entry", goroutineEntryAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineGroupSuspected) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineGroupSuspected) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineGroupSuspected(cfg GoGoroutineGroupSuspectedMetricConfig) metricGoGoroutineGroupSuspected {
+	m := metricGoGoroutineGroupSuspected{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricGoGoroutineGrowth struct {
+	data     pmetric.Metric                // data buffer for generated metric.
+	config   GoGoroutineGrowthMetricConfig // metric config provided by user.
+	capacity int                           // max observed number of data points added to the metric.
+}
+
+// init fills go.goroutine.growth metric with initial data.
+func (m *metricGoGoroutineGrowth) init() {
+	m.data.SetName("go.goroutine.growth")
+	m.data.SetDescription("Growth of the target's total goroutine count over leak.window, by the same estimator as go.goroutine.group.growth, in goroutines per minute.")
+	m.data.SetUnit("{goroutine}/min")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricGoGoroutineGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineGrowth) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineGrowth) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineGrowth(cfg GoGoroutineGrowthMetricConfig) metricGoGoroutineGrowth {
+	m := metricGoGoroutineGrowth{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -505,6 +777,9 @@ type MetricsBuilder struct {
 	resourceAttributeExcludeFilter  map[string]filter.Filter
 	metricGoGoroutineCount          metricGoGoroutineCount
 	metricGoGoroutineGroupCount     metricGoGoroutineGroupCount
+	metricGoGoroutineGroupGrowth    metricGoGoroutineGroupGrowth
+	metricGoGoroutineGroupSuspected metricGoGoroutineGroupSuspected
+	metricGoGoroutineGrowth         metricGoGoroutineGrowth
 	metricGoGoroutineScrapeDuration metricGoGoroutineScrapeDuration
 	metricGoGoroutineScrapeErrors   metricGoGoroutineScrapeErrors
 	metricGoGoroutineScrapeSize     metricGoGoroutineScrapeSize
@@ -536,6 +811,9 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		buildInfo:                       settings.BuildInfo,
 		metricGoGoroutineCount:          newMetricGoGoroutineCount(mbc.Metrics.GoGoroutineCount),
 		metricGoGoroutineGroupCount:     newMetricGoGoroutineGroupCount(mbc.Metrics.GoGoroutineGroupCount),
+		metricGoGoroutineGroupGrowth:    newMetricGoGoroutineGroupGrowth(mbc.Metrics.GoGoroutineGroupGrowth),
+		metricGoGoroutineGroupSuspected: newMetricGoGoroutineGroupSuspected(mbc.Metrics.GoGoroutineGroupSuspected),
+		metricGoGoroutineGrowth:         newMetricGoGoroutineGrowth(mbc.Metrics.GoGoroutineGrowth),
 		metricGoGoroutineScrapeDuration: newMetricGoGoroutineScrapeDuration(mbc.Metrics.GoGoroutineScrapeDuration),
 		metricGoGoroutineScrapeErrors:   newMetricGoGoroutineScrapeErrors(mbc.Metrics.GoGoroutineScrapeErrors),
 		metricGoGoroutineScrapeSize:     newMetricGoGoroutineScrapeSize(mbc.Metrics.GoGoroutineScrapeSize),
@@ -638,6 +916,9 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricGoGoroutineCount.emit(ils.Metrics())
 	mb.metricGoGoroutineGroupCount.emit(ils.Metrics())
+	mb.metricGoGoroutineGroupGrowth.emit(ils.Metrics())
+	mb.metricGoGoroutineGroupSuspected.emit(ils.Metrics())
+	mb.metricGoGoroutineGrowth.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeDuration.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeErrors.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeSize.emit(ils.Metrics())
@@ -681,6 +962,21 @@ func (mb *MetricsBuilder) RecordGoGoroutineCountDataPoint(ts pcommon.Timestamp, 
 // RecordGoGoroutineGroupCountDataPoint adds a data point to go.goroutine.group.count metric.
 func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
 	mb.metricGoGoroutineGroupCount.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue)
+}
+
+// RecordGoGoroutineGroupGrowthDataPoint adds a data point to go.goroutine.group.growth metric.
+func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+	mb.metricGoGoroutineGroupGrowth.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue)
+}
+
+// RecordGoGoroutineGroupSuspectedDataPoint adds a data point to go.goroutine.group.suspected metric.
+func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+	mb.metricGoGoroutineGroupSuspected.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue)
+}
+
+// RecordGoGoroutineGrowthDataPoint adds a data point to go.goroutine.growth metric.
+func (mb *MetricsBuilder) RecordGoGoroutineGrowthDataPoint(ts pcommon.Timestamp, val float64) {
+	mb.metricGoGoroutineGrowth.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordGoGoroutineScrapeDurationDataPoint adds a data point to go.goroutine.scrape.duration metric.

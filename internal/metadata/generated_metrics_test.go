@@ -68,6 +68,8 @@ func TestMetricsBuilder(t *testing.T) {
 			mb := NewMetricsBuilder(loadMetricsBuilderConfig(t, tt.name), settings, WithStartTime(start))
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
 			aggMap["go.goroutine.group.count"] = mb.metricGoGoroutineGroupCount.config.AggregationStrategy
+			aggMap["go.goroutine.group.growth"] = mb.metricGoGoroutineGroupGrowth.config.AggregationStrategy
+			aggMap["go.goroutine.group.suspected"] = mb.metricGoGoroutineGroupSuspected.config.AggregationStrategy
 			aggMap["go.goroutine.scrape.errors"] = mb.metricGoGoroutineScrapeErrors.config.AggregationStrategy
 
 			expectedWarnings := 0
@@ -86,6 +88,21 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				mb.RecordGoGoroutineGroupCountDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2")
 			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordGoGoroutineGrowthDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordGoGoroutineScrapeDurationDataPoint(ts, 1)
@@ -111,6 +128,8 @@ func TestMetricsBuilder(t *testing.T) {
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
 				assert.Empty(t, mb.metricGoGoroutineGroupCount.aggDataPoints)
+				assert.Empty(t, mb.metricGoGoroutineGroupGrowth.aggDataPoints)
+				assert.Empty(t, mb.metricGoGoroutineGroupSuspected.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineScrapeErrors.aggDataPoints)
 			}
 
@@ -216,6 +235,148 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("goroutine.entry")
 						assert.False(t, ok)
 					}
+				case "go.goroutine.group.growth":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["go.goroutine.group.growth"], "Found a duplicate in the metrics slice: go.goroutine.group.growth")
+						validatedMetrics["go.goroutine.group.growth"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The group's growth over leak.window: the Theil-Sen slope (median of the pairwise slopes) of its downsampled counts, in goroutines per minute. Emitted once the window holds half its span of data; restarts of the target start it afresh. Carries the attributes of go.goroutine.group.count.", mi.Description())
+						assert.Equal(t, "{goroutine}/min", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						goroutineSignatureAttrVal, ok := dp.Attributes().Get("goroutine.signature")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.signature-val", goroutineSignatureAttrVal.Str())
+						goroutineWaitAttrVal, ok := dp.Attributes().Get("goroutine.wait")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.wait-val", goroutineWaitAttrVal.Str())
+						codeFunctionNameAttrVal, ok := dp.Attributes().Get("code.function.name")
+						assert.True(t, ok)
+						assert.Equal(t, "code.function.name-val", codeFunctionNameAttrVal.Str())
+						codeFilePathAttrVal, ok := dp.Attributes().Get("code.file.path")
+						assert.True(t, ok)
+						assert.Equal(t, "code.file.path-val", codeFilePathAttrVal.Str())
+						codeLineNumberAttrVal, ok := dp.Attributes().Get("code.line.number")
+						assert.True(t, ok)
+						assert.EqualValues(t, 16, codeLineNumberAttrVal.Int())
+						goroutineEntryAttrVal, ok := dp.Attributes().Get("goroutine.entry")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.entry-val", goroutineEntryAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["go.goroutine.group.growth"], "Found a duplicate in the metrics slice: go.goroutine.group.growth")
+						validatedMetrics["go.goroutine.group.growth"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The group's growth over leak.window: the Theil-Sen slope (median of the pairwise slopes) of its downsampled counts, in goroutines per minute. Emitted once the window holds half its span of data; restarts of the target start it afresh. Carries the attributes of go.goroutine.group.count.", mi.Description())
+						assert.Equal(t, "{goroutine}/min", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["go.goroutine.group.growth"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("goroutine.signature")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.wait")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.function.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.file.path")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.line.number")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.entry")
+						assert.False(t, ok)
+					}
+				case "go.goroutine.group.suspected":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["go.goroutine.group.suspected"], "Found a duplicate in the metrics slice: go.goroutine.group.suspected")
+						validatedMetrics["go.goroutine.group.suspected"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 while the group's growth is a suspected leak: a significant (Mann-Kendall), large enough (leak.min_growth, leak.min_increase) rise, spread over time, still going on in the newest half and quarter of the window, that never gave goroutines back; raised after two such evaluations in a row and cleared after three without. 0 otherwise. Emitted with go.goroutine.group.growth; a suspected group is always emitted, even beyond max_groups.", mi.Description())
+						assert.Equal(t, "1", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						goroutineSignatureAttrVal, ok := dp.Attributes().Get("goroutine.signature")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.signature-val", goroutineSignatureAttrVal.Str())
+						goroutineWaitAttrVal, ok := dp.Attributes().Get("goroutine.wait")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.wait-val", goroutineWaitAttrVal.Str())
+						codeFunctionNameAttrVal, ok := dp.Attributes().Get("code.function.name")
+						assert.True(t, ok)
+						assert.Equal(t, "code.function.name-val", codeFunctionNameAttrVal.Str())
+						codeFilePathAttrVal, ok := dp.Attributes().Get("code.file.path")
+						assert.True(t, ok)
+						assert.Equal(t, "code.file.path-val", codeFilePathAttrVal.Str())
+						codeLineNumberAttrVal, ok := dp.Attributes().Get("code.line.number")
+						assert.True(t, ok)
+						assert.EqualValues(t, 16, codeLineNumberAttrVal.Int())
+						goroutineEntryAttrVal, ok := dp.Attributes().Get("goroutine.entry")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.entry-val", goroutineEntryAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["go.goroutine.group.suspected"], "Found a duplicate in the metrics slice: go.goroutine.group.suspected")
+						validatedMetrics["go.goroutine.group.suspected"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 while the group's growth is a suspected leak: a significant (Mann-Kendall), large enough (leak.min_growth, leak.min_increase) rise, spread over time, still going on in the newest half and quarter of the window, that never gave goroutines back; raised after two such evaluations in a row and cleared after three without. 0 otherwise. Emitted with go.goroutine.group.growth; a suspected group is always emitted, even beyond max_groups.", mi.Description())
+						assert.Equal(t, "1", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["go.goroutine.group.suspected"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("goroutine.signature")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.wait")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.function.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.file.path")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.line.number")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.entry")
+						assert.False(t, ok)
+					}
+				case "go.goroutine.growth":
+					assert.False(t, validatedMetrics["go.goroutine.growth"], "Found a duplicate in the metrics slice: go.goroutine.growth")
+					validatedMetrics["go.goroutine.growth"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "Growth of the target's total goroutine count over leak.window, by the same estimator as go.goroutine.group.growth, in goroutines per minute.", mi.Description())
+					assert.Equal(t, "{goroutine}/min", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
 				case "go.goroutine.scrape.duration":
 					assert.False(t, validatedMetrics["go.goroutine.scrape.duration"], "Found a duplicate in the metrics slice: go.goroutine.scrape.duration")
 					validatedMetrics["go.goroutine.scrape.duration"] = true

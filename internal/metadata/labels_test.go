@@ -14,10 +14,15 @@ import (
 func TestRecordWithLabelsKeepsLabelledGroupsApart(t *testing.T) {
 	mb := NewMetricsBuilder(DefaultMetricsBuilderConfig(), receivertest.NewNopSettings(Type))
 	ts := pcommon.Timestamp(1)
-	attrs := []string{"goroutine.label.tenant"}
-	mb.RecordGoGoroutineGroupCountDataPointWithLabels(ts, 3, "abc", "chan send", "main.f", "f.go", 1, "main.f", attrs, []string{"a"})
-	mb.RecordGoGoroutineGroupCountDataPointWithLabels(ts, 4, "abc", "chan send", "main.f", "f.go", 1, "main.f", attrs, []string{"b"})
-	mb.RecordGoGoroutineGroupCountDataPointWithLabels(ts, 5, "abc", "chan send", "main.f", "f.go", 1, "main.f", attrs, []string{""})
+	a := func(tenant string) GroupAttributes {
+		return GroupAttributes{
+			Signature: "abc", Wait: "chan send", Function: "main.f", File: "f.go", Line: 1, Entry: "main.f",
+			LabelKeys: []string{"goroutine.label.tenant"}, LabelValues: []string{tenant},
+		}
+	}
+	mb.RecordGoGoroutineGroupCountDataPointWithLabels(ts, 3, a("a"))
+	mb.RecordGoGoroutineGroupCountDataPointWithLabels(ts, 4, a("b"))
+	mb.RecordGoGoroutineGroupCountDataPointWithLabels(ts, 5, a(""))
 
 	m := mb.Emit()
 	dps := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints()
@@ -38,7 +43,8 @@ func TestRecordWithLabelsDisabled(t *testing.T) {
 	cfg.Metrics.GoGoroutineGroupCount.Enabled = false
 	cfg.Metrics.GoGoroutineCount.Enabled = true
 	mb := NewMetricsBuilder(cfg, receivertest.NewNopSettings(Type))
-	mb.RecordGoGoroutineGroupCountDataPointWithLabels(1, 3, "abc", "chan send", "main.f", "f.go", 1, "main.f",
-		[]string{"goroutine.label.tenant"}, []string{"a"})
+	mb.RecordGoGoroutineGroupCountDataPointWithLabels(1, 3, GroupAttributes{
+		Signature: "abc", LabelKeys: []string{"goroutine.label.tenant"}, LabelValues: []string{"a"},
+	})
 	assert.Equal(t, 0, mb.Emit().MetricCount())
 }

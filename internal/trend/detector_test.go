@@ -1,0 +1,329 @@
+package trend
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+
+// series is a synthetic goroutine count: value at time since start, and the
+// process instance at that time (a change is a restart).
+type series func(at time.Duration, r *rand.Rand) (value float64, instance uint64)
+
+func linear(start, perMinute float64) series {
+	return func(at time.Duration, _ *rand.Rand) (float64, uint64) {
+		return math.Floor(start + perMinute*at.Minutes()), 1
+	}
+}
+
+// noisy adds jitter of up to ±amp goroutines passing through the stack.
+func noisy(s series, amp float64) series {
+	return func(at time.Duration, r *rand.Rand) (float64, uint64) {
+		v, inst := s(at, r)
+		return math.Max(0, v+math.Round((r.Float64()*2-1)*amp)), inst
+	}
+}
+
+func defaultConfig() Config {
+	return Config{Window: 30 * time.Minute, MinGrowth: 0.1, MinIncrease: 10, Z: 2.326}
+}
+
+// TestDetector runs each series through one Series on an injected clock and
+// checks when the flag is raised, that it never is for load, and that once
+// raised for a leak it does not flap.
+func TestDetector(t *testing.T) {
+	slow := defaultConfig()
+	slow.Window = 48 * time.Hour
+	slow.MinGrowth = 0.01
+
+	tests := []struct {
+		name     string
+		cfg      Config
+		every    time.Duration // scrape interval
+		run      time.Duration // how long the series runs
+		give     series
+		wantFlag bool
+		by       time.Duration // raised no later than this (wantFlag)
+		after    time.Duration // and no earlier than this
+		// cleared, when set: the flag must be down at the end.
+		wantClearedAtEnd bool
+		wantNoFlap       bool
+	}{
+		{
+			name: "leak 1000/min", cfg: defaultConfig(), every: 15 * time.Second, run: time.Hour,
+			give: linear(20, 1000), wantFlag: true, after: 15 * time.Minute, by: 20 * time.Minute, wantNoFlap: true,
+		},
+		{
+			name: "leak 10/min", cfg: defaultConfig(), every: 15 * time.Second, run: time.Hour,
+			give: linear(0, 10), wantFlag: true, after: 15 * time.Minute, by: 20 * time.Minute, wantNoFlap: true,
+		},
+		{
+			name: "leak 1/min", cfg: defaultConfig(), every: 15 * time.Second, run: time.Hour,
+			give: linear(3, 1), wantFlag: true, by: 30 * time.Minute, wantNoFlap: true,
+		},
+		{
+			// The seed article's service: 48 goroutines at noon, 844 at three.
+			name: "seed article 48 to 844 in three hours", cfg: defaultConfig(), every: 30 * time.Second, run: 3 * time.Hour,
+			give: noisy(linear(48, (844-48)/180.0), 2), wantFlag: true, by: 30 * time.Minute, wantNoFlap: true,
+		},
+		{
+			name: "leak 1/hour, 48h window", cfg: slow, every: time.Minute, run: 72 * time.Hour,
+			give: linear(0, 1.0/60), wantFlag: true, after: 24 * time.Hour, by: 36 * time.Hour, wantNoFlap: true,
+		},
+		{
+			name: "leak 1/hour under jitter, 48h window", cfg: slow, every: time.Minute, run: 72 * time.Hour,
+			give: noisy(linear(40, 1.0/60), 1), wantFlag: true, by: 40 * time.Hour,
+		},
+		{
+			name: "slow leak under jitter", cfg: defaultConfig(), every: 15 * time.Second, run: 2 * time.Hour,
+			give: noisy(linear(100, 0.5), 2), wantFlag: true, by: 45 * time.Minute,
+		},
+		{
+			name: "flat line with noise", cfg: defaultConfig(), every: 15 * time.Second, run: 3 * time.Hour,
+			give: noisy(linear(100, 0), 5),
+		},
+		{
+			name: "sawtooth of bursts", cfg: defaultConfig(), every: 15 * time.Second, run: 3 * time.Hour,
+			give: func(at time.Duration, _ *rand.Rand) (float64, uint64) {
+				// 50 goroutines pile up over 4 minutes, then finish at once.
+				phase := math.Mod(at.Minutes(), 5)
+				return 10 + math.Floor(math.Min(phase, 4)/4*50), 1
+			},
+		},
+		{
+			name: "ramp for 10m then plateau", cfg: defaultConfig(), every: 15 * time.Second, run: 2 * time.Hour,
+			give: func(at time.Duration, _ *rand.Rand) (float64, uint64) {
+				return math.Floor(math.Min(at.Minutes(), 10) * 10), 1
+			},
+		},
+		{
+			// A ramp longer than the window looks like a leak while it
+			// lasts; the flag must come down once the plateau fills the
+			// newest half of the window.
+			name: "ramp for 60m then plateau", cfg: defaultConfig(), every: 15 * time.Second, run: 2 * time.Hour,
+			give: func(at time.Duration, _ *rand.Rand) (float64, uint64) {
+				return math.Floor(math.Min(at.Minutes(), 60) * 2), 1
+			},
+			wantFlag: true, by: 30 * time.Minute, wantClearedAtEnd: true,
+		},
+		{
+			name: "single step", cfg: defaultConfig(), every: 15 * time.Second, run: 2 * time.Hour,
+			give: func(at time.Duration, _ *rand.Rand) (float64, uint64) {
+				if at > 40*time.Minute {
+					return 300, 1
+				}
+				return 100, 1
+			},
+		},
+		{
+			name: "daily load cycle", cfg: defaultConfig(), every: 30 * time.Second, run: 48 * time.Hour,
+			give: func(at time.Duration, r *rand.Rand) (float64, uint64) {
+				mean := 1000 + 500*math.Sin(2*math.Pi*at.Hours()/24)
+				return math.Max(0, math.Round(mean+r.NormFloat64()*math.Sqrt(mean))), 1
+			},
+		},
+		{
+			// A healthy service restarted every 40 minutes: its pool fills
+			// back within a minute each time.
+			name: "restarts of a healthy service", cfg: defaultConfig(), every: 15 * time.Second, run: 4 * time.Hour,
+			give: func(at time.Duration, _ *rand.Rand) (float64, uint64) {
+				inst := uint64(at/(40*time.Minute)) + 1
+				since := at % (40 * time.Minute)
+				return math.Min(200, math.Floor(since.Seconds()*4)), inst
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, 11))
+			tr := NewTracker[string](&tt.cfg, 10)
+			var (
+				raisedAt  time.Duration = -1
+				flips     int
+				last      Estimate
+				estimates []Estimate
+			)
+			for at := time.Duration(0); at <= tt.run; at += tt.every {
+				v, inst := tt.give(at, r)
+				var total Estimate
+				total, estimates = tr.Observe(t0.Add(at), inst, v, []string{"g"}, []float64{v}, estimates)
+				_ = total
+				e := estimates[0]
+				if e.Suspected != last.Suspected {
+					flips++
+					if e.Suspected && raisedAt < 0 {
+						raisedAt = at
+					}
+				}
+				last = e
+			}
+			if !tt.wantFlag {
+				assert.Equal(t, time.Duration(-1), raisedAt, "flag raised at %v", raisedAt)
+				return
+			}
+			require.GreaterOrEqual(t, raisedAt, time.Duration(0), "flag never raised")
+			assert.LessOrEqual(t, raisedAt, tt.by, "raised late")
+			assert.GreaterOrEqual(t, raisedAt, tt.after, "raised before the window held enough")
+			if tt.wantNoFlap {
+				assert.Equal(t, 1, flips, "flag flapped")
+			}
+			if tt.wantClearedAtEnd {
+				assert.False(t, last.Suspected, "flag still up at the end")
+			}
+			t.Logf("raised at %v, %d flips", raisedAt, flips)
+		})
+	}
+}
+
+// TestRestartInTheMiddleOfALeak restarts a leaking target: at no scrape after
+// the restart may the growth be negative or the flag be up before the new
+// window holds half its span; the leak is found again afterwards.
+func TestRestartInTheMiddleOfALeak(t *testing.T) {
+	cfg := defaultConfig()
+	tr := NewTracker[string](&cfg, 10)
+	restart := 50 * time.Minute
+	var (
+		est        []Estimate
+		raisedPre  bool
+		raisedPost time.Duration = -1
+	)
+	for at := time.Duration(0); at <= 2*time.Hour; at += 15 * time.Second {
+		inst, since := uint64(1), at
+		if at >= restart {
+			inst, since = 2, at-restart
+		}
+		v := math.Floor(20 + 10*since.Minutes())
+		total, e := tr.Observe(t0.Add(at), inst, v+50, []string{"leak"}, []float64{v}, est)
+		est = e
+		if at < restart {
+			raisedPre = raisedPre || e[0].Suspected
+			continue
+		}
+		assert.GreaterOrEqual(t, e[0].Growth, 0.0, "negative growth at %v", at)
+		assert.GreaterOrEqual(t, total.Growth, 0.0, "negative total growth at %v", at)
+		if at-restart < cfg.Window/2 {
+			assert.False(t, e[0].Ready, "estimate before the new window filled, at %v", at)
+			assert.False(t, e[0].Suspected, "flag carried over the restart, at %v", at)
+		}
+		if e[0].Suspected && raisedPost < 0 {
+			raisedPost = at - restart
+		}
+	}
+	assert.True(t, raisedPre, "leak found before the restart")
+	assert.GreaterOrEqual(t, raisedPost, cfg.Window/2, "leak found again after the restart")
+	assert.LessOrEqual(t, raisedPost, cfg.Window)
+}
+
+// TestRestartWithoutInstance recognizes a restart by the total's collapse
+// when the profile carries no process identity.
+func TestRestartWithoutInstance(t *testing.T) {
+	cfg := defaultConfig()
+	tr := NewTracker[string](&cfg, 10)
+	var est []Estimate
+	at := t0
+	for i := range 200 {
+		at = at.Add(15 * time.Second)
+		_, est = tr.Observe(at, 0, float64(100+i), []string{"g"}, []float64{float64(i)}, est)
+	}
+	require.True(t, est[0].Ready)
+	_, est = tr.Observe(at.Add(15*time.Second), 0, 30, []string{"g"}, []float64{1}, est)
+	assert.False(t, est[0].Ready, "the collapse started a new window")
+}
+
+func TestTrackerForgetsAndBounds(t *testing.T) {
+	cfg := defaultConfig()
+	tr := NewTracker[string](&cfg, 2)
+	var est []Estimate
+	_, est = tr.Observe(t0, 1, 10, []string{"a", "b", "c"}, []float64{5, 3, 2}, est)
+	assert.Equal(t, 2, tr.Len(), "at most maxGroups followed")
+	assert.Len(t, est, 3)
+	_, _ = tr.Observe(t0.Add(time.Minute), 1, 10, []string{"b"}, []float64{3}, est)
+	assert.Equal(t, 1, tr.Len(), "groups not seen are forgotten")
+}
+
+// TestWindowMemoryIndependentOfLength fills windows of one minute and of one
+// week with a sample every second: both hold Buckets buckets.
+func TestWindowMemoryIndependentOfLength(t *testing.T) {
+	for _, span := range []time.Duration{time.Minute, 7 * 24 * time.Hour} {
+		w := NewWindow(span)
+		for i := range 100_000 {
+			w.Add(t0.Add(time.Duration(i)*time.Second), float64(i))
+		}
+		assert.LessOrEqual(t, len(w.Points(nil)), Buckets, span)
+	}
+}
+
+func TestTheilSenIgnoresOneBurst(t *testing.T) {
+	pts := make([]Point, 20)
+	for i := range pts {
+		pts[i] = Point{T: float64(i * 60), V: 100}
+	}
+	pts[10].V = 5000
+	slope, _ := TheilSen(pts, nil)
+	assert.InDelta(t, 0, slope, 1e-9)
+
+	for i := range pts {
+		pts[i].V = float64(2 * i)
+	}
+	slope, _ = TheilSen(pts, nil)
+	assert.InDelta(t, 2.0/60, slope, 1e-9)
+}
+
+func TestMannKendall(t *testing.T) {
+	up := make([]Point, 30)
+	flat := make([]Point, 30)
+	for i := range up {
+		up[i] = Point{T: float64(i), V: float64(i)}
+		flat[i] = Point{T: float64(i), V: 7}
+	}
+	// n=30 strictly rising: S=435, Var=30*29*65/18, z=(S-1)/sqrt(Var).
+	assert.InDelta(t, 434/math.Sqrt(30*29*65/18.0), MannKendall(up), 1e-9)
+	assert.Equal(t, 0.0, MannKendall(flat))
+	assert.Equal(t, 0.0, MannKendall(up[:2]))
+}
+
+// TestStepsAndShortRampsNeverFlagged sweeps where a step falls against the
+// buckets, and how steep a ramp shorter than half the window is: none is a
+// leak, and none may raise the flag.
+func TestStepsAndShortRampsNeverFlagged(t *testing.T) {
+	cfg := defaultConfig()
+	run := func(name string, give func(at time.Duration) float64) {
+		tr := NewTracker[string](&cfg, 10)
+		var est []Estimate
+		for at := time.Duration(0); at <= 2*time.Hour; at += 15 * time.Second {
+			v := give(at)
+			_, est = tr.Observe(t0.Add(at), 1, v, []string{"g"}, []float64{v}, est)
+			if est[0].Suspected {
+				t.Errorf("%s: flag raised at %v", name, at)
+				return
+			}
+		}
+	}
+	for step := 16 * time.Minute; step <= 70*time.Minute; step += 20 * time.Second {
+		run("step at "+step.String(), func(at time.Duration) float64 {
+			if at >= step {
+				return 400
+			}
+			return 100
+		})
+	}
+	for _, height := range []float64{20, 100, 1000, 10000} {
+		// Up to a third of the window: a ramp that lasts half the window
+		// is a leak for as long as it lasts (see "ramp for 60m").
+		for _, length := range []time.Duration{2 * time.Minute, 5 * time.Minute, 10 * time.Minute} {
+			run(fmt.Sprintf("ramp of %v to %v", length, height), func(at time.Duration) float64 {
+				return math.Floor(height * math.Min(1, float64(at)/float64(length)))
+			})
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package trend
+
+import "time"
+
+// collapseFraction: without a process identity, a total that falls below
+// this fraction of the previous one is taken for a restart.
+const collapseFraction = 0.5
+
+// Tracker holds one target's series: its total and one per group key. A key
+// not seen in a scrape is forgotten, so the state never holds more than the
+// groups of the last scrape, and at most maxGroups of those.
+type Tracker[K comparable] struct {
+	cfg       *Config
+	maxGroups int
+	instance  uint64
+	lastTotal float64
+	total     *Series
+	groups    map[K]*Series
+	seen      map[K]bool
+	scratch   Scratch
+}
+
+// NewTracker returns an empty tracker that follows at most maxGroups keys.
+func NewTracker[K comparable](cfg *Config, maxGroups int) *Tracker[K] {
+	return &Tracker[K]{
+		cfg:       cfg,
+		maxGroups: maxGroups,
+		total:     cfg.NewSeries(),
+		groups:    map[K]*Series{},
+		seen:      map[K]bool{},
+	}
+}
+
+// Observe records one successful scrape at time at. instance identifies the
+// target's process (0 when the profile does not tell); keys and counts are the
+// scrape's groups, largest first, so that when more keys are new than there is
+// room for, the largest are followed. It returns the total's estimate and one
+// estimate per key (not Ready for a key that is not followed).
+//
+// A restart is a new instance, or, without one, a total that collapses below
+// half of the previous: every window starts afresh, so that the fall of a
+// restart never shows as a negative rate and the regrowth after it never as a
+// leak.
+func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys []K, counts []float64, out []Estimate) (Estimate, []Estimate) {
+	if t.restarted(instance, total) {
+		t.Reset()
+	}
+	t.instance, t.lastTotal = instance, total
+
+	clear(t.seen)
+	for _, k := range keys {
+		t.seen[k] = true
+	}
+	for k := range t.groups {
+		if !t.seen[k] {
+			delete(t.groups, k)
+		}
+	}
+
+	out = out[:0]
+	for i, k := range keys {
+		s, ok := t.groups[k]
+		if !ok {
+			if len(t.groups) >= t.maxGroups {
+				out = append(out, Estimate{})
+				continue
+			}
+			s = t.cfg.NewSeries()
+			t.groups[k] = s
+		}
+		out = append(out, s.Observe(t.cfg, at, counts[i], &t.scratch))
+	}
+	return t.total.Observe(t.cfg, at, total, &t.scratch), out
+}
+
+func (t *Tracker[K]) restarted(instance uint64, total float64) bool {
+	if _, ok := t.total.w.Last(); !ok {
+		return false
+	}
+	if instance != 0 && t.instance != 0 {
+		return instance != t.instance
+	}
+	return total < collapseFraction*t.lastTotal
+}
+
+// Reset forgets every series.
+func (t *Tracker[K]) Reset() {
+	t.total = t.cfg.NewSeries()
+	clear(t.groups)
+}
+
+// Len returns how many group series are followed.
+func (t *Tracker[K]) Len() int { return len(t.groups) }
