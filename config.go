@@ -154,15 +154,15 @@ func createDefaultConfig() *Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = defaultTimeout
 	return &Config{
-		ClientConfig:         client,
-		CollectionInterval:   defaultCollectionInterval,
-		InitialDelay:         time.Second,
-		Signature:            signature.ByFunction.String(),
-		MaxGroups:            defaultMaxGroups,
-		MaxConcurrency:       defaultMaxConcurrency,
-		MaxBodyBytes:         defaultMaxBodyBytes,
-		MaxProfileBytes:      defaultMaxProfileBytes,
-		MaxFrames:            defaultMaxFrames,
+		ClientConfig:       client,
+		CollectionInterval: defaultCollectionInterval,
+		InitialDelay:       time.Second,
+		Signature:          signature.ByFunction.String(),
+		MaxGroups:          defaultMaxGroups,
+		MaxConcurrency:     defaultMaxConcurrency,
+		MaxBodyBytes:       defaultMaxBodyBytes,
+		MaxProfileBytes:    defaultMaxProfileBytes,
+		MaxFrames:          defaultMaxFrames,
 		Leak: LeakConfig{
 			Window:           defaultLeakWindow,
 			MinGrowth:        defaultLeakMinGrowth,

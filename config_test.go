@@ -50,6 +50,9 @@ func TestLoadConfig(t *testing.T) {
 	v, ok := cfg.Headers.Get("Authorization")
 	require.True(t, ok)
 	assert.Equal(t, configopaque.String("Bearer s3cr3t"), v)
+	assert.Equal(t, LeakConfig{Window: 2 * time.Hour, MinGrowth: 0.05, MinIncrease: 20, Significance: 0.001, MaxTrackedGroups: 300}, cfg.Leak)
+	assert.InDelta(t, 3.090, cfg.Leak.z(), 0.001, "one-sided 0.1%% quantile")
+	assert.InDelta(t, 2.326, createDefaultConfig().Leak.z(), 0.001, "one-sided 1%% quantile")
 	assert.False(t, cfg.Metrics.GoGoroutineScrapeSize.Enabled)
 	assert.True(t, cfg.Metrics.GoGoroutineGroupCount.Enabled)
 
@@ -74,6 +77,10 @@ func TestConfigErrors(t *testing.T) {
 		{"empty_label", "labels[0]: must not be empty"},
 		{"bad_limits", "max_body_bytes -1: must be positive"},
 		{"bad_limits", "max_frames 0: must be positive"},
+		{"short_window", "leak.window 5m0s: must hold at least 20 collection intervals (10m0s)"},
+		{"bad_leak", "leak.min_growth -1: must not be negative"},
+		{"bad_leak", "leak.significance 0.5: must be above 0 and below 0.5"},
+		{"bad_leak", "leak.max_tracked_groups 10: must be at least max_groups 200"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,13 +55,25 @@ func collectorBinary(t *testing.T) string {
 // returns its host:port.
 func startTarget(t *testing.T, args ...string) string {
 	t.Helper()
+	_, addr := runTarget(t, buildTarget(t), "127.0.0.1:0", args...)
+	return addr
+}
+
+func buildTarget(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "leaktarget")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/leaktarget")
 	build.Dir = repoRoot(t)
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
+	return bin
+}
 
-	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+// runTarget starts the built target on addr and returns it with the address
+// it serves on.
+func runTarget(t *testing.T, bin, addr string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"-addr", addr}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -73,12 +85,15 @@ func startTarget(t *testing.T, args ...string) string {
 	m := regexp.MustCompile(`serving http://([^/]+)/`).FindStringSubmatch(line)
 	require.NotNil(t, m, "unexpected first line %q", line)
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	return m[1]
+	return cmd, m[1]
 }
 
 // stop ends a process with SIGTERM and waits for it; it must exit cleanly.
 func stop(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
+	if cmd.ProcessState != nil {
+		return // stopped already, by the test itself
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

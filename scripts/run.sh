@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make run: starts the example target (every leak and healthy pattern) and
-# the collector built by `make collector`, then prints the target's groups
-# from the collector's Prometheus endpoint every few seconds.
+# the collector built by `make collector`, then prints the target's groups,
+# their growth and the leak flag from the collector's Prometheus endpoint
+# every few seconds. Growth appears once the 2m leak window is half full.
 #
 #   RUN_SECONDS=60 make run    # stop by itself after a minute (default: Ctrl-C)
 #   TARGET_PORT, PROMETHEUS_PORT choose the ports (6060, 9464).
@@ -32,17 +33,29 @@ while :; do
   for p in "${pids[@]}"; do
     kill -0 "$p" 2>/dev/null || { echo "a process exited; see $out/*.log" >&2; exit 1; }
   done
-  echo "== $(date +%T) goroutine groups of $TARGET_ENDPOINT (count, wait, stuck in, pattern, signature)"
+  echo "== $(date +%T) groups of $TARGET_ENDPOINT: count, growth/min over the leak window, LEAK when suspected"
   curl -sf "http://$PROMETHEUS_ENDPOINT/metrics" | awk '
-    /^go_goroutine_group_count/ {
-      line = $0; val = $NF
-      match(line, /code_function_name="[^"]*"/); fn = substr(line, RSTART+20, RLENGTH-21)
-      match(line, /goroutine_wait="[^"]*"/);     wt = substr(line, RSTART+16, RLENGTH-17)
-      match(line, /goroutine_label_pattern="[^"]*"/); pt = substr(line, RSTART+25, RLENGTH-26)
-      match(line, /goroutine_signature="[^"]*"/); sg = substr(line, RSTART+21, RLENGTH-22)
-      printf "%6d  %-20s %-34s %-9s %s\n", val, wt, fn, pt, sg
+    function attr(line, name,   re) {
+      re = name "=\"[^\"]*\""
+      if (!match(line, re)) return ""
+      return substr(line, RSTART + length(name) + 2, RLENGTH - length(name) - 3)
     }
-    /^go_goroutine_count/ { total = $NF }
-    END { printf "%6d  total\n", total }' | sort -rn | head -25
+    /^go_goroutine_group_/ {
+      key = attr($0, "goroutine_signature") "|" attr($0, "goroutine_label_pattern")
+      fn[key] = attr($0, "code_function_name"); wt[key] = attr($0, "goroutine_wait")
+      pt[key] = attr($0, "goroutine_label_pattern"); sg[key] = attr($0, "goroutine_signature")
+    }
+    /^go_goroutine_group_count/              { cnt[key] = $NF }
+    /^go_goroutine_group_growth/             { gr[key] = sprintf("%+8.1f", $NF) }
+    /^go_goroutine_group_suspected/ && $NF == 1 { lk[key] = "LEAK" }
+    /^go_goroutine_count/  { total = $NF }
+    /^go_goroutine_growth/ { tgr = sprintf("%+8.1f", $NF) }
+    END {
+      for (k in cnt) {
+        g = (k in gr) ? gr[k] : "       -"
+        printf "%6d %s %-4s %-20s %-32s %-9s %s\n", cnt[k], g, lk[k], wt[k], fn[k], pt[k], sg[k]
+      }
+      printf "%6d %s      total\n", total, (tgr == "" ? "       -" : tgr)
+    }' | sort -rn | head -25
   if [ "$deadline" -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then break; fi
 done

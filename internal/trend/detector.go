@@ -67,6 +67,7 @@ type Scratch struct {
 	pts    []Point
 	recent []Point
 	slopes []float64
+	vals   []float64
 }
 
 // Observe adds a sample and returns the estimate. The estimate is computed
@@ -115,7 +116,8 @@ func (s *Series) rising(c *Config, sc *Scratch, perSecond float64, span time.Dur
 	if perSecond*60 < c.MinGrowth || increase < c.MinIncrease || increase <= 0 {
 		return false
 	}
-	if MannKendall(sc.pts) < c.Z {
+	var z float64
+	if z, sc.vals = mannKendall(sc.pts, sc.vals); z < c.Z {
 		return false
 	}
 	if !spread(sc.pts) {
@@ -147,10 +149,12 @@ func (s *Series) risesSince(sc *Scratch, part time.Duration, significant bool) (
 	}
 	var slope float64
 	slope, sc.slopes = TheilSen(recent, sc.slopes)
-	if slope <= 0 {
-		return recent, false
+	if slope <= 0 || !significant {
+		return recent, slope > 0
 	}
-	return recent, !significant || MannKendall(recent) >= recentZ
+	var z float64
+	z, sc.vals = mannKendall(recent, sc.vals)
+	return recent, z >= recentZ
 }
 
 // spread reports whether a rise is made of several steps, none more than

@@ -35,9 +35,15 @@ func TheilSen(pts []Point, scratch []float64) (float64, []float64) {
 // the 1% level; it is rank-based, so it asks that the series rise
 // consistently, not by how much.
 func MannKendall(pts []Point) float64 {
+	z, _ := mannKendall(pts, nil)
+	return z
+}
+
+// mannKendall is MannKendall with the values' sorted copy kept in vals.
+func mannKendall(pts []Point, vals []float64) (float64, []float64) {
 	n := len(pts)
 	if n < 3 {
-		return 0
+		return 0, vals
 	}
 	var s float64
 	for i := range pts {
@@ -53,9 +59,9 @@ func MannKendall(pts []Point) float64 {
 	nf := float64(n)
 	variance := nf * (nf - 1) * (2*nf + 5)
 	// Tie groups: count equal values once, by sorting a copy of the values.
-	vals := make([]float64, n)
-	for i, p := range pts {
-		vals[i] = p.V
+	vals = vals[:0]
+	for _, p := range pts {
+		vals = append(vals, p.V)
 	}
 	slices.Sort(vals)
 	for i := 0; i < n; {
@@ -70,15 +76,15 @@ func MannKendall(pts []Point) float64 {
 	}
 	variance /= 18
 	if variance <= 0 {
-		return 0
+		return 0, vals
 	}
 	switch {
 	case s > 0:
-		return (s - 1) / math.Sqrt(variance)
+		return (s - 1) / math.Sqrt(variance), vals
 	case s < 0:
-		return (s + 1) / math.Sqrt(variance)
+		return (s + 1) / math.Sqrt(variance), vals
 	}
-	return 0
+	return 0, vals
 }
 
 // tieEpsilon treats bucket means closer than this as equal.
