@@ -147,8 +147,32 @@ func (s *sink) snapshot() []pmetric.Metrics {
 	return append([]pmetric.Metrics(nil), s.batches...)
 }
 
-func startCollector(t *testing.T, config string) {
+// startCollector runs the collector with a goroutine receiver scraping every
+// second, configured further by receiver (YAML indented under the receiver),
+// and an otlphttp exporter to otlpURL.
+func startCollector(t *testing.T, otlpURL, receiver string) {
 	t.Helper()
+	config := fmt.Sprintf(`
+receivers:
+  goroutine:
+    collection_interval: 1s
+    initial_delay: 0s
+    timeout: 800ms%s
+exporters:
+  otlphttp:
+    endpoint: %s
+    compression: none
+    retry_on_failure:
+      enabled: false
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [goroutine]
+      exporters: [otlphttp]
+`, receiver, otlpURL)
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
 	cmd := exec.Command(collectorBinary(t), "--config", path)
@@ -248,32 +272,12 @@ func TestCollectorReportsLeakGroups(t *testing.T) {
 	otlp := httptest.NewServer(&s)
 	t.Cleanup(otlp.Close)
 
-	startCollector(t, fmt.Sprintf(`
-receivers:
-  goroutine:
+	startCollector(t, otlp.URL, fmt.Sprintf(`
     endpoint: %s
     targets:
       - endpoint: http://%s/debug/pprof/goroutine
         service_name: down
-    collection_interval: 1s
-    initial_delay: 0s
-    timeout: 800ms
-    labels: [pattern]
-exporters:
-  otlphttp:
-    endpoint: %s
-    compression: none
-    retry_on_failure:
-      enabled: false
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [goroutine]
-      exporters: [otlphttp]
-`, target, down, otlp.URL))
+    labels: [pattern]`, target, down))
 
 	const plateau = 2 * requests // two of three replicas block per request
 	var fanout []int64

@@ -102,31 +102,11 @@ func TestCollectorFlagsLeaksNotLoad(t *testing.T) {
 	otlp := httptest.NewServer(&s)
 	t.Cleanup(otlp.Close)
 	start := time.Now()
-	startCollector(t, fmt.Sprintf(`
-receivers:
-  goroutine:
+	startCollector(t, otlp.URL, fmt.Sprintf(`
     endpoint: %s
-    collection_interval: 1s
-    initial_delay: 0s
-    timeout: 800ms
     labels: [pattern]
     leak:
-      window: %s
-exporters:
-  otlphttp:
-    endpoint: %s
-    compression: none
-    retry_on_failure:
-      enabled: false
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [goroutine]
-      exporters: [otlphttp]
-`, target, window, otlp.URL))
+      window: %s`, target, window))
 
 	time.Sleep(life)
 	stop(t, first)

@@ -46,6 +46,7 @@ func readAll(r io.Reader, limit int64) ([]byte, error) {
 	case errors.Is(err, io.EOF):
 		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
 	case errors.Is(err, io.ErrUnexpectedEOF):
+		// One byte: too short for gzip, left for the parser to reject.
 	case err != nil:
 		return nil, err
 	}

@@ -57,28 +57,34 @@ const (
 // is prefixed with its length so that no two different stacks can be spelled
 // as the same bytes ("a.b"+"c" against "a"+"b.c").
 func Of(frames []Frame, mode Mode) ID {
-	h := uint64(fnvOffset)
+	h := fnv64a(fnvOffset)
 	var n [binary.MaxVarintLen64]byte
-	write := func(b []byte) {
-		for _, c := range b {
-			h ^= uint64(c)
-			h *= fnvPrime
-		}
-	}
 	for _, f := range frames {
 		if hiddenRuntimeFrame(f.Function) {
 			continue
 		}
-		write(n[:binary.PutUvarint(n[:], uint64(len(f.Function)))])
-		for i := 0; i < len(f.Function); i++ {
-			h ^= uint64(f.Function[i])
-			h *= fnvPrime
-		}
+		h.bytes(n[:binary.PutUvarint(n[:], uint64(len(f.Function)))])
+		h.string(f.Function)
 		if mode == ByLine {
-			write(n[:binary.PutVarint(n[:], f.Line)])
+			h.bytes(n[:binary.PutVarint(n[:], f.Line)])
 		}
 	}
 	return ID(h)
+}
+
+// fnv64a is FNV-1a written out so that hashing a string needs no []byte copy.
+type fnv64a uint64
+
+func (h *fnv64a) bytes(b []byte) {
+	for _, c := range b {
+		*h = (*h ^ fnv64a(c)) * fnvPrime
+	}
+}
+
+func (h *fnv64a) string(s string) {
+	for i := 0; i < len(s); i++ {
+		*h = (*h ^ fnv64a(s[i])) * fnvPrime
+	}
 }
 
 // hiddenRuntimeFrame reports the frames the runtime's tracebacks hide:
