@@ -28,6 +28,9 @@ const (
 	defaultMaxBodyBytes       = 16 << 20
 	defaultMaxProfileBytes    = 64 << 20
 	defaultMaxFrames          = 1024
+	defaultMaxStringBytes     = 4096
+	defaultMaxSamples         = 200_000
+	defaultMaxLocations       = 1_000_000
 
 	defaultLeakWindow       = 30 * time.Minute
 	defaultLeakMinGrowth    = 0.1 // goroutines per minute: 6 an hour
@@ -74,6 +77,12 @@ type Config struct {
 	MaxProfileBytes int64 `mapstructure:"max_profile_bytes"`
 	// MaxFrames bounds each stack; deeper ones keep their innermost frames.
 	MaxFrames int `mapstructure:"max_frames"`
+	// MaxStringBytes truncates longer function names, file names and labels.
+	MaxStringBytes int `mapstructure:"max_string_bytes"`
+	// MaxSamples bounds the samples (distinct stacks and label sets) of a
+	// profile; MaxLocations its locations, functions and strings each.
+	MaxSamples   int `mapstructure:"max_samples"`
+	MaxLocations int `mapstructure:"max_locations"`
 
 	// Leak holds the leak test's window and thresholds.
 	Leak LeakConfig `mapstructure:"leak"`
@@ -162,7 +171,10 @@ func createDefaultConfig() *Config {
 		MaxConcurrency:     defaultMaxConcurrency,
 		MaxBodyBytes:       defaultMaxBodyBytes,
 		MaxProfileBytes:    defaultMaxProfileBytes,
-		MaxFrames:          defaultMaxFrames,
+		MaxFrames:            defaultMaxFrames,
+		MaxStringBytes:       defaultMaxStringBytes,
+		MaxSamples:           defaultMaxSamples,
+		MaxLocations:         defaultMaxLocations,
 		Leak: LeakConfig{
 			Window:           defaultLeakWindow,
 			MinGrowth:        defaultLeakMinGrowth,
@@ -226,6 +238,9 @@ func (cfg *Config) Validate() error {
 		{"max_body_bytes", cfg.MaxBodyBytes},
 		{"max_profile_bytes", cfg.MaxProfileBytes},
 		{"max_frames", int64(cfg.MaxFrames)},
+		{"max_string_bytes", int64(cfg.MaxStringBytes)},
+		{"max_samples", int64(cfg.MaxSamples)},
+		{"max_locations", int64(cfg.MaxLocations)},
 	}
 	for _, p := range positive {
 		if p.val <= 0 {

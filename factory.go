@@ -33,5 +33,23 @@ func createMetrics(_ context.Context, set receiver.Settings, rCfg component.Conf
 		return nil, err
 	}
 	cc := cfg.controllerConfig()
-	return scraperhelper.NewMetricsController(&cc, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	ctrl, err := scraperhelper.NewMetricsController(&cc, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	if err != nil {
+		return nil, err
+	}
+	return &metricsReceiver{Metrics: ctrl, stop: s.stop}, nil
+}
+
+// metricsReceiver cancels the scrape under way before shutting the
+// controller down: the controller waits for that scrape to end before it
+// tells the scraper to shut down, and a hung target would hold it until the
+// scrape's deadline.
+type metricsReceiver struct {
+	receiver.Metrics
+	stop context.CancelFunc
+}
+
+func (r *metricsReceiver) Shutdown(ctx context.Context) error {
+	r.stop()
+	return r.Metrics.Shutdown(ctx)
 }

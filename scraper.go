@@ -29,8 +29,14 @@ import (
 // otherSignature names the group that sums every group beyond max_groups.
 const otherSignature = "other"
 
-// errBodyTooLarge reports a response body longer than max_body_bytes.
-var errBodyTooLarge = errors.New("response body exceeds max_body_bytes")
+// errPanic reports a panic while reading a target's profile: a bug, turned
+// into that target's error so that the receiver and other targets go on.
+var errPanic = errors.New("internal error")
+
+// forgetAfter is how many failed scrapes in a row free a target's leak
+// windows: a target that went away must not hold memory, and one that comes
+// back after that long starts afresh anyway.
+const forgetAfter = 3
 
 // statusError is a non-200 answer; body holds the start of what came with it.
 type statusError struct {
@@ -55,6 +61,10 @@ type target struct {
 	// errors counts failed scrapes by cause since start, for the cumulative
 	// go.goroutine.scrape.errors.
 	errors map[metadata.AttributeErrorType]int64
+	// limits counts scrapes that reached a limit, by limit.
+	limits map[metadata.AttributeLimit]int64
+	// failures counts failed scrapes in a row.
+	failures int
 	// tracker holds the leak windows of the target's total and groups. One
 	// worker at a time touches a target, so it needs no lock.
 	tracker *trend.Tracker[group.Key]
@@ -71,6 +81,8 @@ type result struct {
 	estimates []trend.Estimate // one per group
 	kept      []int            // the groups reported, by index
 	other     int64            // the goroutines of the groups not reported
+
+	truncatedStrings int
 	err       error
 	duration  time.Duration
 	bytes     int64
@@ -86,8 +98,14 @@ type goroutineScraper struct {
 	leak       trend.Config
 	labelAttrs []string
 
+	// decode is decode.Decode; a test swaps it to prove a panic is contained.
+	decode func(io.Reader, decode.Limits) (*decode.Profile, error)
+
 	client *http.Client
 	mb     *metadata.MetricsBuilder
+	// stop cancels scrapes under way when the receiver shuts down.
+	stopCtx context.Context
+	stop    context.CancelFunc
 }
 
 func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goroutineScraper, error) {
@@ -99,12 +117,19 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 		cfg:      cfg,
 		settings: set,
 		now:      now,
+		decode:   decode.Decode,
 		opts: group.Options{
 			Mode:   mode,
 			Labels: cfg.Labels,
 			Ignore: cfg.Ignore,
 		},
-		limits: decode.Limits{MaxBytes: cfg.MaxProfileBytes, MaxFrames: cfg.MaxFrames},
+		limits: decode.Limits{
+			MaxBytes:       cfg.MaxProfileBytes,
+			MaxFrames:      cfg.MaxFrames,
+			MaxStringBytes: cfg.MaxStringBytes,
+			MaxSamples:     cfg.MaxSamples,
+			MaxLocations:   cfg.MaxLocations,
+		},
 		leak: trend.Config{
 			Window:      cfg.Leak.Window,
 			MinGrowth:   cfg.Leak.MinGrowth,
@@ -112,6 +137,9 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 			Z:           cfg.Leak.z(),
 		},
 	}
+	// Not derived from a caller's context: it lives as long as the receiver,
+	// and only shutdown ends it.
+	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	for _, l := range cfg.Labels {
 		s.labelAttrs = append(s.labelAttrs, "goroutine.label."+l)
 	}
@@ -124,6 +152,7 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 			url:         u,
 			serviceName: service,
 			errors:      map[metadata.AttributeErrorType]int64{},
+			limits:      map[metadata.AttributeLimit]int64{},
 			tracker:     trend.NewTracker[group.Key](&s.leak, cfg.Leak.MaxTrackedGroups),
 		})
 		return nil
@@ -156,6 +185,7 @@ func (s *goroutineScraper) start(ctx context.Context, host component.Host) error
 }
 
 func (s *goroutineScraper) shutdown(context.Context) error {
+	s.stop()
 	if s.client != nil {
 		s.client.CloseIdleConnections()
 	}
@@ -166,6 +196,9 @@ func (s *goroutineScraper) shutdown(context.Context) error {
 // emits them in configuration order. A failed target costs only its own data:
 // the others' still go out, with a partial scrape error.
 func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.stopCtx, cancel)()
 	at := s.now()
 	results := make([]result, len(s.targets))
 	var (
@@ -202,11 +235,15 @@ func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 
 // scrapeTarget runs one target's pipeline. A failed scrape leaves the leak
 // windows untouched: a gap, never a zero.
-func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.Time) result {
+func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.Time) (r result) {
 	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			r = result{err: fmt.Errorf("%w: panic reading the profile: %v", errPanic, p), duration: time.Since(start), bytes: r.bytes}
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	var r result
 	p, n, err := s.fetch(ctx, t.url)
 	r.bytes = n
 	if err == nil {
@@ -215,8 +252,13 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.
 	r.duration = time.Since(start)
 	if err != nil {
 		r.err = err
+		if t.failures++; t.failures == forgetAfter {
+			t.tracker.Reset()
+		}
 		return r
 	}
+	t.failures = 0
+	r.truncatedStrings = p.TruncatedStrings
 
 	t.keys, t.counts = t.keys[:0], t.counts[:0]
 	for _, g := range r.groups.Groups {
@@ -246,9 +288,11 @@ func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL) (*decode.Profi
 		return nil, int64(len(prefix)), &statusError{code: resp.StatusCode, body: strings.ToValidUTF8(string(prefix), "?")}
 	}
 	body := &countingReader{r: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
-	p, err := decode.Decode(body, s.limits)
+	p, err := s.decode(body, s.limits)
 	if body.n > s.cfg.MaxBodyBytes {
-		return nil, body.n, fmt.Errorf("%w of %d bytes", errBodyTooLarge, s.cfg.MaxBodyBytes)
+		// Refused at the limit: Close then drops the connection rather than
+		// drain the rest of an endless body.
+		return nil, body.n, &decode.LimitError{Limit: "max_body_bytes", Max: s.cfg.MaxBodyBytes}
 	}
 	return p, body.n, err
 }
@@ -297,12 +341,18 @@ func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) erro
 	} else {
 		t.errors[errorType(r.err)]++
 	}
+	s.countLimits(t, r)
 	mb.RecordGoGoroutineScrapeUpDataPoint(now, up)
 	mb.RecordGoGoroutineScrapeDurationDataPoint(now, r.duration.Seconds())
 	mb.RecordGoGoroutineScrapeSizeDataPoint(now, r.bytes)
 	for _, kind := range errorTypes {
 		if n := t.errors[kind]; n > 0 {
 			mb.RecordGoGoroutineScrapeErrorsDataPoint(now, n, kind)
+		}
+	}
+	for _, l := range limitNames {
+		if n := t.limits[l]; n > 0 {
+			mb.RecordGoGoroutineScrapeLimitBreachesDataPoint(now, n, l)
 		}
 	}
 
@@ -322,6 +372,39 @@ func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) erro
 	return nil
 }
 
+// countLimits counts the limits one scrape reached: the one that refused it,
+// or those it was truncated by.
+func (s *goroutineScraper) countLimits(t *target, r result) {
+	var le *decode.LimitError
+	if errors.As(r.err, &le) {
+		if l, ok := metadata.MapAttributeLimit[le.Limit]; ok {
+			t.limits[l]++
+		}
+		return
+	}
+	if r.err != nil {
+		return
+	}
+	if r.groups.Truncated > 0 {
+		t.limits[metadata.AttributeLimitMaxFrames]++
+	}
+	if r.truncatedStrings > 0 {
+		t.limits[metadata.AttributeLimitMaxStringBytes]++
+	}
+}
+
+// limitNames lists the limits in the order their counters are emitted.
+var limitNames = []metadata.AttributeLimit{
+	metadata.AttributeLimitMaxBodyBytes,
+	metadata.AttributeLimitMaxProfileBytes,
+	metadata.AttributeLimitMaxSamples,
+	metadata.AttributeLimitMaxLocations,
+	metadata.AttributeLimitMaxMessageBytes,
+	metadata.AttributeLimitCompressionRatio,
+	metadata.AttributeLimitMaxFrames,
+	metadata.AttributeLimitMaxStringBytes,
+}
+
 func boolInt(b bool) int64 {
 	if b {
 		return 1
@@ -334,9 +417,10 @@ var errorTypes = []metadata.AttributeErrorType{
 	metadata.AttributeErrorTypeConnect,
 	metadata.AttributeErrorTypeTimeout,
 	metadata.AttributeErrorTypeHTTPStatus,
-	metadata.AttributeErrorTypeBodyTooLarge,
+	metadata.AttributeErrorTypeLimit,
 	metadata.AttributeErrorTypeDecode,
 	metadata.AttributeErrorTypeNotGoroutineProfile,
+	metadata.AttributeErrorTypeInternal,
 }
 
 func errorType(err error) metadata.AttributeErrorType {
@@ -349,8 +433,10 @@ func errorType(err error) metadata.AttributeErrorType {
 		return metadata.AttributeErrorTypeTimeout
 	case errors.As(err, &status):
 		return metadata.AttributeErrorTypeHTTPStatus
-	case errors.Is(err, errBodyTooLarge), errors.Is(err, decode.ErrTooLarge):
-		return metadata.AttributeErrorTypeBodyTooLarge
+	case errors.Is(err, decode.ErrLimit):
+		return metadata.AttributeErrorTypeLimit
+	case errors.Is(err, errPanic):
+		return metadata.AttributeErrorTypeInternal
 	case errors.Is(err, decode.ErrMalformed):
 		return metadata.AttributeErrorTypeDecode
 	case errors.Is(err, group.ErrNotGoroutineProfile):

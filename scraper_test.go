@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
 	"net"
+	"net/url"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +26,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode/hostile"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
 
@@ -140,7 +143,11 @@ func TestScrapeFailingTargets(t *testing.T) {
 		name     string
 		handler  http.HandlerFunc
 		endpoint string // instead of a handler
+		tls      bool
 		maxBody  int64
+		// wantLimit, when set, is the limit counted in
+		// go.goroutine.scrape.limit_breaches.
+		wantLimit string
 		wantType metadata.AttributeErrorType
 		wantMsg  string
 	}{
@@ -203,9 +210,98 @@ func TestScrapeFailingTargets(t *testing.T) {
 			handler: func(w http.ResponseWriter, _ *http.Request) {
 				_, _ = w.Write(bytes.Repeat([]byte{0}, 4096))
 			},
-			maxBody:  3000,
-			wantType: metadata.AttributeErrorTypeBodyTooLarge,
-			wantMsg:  "exceeds max_body_bytes",
+			maxBody:   3000,
+			wantType:  metadata.AttributeErrorTypeLimit,
+			wantLimit: "max_body_bytes",
+			wantMsg:   "profile exceeds max_body_bytes (3000)",
+		},
+		{
+			name:      "10 GiB gzip bomb as debug=0",
+			handler:   serve(func() io.Reader { return hostile.GzipBomb(10 << 30) }, ""),
+			wantType:  metadata.AttributeErrorTypeLimit,
+			wantLimit: "compression_ratio",
+			wantMsg:   "compression_ratio",
+		},
+		{
+			name:      "10 GiB gzip bomb with Content-Encoding: gzip",
+			handler:   serve(func() io.Reader { return hostile.GzipBomb(10 << 30) }, "gzip"),
+			wantType:  metadata.AttributeErrorTypeLimit,
+			wantLimit: "max_body_bytes",
+			wantMsg:   "max_body_bytes",
+		},
+		{
+			name:     "many empty gzip members",
+			handler:  serve(func() io.Reader { return hostile.EmptyMembers(100_000) }, ""),
+			wantType: metadata.AttributeErrorTypeDecode,
+			wantMsg:  "string table",
+		},
+		{
+			name:      "sample of 64M location ids in 62 KB",
+			handler:   serve(func() io.Reader { return bytes.NewReader(hugeSample) }, ""),
+			wantType:  metadata.AttributeErrorTypeLimit,
+			wantLimit: "max_message_bytes",
+			wantMsg:   "max_message_bytes",
+		},
+		{
+			name: "endless fast body",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				chunk := bytes.Repeat([]byte{0x78, 0x00}, 32<<10)
+				for r.Context().Err() == nil {
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
+				}
+			},
+			wantType:  metadata.AttributeErrorTypeLimit,
+			wantLimit: "max_body_bytes",
+			wantMsg:   "max_body_bytes",
+		},
+		{
+			name: "trickle of one byte a second",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				for r.Context().Err() == nil {
+					if _, err := w.Write([]byte{0x1f}); err != nil {
+						return
+					}
+					w.(http.Flusher).Flush()
+					select {
+					case <-r.Context().Done():
+					case <-time.After(time.Second):
+					}
+				}
+			},
+			wantType: metadata.AttributeErrorTypeTimeout,
+			wantMsg:  "deadline exceeded",
+		},
+		{
+			name:     "truncated gzip",
+			handler:  func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(validProfile[:len(validProfile)/2]) },
+			wantType: metadata.AttributeErrorTypeDecode,
+			wantMsg:  "truncated",
+		},
+		{
+			name: "two concatenated profiles",
+			handler: func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write(validProfile)
+				_, _ = w.Write(validProfile)
+			},
+			wantType: metadata.AttributeErrorTypeDecode,
+			wantMsg:  "concatenated profiles",
+		},
+		{
+			name: "redirect loop",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, r.URL.Path, http.StatusFound)
+			},
+			wantType: metadata.AttributeErrorTypeConnect,
+			wantMsg:  "stopped after 10 redirects",
+		},
+		{
+			name:     "TLS with a certificate nobody signed",
+			tls:      true,
+			handler:  func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(validProfile) },
+			wantType: metadata.AttributeErrorTypeConnect,
+			wantMsg:  "certificate signed by unknown authority",
 		},
 	}
 	for _, tt := range tests {
@@ -213,28 +309,38 @@ func TestScrapeFailingTargets(t *testing.T) {
 			healthy := serveFile(t, "testdata/profiles/fanout-1.pb.gz")
 			endpoint := tt.endpoint
 			if tt.handler != nil {
-				bad := httptest.NewServer(tt.handler)
+				bad := httptest.NewUnstartedServer(tt.handler)
+				if tt.tls {
+					bad.StartTLS()
+				} else {
+					bad.Start()
+				}
 				t.Cleanup(bad.Close)
 				endpoint = bad.URL
 			}
 			cfg := createDefaultConfig()
 			cfg.Targets = []TargetConfig{
-				{Endpoint: "http://user:hunter2@" + strings.TrimPrefix(endpoint, "http://"), ServiceName: "bad"},
+				{Endpoint: withUser(endpoint), ServiceName: "bad"},
 				{Endpoint: healthy.URL, ServiceName: "healthy"},
 			}
-			cfg.Timeout = 300 * time.Millisecond
+			cfg.Timeout = 500 * time.Millisecond
+			cfg.Headers.Set("Authorization", "Bearer s3cr3t-token")
 			if tt.maxBody > 0 {
 				cfg.MaxBodyBytes = tt.maxBody
 			}
 			s := newTestScraper(t, cfg)
 
 			for scrape := int64(1); scrape <= 2; scrape++ {
+				start := time.Now()
 				m, err := s.scrape(context.Background())
+				elapsed := time.Since(start)
 				require.Error(t, err)
 				assert.True(t, scrapererror.IsPartialScrapeError(err))
-				assert.Contains(t, err.Error(), "target http://user:xxxxx@"+strings.TrimPrefix(endpoint, "http://"))
+				u, _ := url.Parse(withUser(endpoint))
+				assert.Contains(t, err.Error(), "target "+u.Redacted()+defaultPath)
 				assert.Contains(t, err.Error(), tt.wantMsg)
 				assert.NotContains(t, err.Error(), "hunter2")
+				assert.NotContains(t, err.Error(), "s3cr3t-token")
 				assert.Less(t, len(err.Error()), 400, "quotes a bounded prefix of a body")
 
 				bad, good := byService(t, m, "bad"), byService(t, m, "healthy")
@@ -249,9 +355,52 @@ func TestScrapeFailingTargets(t *testing.T) {
 				typ, _ := errs.At(0).Attributes().Get("error.type")
 				assert.Equal(t, tt.wantType.String(), typ.Str())
 				assert.Equal(t, scrape, errs.At(0).IntValue(), "cumulative across scrapes")
+				if tt.wantLimit != "" {
+					breaches := metric(t, bad, "go.goroutine.scrape.limit_breaches").Sum().DataPoints()
+					require.Equal(t, 1, breaches.Len())
+					l, _ := breaches.At(0).Attributes().Get("limit")
+					assert.Equal(t, tt.wantLimit, l.Str())
+					assert.Equal(t, scrape, breaches.At(0).IntValue())
+				} else {
+					assert.False(t, hasMetric(bad, "go.goroutine.scrape.limit_breaches"))
+				}
+				assert.Less(t, elapsed, cfg.Timeout+200*time.Millisecond, "the scrape ended within the deadline")
 			}
 		})
 	}
+}
+
+// serve answers with the bytes of give, under a Content-Encoding when one
+// is named, until the client goes away.
+func serve(give func() io.Reader, encoding string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if encoding != "" {
+			w.Header().Set("Content-Encoding", encoding)
+		}
+		_, _ = io.Copy(w, give())
+	}
+}
+
+var (
+	hugeSample   = hostile.HugeSample(64 << 20)
+	validProfile = mustRead("testdata/profiles/fanout-1.pb.gz")
+)
+
+func mustRead(path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// withUser puts credentials into a target URL, to check they never show.
+func withUser(endpoint string) string {
+	scheme, rest, _ := strings.Cut(endpoint, "://")
+	if rest == "" {
+		scheme, rest = "http", endpoint
+	}
+	return scheme + "://user:hunter2@" + rest
 }
 
 func byService(t *testing.T, m pmetric.Metrics, name string) pmetric.MetricSlice {

@@ -1,77 +1,241 @@
 package decode
 
 import (
-	"bytes"
+	"bufio"
+	"compress/flate"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-var (
-	// ErrTooLarge reports a profile whose decompressed size exceeds
-	// Limits.MaxBytes. A gzip trailer states a size too, but a hostile target
-	// writes what it likes there, so only bytes actually produced count.
-	ErrTooLarge = errors.New("decompressed profile exceeds the size limit")
-	// ErrMalformed reports bytes that are not a well-formed profile.proto
-	// message, compressed or not.
-	ErrMalformed = errors.New("malformed profile")
+// ErrMalformed reports bytes that are not a well-formed profile.proto
+// message, compressed or not.
+var ErrMalformed = errors.New("malformed profile")
+
+// ErrLimit is matched by every *LimitError.
+var ErrLimit = errors.New("limit exceeded")
+
+// LimitError reports a profile that breaks one of Limits. Limit is the
+// name of the configuration key that sets it.
+type LimitError struct {
+	Limit string
+	Max   int64
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("profile exceeds %s (%d)", e.Limit, e.Max)
+}
+
+// Is makes errors.Is(err, ErrLimit) true.
+func (e *LimitError) Is(target error) bool { return target == ErrLimit }
+
+// MaxRatio bounds how many times its compressed size a body may expand to,
+// past the first RatioSlack bytes. Goroutine profiles compress about 6 to 1
+// (measured on 20,000 goroutines); deflate cannot pass about 1032 to 1, and
+// a gzip bomb sits there. Refusing beyond 250 to 1 leaves real profiles, even
+// of deep identical recursion, a wide margin and stops a bomb after about
+// 1 MiB instead of at max_profile_bytes.
+const (
+	MaxRatio   = 250
+	RatioSlack = 1 << 20
 )
 
-// Limits bound what one Decode may cost.
+// MaxMessageBytes bounds one top-level message of the profile (a sample, a
+// location, a string). A real one is a few kilobytes; the decoder refuses a
+// larger one from its length prefix, before reading it, so a crafted sample
+// claiming millions of locations costs nothing.
+const MaxMessageBytes = 1 << 20
+
+// Limits bound what one Decode may cost. Every limit is checked while the
+// profile streams in; none is checked after reading everything.
 type Limits struct {
-	// MaxBytes is the most decompressed bytes read; more is ErrTooLarge.
+	// MaxBytes is the most decompressed bytes read (max_profile_bytes).
+	// A gzip trailer states a size too, but a hostile target writes what it
+	// likes there, so only bytes actually produced count.
 	MaxBytes int64
 	// MaxFrames is the most locations kept per sample; deeper stacks keep
 	// their innermost MaxFrames and are marked Truncated. 0 keeps all.
 	MaxFrames int
+	// MaxStringBytes truncates longer strings (function and file names,
+	// labels) and counts them in Profile.TruncatedStrings. 0: no limit.
+	MaxStringBytes int
+	// MaxSamples is the most samples (distinct stacks and label sets).
+	// 0: no limit.
+	MaxSamples int
+	// MaxLocations is the most locations, and separately the most functions
+	// and strings. 0: no limit.
+	MaxLocations int
 }
 
 // Decode reads one profile from r, gzip-compressed (as the runtime writes
-// it) or not (as `go tool pprof -proto` may save it).
+// it) or not (as `go tool pprof -proto` may save it). Top-level fields are
+// read one at a time, each message into a reused buffer, so memory follows
+// the decoded profile, not the size of the stream.
 func Decode(r io.Reader, lim Limits) (*Profile, error) {
-	raw, err := readAll(r, lim.MaxBytes)
+	src, closeFn, err := decompress(r, lim.MaxBytes)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(raw, lim.MaxFrames)
+	defer closeFn()
+	br := bufio.NewReaderSize(src, 32<<10)
+
+	raw := rawProfile{lim: lim}
+	var msg []byte
+	for {
+		tag, err := readUvarint(br)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, streamErr(err)
+		}
+		num, typ := protowire.DecodeTag(tag)
+		var v uint64
+		switch typ {
+		case protowire.VarintType:
+			v, err = readUvarint(br)
+		case protowire.Fixed64Type:
+			_, err = br.Discard(8)
+		case protowire.Fixed32Type:
+			_, err = br.Discard(4)
+		case protowire.BytesType:
+			var n uint64
+			if n, err = readUvarint(br); err != nil {
+				break
+			}
+			if n > MaxMessageBytes {
+				return nil, &LimitError{Limit: "max_message_bytes", Max: MaxMessageBytes}
+			}
+			msg = slices.Grow(msg[:0], int(n))[:n]
+			_, err = io.ReadFull(br, msg)
+		default:
+			// Groups are not part of profile.proto; a start-group tag here
+			// means the bytes are something else (an HTML page starts with
+			// '<', which reads as field 7 of type end-group).
+			return nil, fmt.Errorf("%w: unexpected wire type %d for field %d", ErrMalformed, typ, num)
+		}
+		if err != nil {
+			return nil, streamErr(err)
+		}
+		if num < 1 {
+			return nil, fmt.Errorf("%w: field number %d", ErrMalformed, num)
+		}
+		if err := raw.field(num, typ, v, msg); err != nil {
+			return nil, err
+		}
+	}
+	return raw.resolve()
 }
 
-func readAll(r io.Reader, limit int64) ([]byte, error) {
-	var magic [2]byte
-	n, err := io.ReadFull(r, magic[:])
+// decompress returns r, through gzip if it starts with gzip's magic, limited
+// to limit bytes: reading past them fails with a *LimitError.
+func decompress(r io.Reader, limit int64) (io.Reader, func(), error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
 	switch {
-	case errors.Is(err, io.EOF):
-		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		// One byte: too short for gzip, left for the parser to reject.
-	case err != nil:
-		return nil, err
+	case len(magic) == 0 && errors.Is(err, io.EOF):
+		return nil, nil, fmt.Errorf("%w: empty body", ErrMalformed)
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, nil, err
 	}
-	r = io.MultiReader(bytes.NewReader(magic[:n]), r)
-	if n == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("%w: gzip: %w", ErrMalformed, err)
-		}
-		defer zr.Close()
-		r = zr
+	if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+		return &limitedReader{r: br, left: limit, limit: limit}, func() {}, nil
 	}
-	var buf bytes.Buffer
-	got, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	compressed := &countingReader{r: br}
+	zr, err := gzip.NewReader(compressed)
 	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
-			return nil, fmt.Errorf("%w: gzip: %w", ErrMalformed, err)
-		}
-		return nil, err
+		return nil, nil, fmt.Errorf("%w: gzip: %w", ErrMalformed, err)
 	}
-	if got > limit {
-		return nil, fmt.Errorf("%w of %d bytes", ErrTooLarge, limit)
-	}
-	return buf.Bytes(), nil
+	return &limitedReader{r: zr, left: limit, limit: limit, compressed: compressed}, func() { _ = zr.Close() }, nil
 }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// limitedReader fails once more than limit bytes are read, where
+// io.LimitReader would end quietly and leave a truncated profile, and, when
+// compressed counts the bytes under a gzip stream, once the stream expands
+// more than MaxRatio times.
+type limitedReader struct {
+	r           io.Reader
+	left, limit int64
+	compressed  *countingReader
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, &LimitError{Limit: "max_profile_bytes", Max: l.limit}
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return 0, &LimitError{Limit: "max_profile_bytes", Max: l.limit}
+	}
+	if l.compressed != nil {
+		if out := l.limit - l.left; out > RatioSlack && out > MaxRatio*l.compressed.n {
+			return 0, &LimitError{Limit: "compression_ratio", Max: MaxRatio}
+		}
+	}
+	return n, err
+}
+
+// streamErr names what went wrong reading the stream: a limit, a gzip
+// stream cut short or corrupt, or a message cut short.
+func streamErr(err error) error {
+	switch {
+	case errors.Is(err, ErrLimit):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: truncated: %w", ErrMalformed, io.ErrUnexpectedEOF)
+	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader):
+		return fmt.Errorf("%w: gzip: %w", ErrMalformed, err)
+	}
+	var flate flateError
+	if errors.As(err, &flate) {
+		return fmt.Errorf("%w: gzip: %w", ErrMalformed, err)
+	}
+	return err
+}
+
+// readUvarint reads a base-128 varint; one longer than 64 bits is malformed.
+func readUvarint(r io.ByteReader) (uint64, error) {
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		b, err := r.ReadByte()
+		if err != nil {
+			if shift > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if shift == 63 && b > 1 {
+			break
+		}
+		v |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: varint longer than 64 bits", ErrMalformed)
+}
+
+// flateError is what compress/flate returns for corrupt input.
+type flateError = flate.CorruptInputError
 
 // profile.proto field numbers.
 const (
@@ -120,6 +284,7 @@ const (
 // read.
 type (
 	rawProfile struct {
+		lim         Limits
 		sampleTypes [][2]int64
 		samples     []rawSample
 		locations   []rawLocation
@@ -127,6 +292,7 @@ type (
 		mappings    []rawMapping
 		strings     []string
 		timeNanos   int64
+		truncated   int // strings cut to lim.MaxStringBytes
 	}
 	rawSample struct {
 		locationIDs []uint64
@@ -149,86 +315,99 @@ type (
 	}
 )
 
-// Parse decodes an uncompressed profile.proto message.
-func Parse(b []byte, maxFrames int) (*Profile, error) {
-	var raw rawProfile
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, msg []byte) error {
-		switch {
-		case num == profileSampleType && typ == protowire.BytesType:
-			var vt [2]int64
-			err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-				if typ == protowire.VarintType && (num == valueTypeType || num == valueTypeUnit) {
-					vt[num-valueTypeType] = int64(v)
-				}
-				return nil
-			})
-			raw.sampleTypes = append(raw.sampleTypes, vt)
-			return err
-		case num == profileSample && typ == protowire.BytesType:
-			s, err := parseSample(msg, maxFrames)
-			raw.samples = append(raw.samples, s)
-			return err
-		case num == profileLocation && typ == protowire.BytesType:
-			l, err := parseLocation(msg)
-			raw.locations = append(raw.locations, l)
-			return err
-		case num == profileFunction && typ == protowire.BytesType:
-			var f rawFunction
-			err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-				if typ != protowire.VarintType {
-					return nil
-				}
-				switch num {
-				case functionID:
-					f.id = v
-				case functionName:
-					f.name = int64(v)
-				case functionSystemName:
-					f.system = int64(v)
-				case functionFilename:
-					f.file = int64(v)
-				case functionStartLine:
-					f.startLine = int64(v)
-				}
-				return nil
-			})
-			raw.functions = append(raw.functions, f)
-			return err
-		case num == profileMapping && typ == protowire.BytesType:
-			var m rawMapping
-			err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-				if typ != protowire.VarintType {
-					return nil
-				}
-				switch num {
-				case mappingID:
-					m.id = v
-				case mappingMemoryStart:
-					m.start = v
-				case mappingMemoryLimit:
-					m.limit = v
-				case mappingFileOffset:
-					m.offset = v
-				case mappingFilename:
-					m.file = int64(v)
-				case mappingBuildID:
-					m.buildID = int64(v)
-				}
-				return nil
-			})
-			raw.mappings = append(raw.mappings, m)
-			return err
-		case num == profileStringTable && typ == protowire.BytesType:
-			raw.strings = append(raw.strings, string(msg))
-		case num == profileTimeNanos && typ == protowire.VarintType:
-			raw.timeNanos = int64(v)
+// field takes one top-level field of the profile message.
+func (raw *rawProfile) field(num protowire.Number, typ protowire.Type, v uint64, msg []byte) error {
+	lim := raw.lim
+	switch {
+	case num == profileSampleType && typ == protowire.BytesType:
+		var vt [2]int64
+		err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+			if typ == protowire.VarintType && (num == valueTypeType || num == valueTypeUnit) {
+				vt[num-valueTypeType] = int64(v)
+			}
+			return nil
+		})
+		raw.sampleTypes = append(raw.sampleTypes, vt)
+		return err
+	case num == profileSample && typ == protowire.BytesType:
+		if lim.MaxSamples > 0 && len(raw.samples) >= lim.MaxSamples {
+			return &LimitError{Limit: "max_samples", Max: int64(lim.MaxSamples)}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		s, err := parseSample(msg, lim.MaxFrames)
+		raw.samples = append(raw.samples, s)
+		return err
+	case num == profileLocation && typ == protowire.BytesType:
+		if lim.MaxLocations > 0 && len(raw.locations) >= lim.MaxLocations {
+			return &LimitError{Limit: "max_locations", Max: int64(lim.MaxLocations)}
+		}
+		l, err := parseLocation(msg)
+		raw.locations = append(raw.locations, l)
+		return err
+	case num == profileFunction && typ == protowire.BytesType:
+		if lim.MaxLocations > 0 && len(raw.functions) >= lim.MaxLocations {
+			return &LimitError{Limit: "max_locations", Max: int64(lim.MaxLocations)}
+		}
+		var f rawFunction
+		err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+			if typ != protowire.VarintType {
+				return nil
+			}
+			switch num {
+			case functionID:
+				f.id = v
+			case functionName:
+				f.name = int64(v)
+			case functionSystemName:
+				f.system = int64(v)
+			case functionFilename:
+				f.file = int64(v)
+			case functionStartLine:
+				f.startLine = int64(v)
+			}
+			return nil
+		})
+		raw.functions = append(raw.functions, f)
+		return err
+	case num == profileMapping && typ == protowire.BytesType:
+		if lim.MaxLocations > 0 && len(raw.mappings) >= lim.MaxLocations {
+			return &LimitError{Limit: "max_locations", Max: int64(lim.MaxLocations)}
+		}
+		var m rawMapping
+		err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+			if typ != protowire.VarintType {
+				return nil
+			}
+			switch num {
+			case mappingID:
+				m.id = v
+			case mappingMemoryStart:
+				m.start = v
+			case mappingMemoryLimit:
+				m.limit = v
+			case mappingFileOffset:
+				m.offset = v
+			case mappingFilename:
+				m.file = int64(v)
+			case mappingBuildID:
+				m.buildID = int64(v)
+			}
+			return nil
+		})
+		raw.mappings = append(raw.mappings, m)
+		return err
+	case num == profileStringTable && typ == protowire.BytesType:
+		if lim.MaxLocations > 0 && len(raw.strings) >= lim.MaxLocations {
+			return &LimitError{Limit: "max_locations", Max: int64(lim.MaxLocations)}
+		}
+		if lim.MaxStringBytes > 0 && len(msg) > lim.MaxStringBytes {
+			msg = msg[:lim.MaxStringBytes]
+			raw.truncated++
+		}
+		raw.strings = append(raw.strings, string(msg))
+	case num == profileTimeNanos && typ == protowire.VarintType:
+		raw.timeNanos = int64(v)
 	}
-	return raw.resolve()
+	return nil
 }
 
 func parseSample(b []byte, maxFrames int) (rawSample, error) {
@@ -355,8 +534,14 @@ func (raw *rawProfile) resolve() (*Profile, error) {
 		// profile has it; its absence is the cheapest sign of foreign bytes.
 		return nil, fmt.Errorf("%w: string table does not start with the empty string", ErrMalformed)
 	}
+	if i := slices.Index(raw.strings[1:], ""); i >= 0 {
+		// The table is deduplicated: a second empty string is a second
+		// profile concatenated to the first, whose indexes would resolve
+		// into the wrong strings.
+		return nil, fmt.Errorf("%w: a second string table starts at index %d: concatenated profiles", ErrMalformed, i+1)
+	}
 
-	p := &Profile{TimeNanos: raw.timeNanos}
+	p := &Profile{TimeNanos: raw.timeNanos, TruncatedStrings: raw.truncated}
 	for _, vt := range raw.sampleTypes {
 		t, err := str(vt[0])
 		if err != nil {

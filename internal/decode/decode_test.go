@@ -156,9 +156,9 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "empty body", give: nil, wantErr: ErrMalformed, wantMsg: "empty body"},
 		{name: "html page", give: []byte("<html><body>404 page not found</body></html>"), wantErr: ErrMalformed},
 		{name: "text dump", give: []byte("goroutine 1 [running]:\nmain.main()\n"), wantErr: ErrMalformed},
-		{name: "truncated gzip", give: valid[:len(valid)/2], wantErr: ErrMalformed, wantMsg: "gzip"},
+		{name: "truncated gzip", give: valid[:len(valid)/2], wantErr: ErrMalformed, wantMsg: "truncated"},
 		{name: "gzip of garbage", give: gz(t, []byte("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff")), wantErr: ErrMalformed},
-		{name: "too large", give: valid, limits: Limits{MaxBytes: 100}, wantErr: ErrTooLarge},
+		{name: "too large", give: valid, limits: Limits{MaxBytes: 100}, wantErr: ErrLimit},
 		{name: "no empty string", give: noEmptyString, wantErr: ErrMalformed, wantMsg: "string table"},
 		{name: "dangling location", give: danglingLocation, wantErr: ErrMalformed, wantMsg: "unknown location 99"},
 	}

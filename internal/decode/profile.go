@@ -24,6 +24,8 @@ type Profile struct {
 	Mapping []Mapping
 	// TimeNanos is when the target took the profile, in Unix nanoseconds.
 	TimeNanos int64
+	// TruncatedStrings counts strings cut to Limits.MaxStringBytes.
+	TruncatedStrings int
 }
 
 // Mapping is profile.proto's Mapping.

@@ -276,6 +276,54 @@ func (ms *GoGoroutineScrapeErrorsMetricConfig) Validate() error {
 	return nil
 }
 
+// GoGoroutineScrapeLimitBreachesMetricAttributeKey specifies the key of an attribute for the go.goroutine.scrape.limit_breaches metric.
+type GoGoroutineScrapeLimitBreachesMetricAttributeKey string
+
+const (
+	GoGoroutineScrapeLimitBreachesMetricAttributeKeyLimit GoGoroutineScrapeLimitBreachesMetricAttributeKey = "limit"
+)
+
+// GoGoroutineScrapeLimitBreachesMetricConfig provides config for the go.goroutine.scrape.limit_breaches metric.
+type GoGoroutineScrapeLimitBreachesMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                             `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []GoGoroutineScrapeLimitBreachesMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *GoGoroutineScrapeLimitBreachesMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *GoGoroutineScrapeLimitBreachesMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case GoGoroutineScrapeLimitBreachesMetricAttributeKeyLimit:
+		default:
+			return fmt.Errorf("metric go.goroutine.scrape.limit_breaches doesn't have an attribute %v, valid attributes: [limit]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // GoGoroutineScrapeSizeMetricConfig provides config for the go.goroutine.scrape.size metric.
 type GoGoroutineScrapeSizeMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -318,15 +366,16 @@ func (ms *GoGoroutineScrapeUpMetricConfig) Unmarshal(parser *confmap.Conf) error
 
 // MetricsConfig provides config for goroutine metrics.
 type MetricsConfig struct {
-	GoGoroutineCount          GoGoroutineCountMetricConfig          `mapstructure:"go.goroutine.count"`
-	GoGoroutineGroupCount     GoGoroutineGroupCountMetricConfig     `mapstructure:"go.goroutine.group.count"`
-	GoGoroutineGroupGrowth    GoGoroutineGroupGrowthMetricConfig    `mapstructure:"go.goroutine.group.growth"`
-	GoGoroutineGroupSuspected GoGoroutineGroupSuspectedMetricConfig `mapstructure:"go.goroutine.group.suspected"`
-	GoGoroutineGrowth         GoGoroutineGrowthMetricConfig         `mapstructure:"go.goroutine.growth"`
-	GoGoroutineScrapeDuration GoGoroutineScrapeDurationMetricConfig `mapstructure:"go.goroutine.scrape.duration"`
-	GoGoroutineScrapeErrors   GoGoroutineScrapeErrorsMetricConfig   `mapstructure:"go.goroutine.scrape.errors"`
-	GoGoroutineScrapeSize     GoGoroutineScrapeSizeMetricConfig     `mapstructure:"go.goroutine.scrape.size"`
-	GoGoroutineScrapeUp       GoGoroutineScrapeUpMetricConfig       `mapstructure:"go.goroutine.scrape.up"`
+	GoGoroutineCount               GoGoroutineCountMetricConfig               `mapstructure:"go.goroutine.count"`
+	GoGoroutineGroupCount          GoGoroutineGroupCountMetricConfig          `mapstructure:"go.goroutine.group.count"`
+	GoGoroutineGroupGrowth         GoGoroutineGroupGrowthMetricConfig         `mapstructure:"go.goroutine.group.growth"`
+	GoGoroutineGroupSuspected      GoGoroutineGroupSuspectedMetricConfig      `mapstructure:"go.goroutine.group.suspected"`
+	GoGoroutineGrowth              GoGoroutineGrowthMetricConfig              `mapstructure:"go.goroutine.growth"`
+	GoGoroutineScrapeDuration      GoGoroutineScrapeDurationMetricConfig      `mapstructure:"go.goroutine.scrape.duration"`
+	GoGoroutineScrapeErrors        GoGoroutineScrapeErrorsMetricConfig        `mapstructure:"go.goroutine.scrape.errors"`
+	GoGoroutineScrapeLimitBreaches GoGoroutineScrapeLimitBreachesMetricConfig `mapstructure:"go.goroutine.scrape.limit_breaches"`
+	GoGoroutineScrapeSize          GoGoroutineScrapeSizeMetricConfig          `mapstructure:"go.goroutine.scrape.size"`
+	GoGoroutineScrapeUp            GoGoroutineScrapeUpMetricConfig            `mapstructure:"go.goroutine.scrape.up"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -359,6 +408,11 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []GoGoroutineScrapeErrorsMetricAttributeKey{GoGoroutineScrapeErrorsMetricAttributeKeyErrorType},
+		},
+		GoGoroutineScrapeLimitBreaches: GoGoroutineScrapeLimitBreachesMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []GoGoroutineScrapeLimitBreachesMetricAttributeKey{GoGoroutineScrapeLimitBreachesMetricAttributeKeyLimit},
 		},
 		GoGoroutineScrapeSize: GoGoroutineScrapeSizeMetricConfig{
 			Enabled: true,

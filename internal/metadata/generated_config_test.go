@@ -55,6 +55,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []GoGoroutineScrapeErrorsMetricAttributeKey{GoGoroutineScrapeErrorsMetricAttributeKeyErrorType},
 					},
+					GoGoroutineScrapeLimitBreaches: GoGoroutineScrapeLimitBreachesMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []GoGoroutineScrapeLimitBreachesMetricAttributeKey{GoGoroutineScrapeLimitBreachesMetricAttributeKeyLimit},
+					},
 					GoGoroutineScrapeSize: GoGoroutineScrapeSizeMetricConfig{
 						Enabled: true,
 					},
@@ -103,6 +108,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []GoGoroutineScrapeErrorsMetricAttributeKey{GoGoroutineScrapeErrorsMetricAttributeKeyErrorType},
 					},
+					GoGoroutineScrapeLimitBreaches: GoGoroutineScrapeLimitBreachesMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []GoGoroutineScrapeLimitBreachesMetricAttributeKey{GoGoroutineScrapeLimitBreachesMetricAttributeKeyLimit},
+					},
 					GoGoroutineScrapeSize: GoGoroutineScrapeSizeMetricConfig{
 						Enabled: false,
 					},
@@ -122,7 +132,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineGroupGrowthMetricConfig{}, GoGoroutineGroupSuspectedMetricConfig{}, GoGoroutineGrowthMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineGroupGrowthMetricConfig{}, GoGoroutineGroupSuspectedMetricConfig{}, GoGoroutineGrowthMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeLimitBreachesMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -172,6 +182,18 @@ func TestGoGoroutineScrapeErrorsMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.scrape.errors doesn't have an attribute invalid, valid attributes: [error.type]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineScrapeErrors
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestGoGoroutineScrapeLimitBreachesMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().GoGoroutineScrapeLimitBreaches
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []GoGoroutineScrapeLimitBreachesMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.scrape.limit_breaches doesn't have an attribute invalid, valid attributes: [limit]")
+
+	cfg = DefaultMetricsConfig().GoGoroutineScrapeLimitBreaches
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

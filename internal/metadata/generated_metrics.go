@@ -27,9 +27,10 @@ const (
 	AttributeErrorTypeConnect
 	AttributeErrorTypeTimeout
 	AttributeErrorTypeHTTPStatus
-	AttributeErrorTypeBodyTooLarge
+	AttributeErrorTypeLimit
 	AttributeErrorTypeDecode
 	AttributeErrorTypeNotGoroutineProfile
+	AttributeErrorTypeInternal
 )
 
 // String returns the string representation of the AttributeErrorType.
@@ -41,12 +42,14 @@ func (av AttributeErrorType) String() string {
 		return "timeout"
 	case AttributeErrorTypeHTTPStatus:
 		return "http_status"
-	case AttributeErrorTypeBodyTooLarge:
-		return "body_too_large"
+	case AttributeErrorTypeLimit:
+		return "limit"
 	case AttributeErrorTypeDecode:
 		return "decode"
 	case AttributeErrorTypeNotGoroutineProfile:
 		return "not_goroutine_profile"
+	case AttributeErrorTypeInternal:
+		return "internal"
 	}
 	return ""
 }
@@ -56,9 +59,60 @@ var MapAttributeErrorType = map[string]AttributeErrorType{
 	"connect":               AttributeErrorTypeConnect,
 	"timeout":               AttributeErrorTypeTimeout,
 	"http_status":           AttributeErrorTypeHTTPStatus,
-	"body_too_large":        AttributeErrorTypeBodyTooLarge,
+	"limit":                 AttributeErrorTypeLimit,
 	"decode":                AttributeErrorTypeDecode,
 	"not_goroutine_profile": AttributeErrorTypeNotGoroutineProfile,
+	"internal":              AttributeErrorTypeInternal,
+}
+
+// AttributeLimit specifies the value limit attribute.
+type AttributeLimit int
+
+const (
+	_ AttributeLimit = iota
+	AttributeLimitMaxBodyBytes
+	AttributeLimitMaxProfileBytes
+	AttributeLimitMaxSamples
+	AttributeLimitMaxLocations
+	AttributeLimitMaxMessageBytes
+	AttributeLimitCompressionRatio
+	AttributeLimitMaxFrames
+	AttributeLimitMaxStringBytes
+)
+
+// String returns the string representation of the AttributeLimit.
+func (av AttributeLimit) String() string {
+	switch av {
+	case AttributeLimitMaxBodyBytes:
+		return "max_body_bytes"
+	case AttributeLimitMaxProfileBytes:
+		return "max_profile_bytes"
+	case AttributeLimitMaxSamples:
+		return "max_samples"
+	case AttributeLimitMaxLocations:
+		return "max_locations"
+	case AttributeLimitMaxMessageBytes:
+		return "max_message_bytes"
+	case AttributeLimitCompressionRatio:
+		return "compression_ratio"
+	case AttributeLimitMaxFrames:
+		return "max_frames"
+	case AttributeLimitMaxStringBytes:
+		return "max_string_bytes"
+	}
+	return ""
+}
+
+// MapAttributeLimit is a helper map of string to AttributeLimit attribute value.
+var MapAttributeLimit = map[string]AttributeLimit{
+	"max_body_bytes":    AttributeLimitMaxBodyBytes,
+	"max_profile_bytes": AttributeLimitMaxProfileBytes,
+	"max_samples":       AttributeLimitMaxSamples,
+	"max_locations":     AttributeLimitMaxLocations,
+	"max_message_bytes": AttributeLimitMaxMessageBytes,
+	"compression_ratio": AttributeLimitCompressionRatio,
+	"max_frames":        AttributeLimitMaxFrames,
+	"max_string_bytes":  AttributeLimitMaxStringBytes,
 }
 
 var MetricsInfo = metricsInfo{
@@ -87,6 +141,10 @@ var MetricsInfo = metricsInfo{
 		Name:       "go.goroutine.scrape.errors",
 		Attributes: []string{"error.type"},
 	},
+	GoGoroutineScrapeLimitBreaches: metricInfo{
+		Name:       "go.goroutine.scrape.limit_breaches",
+		Attributes: []string{"limit"},
+	},
 	GoGoroutineScrapeSize: metricInfo{
 		Name: "go.goroutine.scrape.size",
 	},
@@ -96,15 +154,16 @@ var MetricsInfo = metricsInfo{
 }
 
 type metricsInfo struct {
-	GoGoroutineCount          metricInfo
-	GoGoroutineGroupCount     metricInfo
-	GoGoroutineGroupGrowth    metricInfo
-	GoGoroutineGroupSuspected metricInfo
-	GoGoroutineGrowth         metricInfo
-	GoGoroutineScrapeDuration metricInfo
-	GoGoroutineScrapeErrors   metricInfo
-	GoGoroutineScrapeSize     metricInfo
-	GoGoroutineScrapeUp       metricInfo
+	GoGoroutineCount               metricInfo
+	GoGoroutineGroupCount          metricInfo
+	GoGoroutineGroupGrowth         metricInfo
+	GoGoroutineGroupSuspected      metricInfo
+	GoGoroutineGrowth              metricInfo
+	GoGoroutineScrapeDuration      metricInfo
+	GoGoroutineScrapeErrors        metricInfo
+	GoGoroutineScrapeLimitBreaches metricInfo
+	GoGoroutineScrapeSize          metricInfo
+	GoGoroutineScrapeUp            metricInfo
 }
 
 type metricInfo struct {
@@ -665,6 +724,97 @@ func newMetricGoGoroutineScrapeErrors(cfg GoGoroutineScrapeErrorsMetricConfig) m
 	return m
 }
 
+type metricGoGoroutineScrapeLimitBreaches struct {
+	data          pmetric.Metric                             // data buffer for generated metric.
+	config        GoGoroutineScrapeLimitBreachesMetricConfig // metric config provided by user.
+	capacity      int                                        // max observed number of data points added to the metric.
+	aggDataPoints []int64                                    // slice containing number of aggregated datapoints at each index
+}
+
+// init fills go.goroutine.scrape.limit_breaches metric with initial data.
+func (m *metricGoGoroutineScrapeLimitBreaches) init() {
+	m.data.SetName("go.goroutine.scrape.limit_breaches")
+	m.data.SetDescription("Scrapes of the target since the receiver started whose response reached a limit, by limit: refused ones also count in go.goroutine.scrape.errors with error.type=limit; truncated ones (max_frames, max_string_bytes) were still reported.")
+	m.data.SetUnit("{scrape}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricGoGoroutineScrapeLimitBreaches) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, limitAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineScrapeLimitBreachesMetricAttributeKeyLimit) {
+		dp.Attributes().PutStr("limit", limitAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineScrapeLimitBreaches) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineScrapeLimitBreaches) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineScrapeLimitBreaches(cfg GoGoroutineScrapeLimitBreachesMetricConfig) metricGoGoroutineScrapeLimitBreaches {
+	m := metricGoGoroutineScrapeLimitBreaches{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricGoGoroutineScrapeSize struct {
 	data     pmetric.Metric                    // data buffer for generated metric.
 	config   GoGoroutineScrapeSizeMetricConfig // metric config provided by user.
@@ -768,22 +918,23 @@ func newMetricGoGoroutineScrapeUp(cfg GoGoroutineScrapeUpMetricConfig) metricGoG
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                          MetricsBuilderConfig // config of the metrics builder.
-	startTime                       pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                 int                  // maximum observed number of metrics per resource.
-	metricsBuffer                   pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                       component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter  map[string]filter.Filter
-	resourceAttributeExcludeFilter  map[string]filter.Filter
-	metricGoGoroutineCount          metricGoGoroutineCount
-	metricGoGoroutineGroupCount     metricGoGoroutineGroupCount
-	metricGoGoroutineGroupGrowth    metricGoGoroutineGroupGrowth
-	metricGoGoroutineGroupSuspected metricGoGoroutineGroupSuspected
-	metricGoGoroutineGrowth         metricGoGoroutineGrowth
-	metricGoGoroutineScrapeDuration metricGoGoroutineScrapeDuration
-	metricGoGoroutineScrapeErrors   metricGoGoroutineScrapeErrors
-	metricGoGoroutineScrapeSize     metricGoGoroutineScrapeSize
-	metricGoGoroutineScrapeUp       metricGoGoroutineScrapeUp
+	config                               MetricsBuilderConfig // config of the metrics builder.
+	startTime                            pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                      int                  // maximum observed number of metrics per resource.
+	metricsBuffer                        pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                            component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter       map[string]filter.Filter
+	resourceAttributeExcludeFilter       map[string]filter.Filter
+	metricGoGoroutineCount               metricGoGoroutineCount
+	metricGoGoroutineGroupCount          metricGoGoroutineGroupCount
+	metricGoGoroutineGroupGrowth         metricGoGoroutineGroupGrowth
+	metricGoGoroutineGroupSuspected      metricGoGoroutineGroupSuspected
+	metricGoGoroutineGrowth              metricGoGoroutineGrowth
+	metricGoGoroutineScrapeDuration      metricGoGoroutineScrapeDuration
+	metricGoGoroutineScrapeErrors        metricGoGoroutineScrapeErrors
+	metricGoGoroutineScrapeLimitBreaches metricGoGoroutineScrapeLimitBreaches
+	metricGoGoroutineScrapeSize          metricGoGoroutineScrapeSize
+	metricGoGoroutineScrapeUp            metricGoGoroutineScrapeUp
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -805,21 +956,22 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                          mbc,
-		startTime:                       pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                   pmetric.NewMetrics(),
-		buildInfo:                       settings.BuildInfo,
-		metricGoGoroutineCount:          newMetricGoGoroutineCount(mbc.Metrics.GoGoroutineCount),
-		metricGoGoroutineGroupCount:     newMetricGoGoroutineGroupCount(mbc.Metrics.GoGoroutineGroupCount),
-		metricGoGoroutineGroupGrowth:    newMetricGoGoroutineGroupGrowth(mbc.Metrics.GoGoroutineGroupGrowth),
-		metricGoGoroutineGroupSuspected: newMetricGoGoroutineGroupSuspected(mbc.Metrics.GoGoroutineGroupSuspected),
-		metricGoGoroutineGrowth:         newMetricGoGoroutineGrowth(mbc.Metrics.GoGoroutineGrowth),
-		metricGoGoroutineScrapeDuration: newMetricGoGoroutineScrapeDuration(mbc.Metrics.GoGoroutineScrapeDuration),
-		metricGoGoroutineScrapeErrors:   newMetricGoGoroutineScrapeErrors(mbc.Metrics.GoGoroutineScrapeErrors),
-		metricGoGoroutineScrapeSize:     newMetricGoGoroutineScrapeSize(mbc.Metrics.GoGoroutineScrapeSize),
-		metricGoGoroutineScrapeUp:       newMetricGoGoroutineScrapeUp(mbc.Metrics.GoGoroutineScrapeUp),
-		resourceAttributeIncludeFilter:  make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter:  make(map[string]filter.Filter),
+		config:                               mbc,
+		startTime:                            pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                        pmetric.NewMetrics(),
+		buildInfo:                            settings.BuildInfo,
+		metricGoGoroutineCount:               newMetricGoGoroutineCount(mbc.Metrics.GoGoroutineCount),
+		metricGoGoroutineGroupCount:          newMetricGoGoroutineGroupCount(mbc.Metrics.GoGoroutineGroupCount),
+		metricGoGoroutineGroupGrowth:         newMetricGoGoroutineGroupGrowth(mbc.Metrics.GoGoroutineGroupGrowth),
+		metricGoGoroutineGroupSuspected:      newMetricGoGoroutineGroupSuspected(mbc.Metrics.GoGoroutineGroupSuspected),
+		metricGoGoroutineGrowth:              newMetricGoGoroutineGrowth(mbc.Metrics.GoGoroutineGrowth),
+		metricGoGoroutineScrapeDuration:      newMetricGoGoroutineScrapeDuration(mbc.Metrics.GoGoroutineScrapeDuration),
+		metricGoGoroutineScrapeErrors:        newMetricGoGoroutineScrapeErrors(mbc.Metrics.GoGoroutineScrapeErrors),
+		metricGoGoroutineScrapeLimitBreaches: newMetricGoGoroutineScrapeLimitBreaches(mbc.Metrics.GoGoroutineScrapeLimitBreaches),
+		metricGoGoroutineScrapeSize:          newMetricGoGoroutineScrapeSize(mbc.Metrics.GoGoroutineScrapeSize),
+		metricGoGoroutineScrapeUp:            newMetricGoGoroutineScrapeUp(mbc.Metrics.GoGoroutineScrapeUp),
+		resourceAttributeIncludeFilter:       make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:       make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.ServerAddress.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["server.address"] = filter.CreateFilter(mbc.ResourceAttributes.ServerAddress.MetricsInclude)
@@ -921,6 +1073,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricGoGoroutineGrowth.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeDuration.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeErrors.emit(ils.Metrics())
+	mb.metricGoGoroutineScrapeLimitBreaches.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeSize.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeUp.emit(ils.Metrics())
 
@@ -987,6 +1140,11 @@ func (mb *MetricsBuilder) RecordGoGoroutineScrapeDurationDataPoint(ts pcommon.Ti
 // RecordGoGoroutineScrapeErrorsDataPoint adds a data point to go.goroutine.scrape.errors metric.
 func (mb *MetricsBuilder) RecordGoGoroutineScrapeErrorsDataPoint(ts pcommon.Timestamp, val int64, errorTypeAttributeValue AttributeErrorType) {
 	mb.metricGoGoroutineScrapeErrors.recordDataPoint(mb.startTime, ts, val, errorTypeAttributeValue.String())
+}
+
+// RecordGoGoroutineScrapeLimitBreachesDataPoint adds a data point to go.goroutine.scrape.limit_breaches metric.
+func (mb *MetricsBuilder) RecordGoGoroutineScrapeLimitBreachesDataPoint(ts pcommon.Timestamp, val int64, limitAttributeValue AttributeLimit) {
+	mb.metricGoGoroutineScrapeLimitBreaches.recordDataPoint(mb.startTime, ts, val, limitAttributeValue.String())
 }
 
 // RecordGoGoroutineScrapeSizeDataPoint adds a data point to go.goroutine.scrape.size metric.

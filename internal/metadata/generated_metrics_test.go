@@ -71,6 +71,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["go.goroutine.group.growth"] = mb.metricGoGoroutineGroupGrowth.config.AggregationStrategy
 			aggMap["go.goroutine.group.suspected"] = mb.metricGoGoroutineGroupSuspected.config.AggregationStrategy
 			aggMap["go.goroutine.scrape.errors"] = mb.metricGoGoroutineScrapeErrors.config.AggregationStrategy
+			aggMap["go.goroutine.scrape.limit_breaches"] = mb.metricGoGoroutineScrapeLimitBreaches.config.AggregationStrategy
 
 			expectedWarnings := 0
 			if tt.metricsSet != testDataSetReag {
@@ -114,6 +115,12 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordGoGoroutineScrapeLimitBreachesDataPoint(ts, 1, AttributeLimitMaxBodyBytes)
+			if tt.name == "reaggregate_set" {
+				mb.RecordGoGoroutineScrapeLimitBreachesDataPoint(ts, 3, AttributeLimitMaxProfileBytes)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordGoGoroutineScrapeSizeDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
@@ -131,6 +138,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricGoGoroutineGroupGrowth.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineGroupSuspected.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineScrapeErrors.aggDataPoints)
+				assert.Empty(t, mb.metricGoGoroutineScrapeLimitBreaches.aggDataPoints)
 			}
 
 			if tt.expectEmpty {
@@ -431,6 +439,50 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("error.type")
+						assert.False(t, ok)
+					}
+				case "go.goroutine.scrape.limit_breaches":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["go.goroutine.scrape.limit_breaches"], "Found a duplicate in the metrics slice: go.goroutine.scrape.limit_breaches")
+						validatedMetrics["go.goroutine.scrape.limit_breaches"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Scrapes of the target since the receiver started whose response reached a limit, by limit: refused ones also count in go.goroutine.scrape.errors with error.type=limit; truncated ones (max_frames, max_string_bytes) were still reported.", mi.Description())
+						assert.Equal(t, "{scrape}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						limitAttrVal, ok := dp.Attributes().Get("limit")
+						assert.True(t, ok)
+						assert.Equal(t, "max_body_bytes", limitAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["go.goroutine.scrape.limit_breaches"], "Found a duplicate in the metrics slice: go.goroutine.scrape.limit_breaches")
+						validatedMetrics["go.goroutine.scrape.limit_breaches"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Scrapes of the target since the receiver started whose response reached a limit, by limit: refused ones also count in go.goroutine.scrape.errors with error.type=limit; truncated ones (max_frames, max_string_bytes) were still reported.", mi.Description())
+						assert.Equal(t, "{scrape}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["go.goroutine.scrape.limit_breaches"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("limit")
 						assert.False(t, ok)
 					}
 				case "go.goroutine.scrape.size":

@@ -1,0 +1,100 @@
+// Package hostile builds the inputs a malicious or broken target may serve,
+// for the tests and benchmarks of the decoder and the receiver. Each is
+// generated as it is read: a 10 GiB bomb costs its reader nothing to hold.
+package hostile // import "github.com/goroutinewatch/goroutinereceiver/internal/decode/hostile"
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+const memberBytes = 1 << 20
+
+// bombMember is 1 MiB of a field a decoder must read and skip (field 15,
+// varint 0), gzip-compressed: zeros would be refused at the first byte, as
+// field number 0; this filler is refused only by the byte limit.
+var bombMember = sync.OnceValue(func() []byte {
+	filler := bytes.Repeat(protowire.AppendVarint(protowire.AppendTag(nil, 15, protowire.VarintType), 0), memberBytes/2)
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	_, _ = w.Write(filler)
+	_ = w.Close()
+	return buf.Bytes()
+})
+
+// GzipBomb returns a gzip stream that decompresses to n bytes of valid,
+// skippable protobuf, as n/1 MiB concatenated members of about 1 KiB each:
+// 10 GiB is about 10 MB on the wire, like a bomb served as a debug=0
+// profile.
+func GzipBomb(n int64) io.Reader {
+	return repeat(bombMember(), n/memberBytes)
+}
+
+// GzipBombSize is the compressed size of GzipBomb(n).
+func GzipBombSize(n int64) int64 {
+	return int64(len(bombMember())) * (n / memberBytes)
+}
+
+var emptyMember = sync.OnceValue(func() []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	_ = w.Close()
+	return buf.Bytes()
+})
+
+// EmptyMembers returns n concatenated gzip members that each decompress to
+// nothing.
+func EmptyMembers(n int64) io.Reader {
+	return repeat(emptyMember(), n)
+}
+
+// HugeSample returns a gzip-compressed profile whose one sample lists n
+// location ids: a message of n bytes that compresses to about n/1000.
+func HugeSample(n int) []byte {
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	var head []byte
+	head = protowire.AppendTag(head, 6, protowire.BytesType) // string_table[0] = ""
+	head = protowire.AppendString(head, "")
+	ids := protowire.AppendTag(nil, 1, protowire.BytesType) // location_id, packed
+	ids = protowire.AppendVarint(ids, uint64(n))
+	sample := protowire.AppendTag(nil, 2, protowire.BytesType)
+	sample = protowire.AppendVarint(sample, uint64(len(ids)+n))
+	_, _ = w.Write(head)
+	_, _ = w.Write(sample)
+	_, _ = w.Write(ids)
+	ones := bytes.Repeat([]byte{1}, 1<<16)
+	for left := n; left > 0; left -= len(ones) {
+		_, _ = w.Write(ones[:min(left, len(ones))])
+	}
+	_ = w.Close()
+	return buf.Bytes()
+}
+
+// repeat returns a reader of b, count times over, without holding the copies.
+func repeat(b []byte, count int64) io.Reader {
+	return &repeater{b: b, left: count}
+}
+
+type repeater struct {
+	b    []byte
+	off  int
+	left int64
+}
+
+func (r *repeater) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	if r.off == len(r.b) {
+		r.off = 0
+		r.left--
+	}
+	return n, nil
+}

@@ -1,0 +1,146 @@
+package decode
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode/hostile"
+)
+
+var defaultLimits = Limits{MaxBytes: 64 << 20, MaxFrames: 1024, MaxStringBytes: 4096, MaxSamples: 200_000, MaxLocations: 1_000_000}
+
+// TestHostileProfiles feeds each crafted input the hostile package builds and
+// checks that it ends in the expected error, quickly.
+func TestHostileProfiles(t *testing.T) {
+	valid, err := os.ReadFile("../../testdata/profiles/fanout-1.pb.gz")
+	require.NoError(t, err)
+
+	tests := []struct {
+		name      string
+		give      func() io.Reader
+		wantErr   error
+		wantLimit string
+		wantMsg   string
+	}{
+		{
+			name:      "10 GiB gzip bomb",
+			give:      func() io.Reader { return hostile.GzipBomb(10 << 30) },
+			wantErr:   ErrLimit,
+			wantLimit: "compression_ratio",
+		},
+		{
+			name:      "sample of 64M location ids in 62 KB",
+			give:      func() io.Reader { return bytes.NewReader(hostile.HugeSample(64 << 20)) },
+			wantErr:   ErrLimit,
+			wantLimit: "max_message_bytes",
+		},
+		{
+			name:    "many empty gzip members",
+			give:    func() io.Reader { return hostile.EmptyMembers(100_000) },
+			wantErr: ErrMalformed,
+			wantMsg: "string table",
+		},
+		{
+			name:    "two concatenated profiles",
+			give:    func() io.Reader { return io.MultiReader(bytes.NewReader(valid), bytes.NewReader(valid)) },
+			wantErr: ErrMalformed,
+			wantMsg: "concatenated profiles",
+		},
+		{
+			name:    "varint longer than 64 bits",
+			give:    func() io.Reader { return bytes.NewReader(bytes.Repeat([]byte{0xff}, 12)) },
+			wantErr: ErrMalformed,
+			wantMsg: "varint",
+		},
+		{
+			name: "message cut short",
+			give: func() io.Reader {
+				b := protowire.AppendTag(nil, profileSample, protowire.BytesType)
+				return bytes.NewReader(protowire.AppendVarint(b, 1000))
+			},
+			wantErr: ErrMalformed,
+			wantMsg: "truncated",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Decode(tt.give(), defaultLimits)
+			require.ErrorIs(t, err, tt.wantErr)
+			assert.Contains(t, err.Error(), tt.wantMsg)
+			if tt.wantLimit != "" {
+				var le *LimitError
+				require.True(t, errors.As(err, &le))
+				assert.Equal(t, tt.wantLimit, le.Limit)
+			}
+			assert.Less(t, time.Since(start), 2*time.Second)
+		})
+	}
+}
+
+func TestLimitsOnCounts(t *testing.T) {
+	valid, err := os.ReadFile("../../testdata/profiles/leaktarget.pb.gz")
+	require.NoError(t, err)
+	p, err := Decode(bytes.NewReader(valid), defaultLimits)
+	require.NoError(t, err)
+
+	tests := []struct {
+		name      string
+		limits    Limits
+		wantLimit string
+	}{
+		{"samples", Limits{MaxBytes: 64 << 20, MaxSamples: len(p.Sample) - 1}, "max_samples"},
+		{"locations", Limits{MaxBytes: 64 << 20, MaxLocations: 5}, "max_locations"},
+		{"bytes", Limits{MaxBytes: 1000}, "max_profile_bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode(bytes.NewReader(valid), tt.limits)
+			var le *LimitError
+			require.True(t, errors.As(err, &le), "%v", err)
+			assert.Equal(t, tt.wantLimit, le.Limit)
+		})
+	}
+
+	got, err := Decode(bytes.NewReader(valid), Limits{MaxBytes: 64 << 20, MaxStringBytes: 8})
+	require.NoError(t, err)
+	assert.Positive(t, got.TruncatedStrings)
+	for _, s := range got.Sample {
+		for _, l := range s.Location {
+			for _, ln := range l.Line {
+				assert.LessOrEqual(t, len(ln.Function.Name), 8)
+			}
+		}
+	}
+}
+
+// BenchmarkHostile measures what each hostile input costs before it is
+// refused: time per op, and bytes allocated per op with -benchmem.
+//
+//	go test ./internal/decode -run '^$' -bench BenchmarkHostile -benchmem
+func BenchmarkHostile(b *testing.B) {
+	huge := hostile.HugeSample(64 << 20)
+	inputs := map[string]func() io.Reader{
+		"gzip-bomb-10GiB":         func() io.Reader { return hostile.GzipBomb(10 << 30) },
+		"sample-64M-locations":    func() io.Reader { return bytes.NewReader(huge) },
+		"empty-gzip-members-100k": func() io.Reader { return hostile.EmptyMembers(100_000) },
+	}
+	for name, give := range inputs {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := Decode(give(), defaultLimits); err == nil {
+					b.Fatal("accepted")
+				}
+			}
+		})
+	}
+}
