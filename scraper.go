@@ -83,9 +83,9 @@ type result struct {
 	other     int64            // the goroutines of the groups not reported
 
 	truncatedStrings int
-	err       error
-	duration  time.Duration
-	bytes     int64
+	err              error
+	duration         time.Duration
+	bytes            int64
 }
 
 type goroutineScraper struct {

@@ -6,9 +6,9 @@ import (
 	"flag"
 	"io"
 	"net"
-	"net/url"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -148,8 +148,8 @@ func TestScrapeFailingTargets(t *testing.T) {
 		// wantLimit, when set, is the limit counted in
 		// go.goroutine.scrape.limit_breaches.
 		wantLimit string
-		wantType metadata.AttributeErrorType
-		wantMsg  string
+		wantType  metadata.AttributeErrorType
+		wantMsg   string
 	}{
 		{
 			name:     "down",
