@@ -29,8 +29,8 @@ const (
 	defaultMaxProfileBytes    = 64 << 20
 	defaultMaxFrames          = 1024
 	defaultMaxStringBytes     = 4096
-	defaultMaxSamples         = 200_000
-	defaultMaxLocations       = 1_000_000
+	defaultMaxSamples         = 100_000
+	defaultMaxLocations       = 250_000
 
 	defaultLeakWindow       = 30 * time.Minute
 	defaultLeakMinGrowth    = 0.1 // goroutines per minute: 6 an hour
@@ -80,7 +80,9 @@ type Config struct {
 	// MaxStringBytes truncates longer function names, file names and labels.
 	MaxStringBytes int `mapstructure:"max_string_bytes"`
 	// MaxSamples bounds the samples (distinct stacks and label sets) of a
-	// profile; MaxLocations its locations, functions and strings each.
+	// profile; MaxLocations its locations, functions, mappings and strings
+	// together. With the fixed limits on ratio and message size, the
+	// defaults keep what any 64 KiB response can cost under 64 MiB.
 	MaxSamples   int `mapstructure:"max_samples"`
 	MaxLocations int `mapstructure:"max_locations"`
 

@@ -239,7 +239,13 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
-			r = result{err: fmt.Errorf("%w: panic reading the profile: %v", errPanic, p), duration: time.Since(start), bytes: r.bytes}
+			r = result{err: fmt.Errorf("%w: panic reading the profile: %v", errPanic, p), bytes: r.bytes}
+		}
+		r.duration = time.Since(start)
+		if r.err == nil {
+			t.failures = 0
+		} else if t.failures++; t.failures == forgetAfter {
+			t.tracker.Reset()
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
@@ -249,15 +255,10 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.
 	if err == nil {
 		r.groups, err = group.Of(p, s.opts)
 	}
-	r.duration = time.Since(start)
 	if err != nil {
 		r.err = err
-		if t.failures++; t.failures == forgetAfter {
-			t.tracker.Reset()
-		}
 		return r
 	}
-	t.failures = 0
 	r.truncatedStrings = p.TruncatedStrings
 
 	t.keys, t.counts = t.keys[:0], t.counts[:0]

@@ -66,8 +66,8 @@ type Limits struct {
 	// MaxSamples is the most samples (distinct stacks and label sets).
 	// 0: no limit.
 	MaxSamples int
-	// MaxLocations is the most locations, and separately the most functions
-	// and strings. 0: no limit.
+	// MaxLocations is the most entries of the profile's tables: locations,
+	// functions, mappings and strings together. 0: no limit.
 	MaxLocations int
 }
 
@@ -293,6 +293,7 @@ type (
 		strings     []string
 		timeNanos   int64
 		truncated   int // strings cut to lim.MaxStringBytes
+		entries     int // table entries so far, against lim.MaxLocations
 	}
 	rawSample struct {
 		locationIDs []uint64
@@ -314,6 +315,15 @@ type (
 		startLine          int64
 	}
 )
+
+// entry counts one table entry against lim.MaxLocations.
+func (raw *rawProfile) entry() error {
+	raw.entries++
+	if raw.lim.MaxLocations > 0 && raw.entries > raw.lim.MaxLocations {
+		return &LimitError{Limit: "max_locations", Max: int64(raw.lim.MaxLocations)}
+	}
+	return nil
+}
 
 // field takes one top-level field of the profile message.
 func (raw *rawProfile) field(num protowire.Number, typ protowire.Type, v uint64, msg []byte) error {
@@ -337,15 +347,15 @@ func (raw *rawProfile) field(num protowire.Number, typ protowire.Type, v uint64,
 		raw.samples = append(raw.samples, s)
 		return err
 	case num == profileLocation && typ == protowire.BytesType:
-		if lim.MaxLocations > 0 && len(raw.locations) >= lim.MaxLocations {
-			return &LimitError{Limit: "max_locations", Max: int64(lim.MaxLocations)}
+		if err := raw.entry(); err != nil {
+			return err
 		}
 		l, err := parseLocation(msg)
 		raw.locations = append(raw.locations, l)
 		return err
 	case num == profileFunction && typ == protowire.BytesType:
-		if lim.MaxLocations > 0 && len(raw.functions) >= lim.MaxLocations {
-			return &LimitError{Limit: "max_locations", Max: int64(lim.MaxLocations)}
+		if err := raw.entry(); err != nil {
+			return err
 		}
 		var f rawFunction
 		err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
@@ -369,8 +379,8 @@ func (raw *rawProfile) field(num protowire.Number, typ protowire.Type, v uint64,
 		raw.functions = append(raw.functions, f)
 		return err
 	case num == profileMapping && typ == protowire.BytesType:
-		if lim.MaxLocations > 0 && len(raw.mappings) >= lim.MaxLocations {
-			return &LimitError{Limit: "max_locations", Max: int64(lim.MaxLocations)}
+		if err := raw.entry(); err != nil {
+			return err
 		}
 		var m rawMapping
 		err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
@@ -396,8 +406,8 @@ func (raw *rawProfile) field(num protowire.Number, typ protowire.Type, v uint64,
 		raw.mappings = append(raw.mappings, m)
 		return err
 	case num == profileStringTable && typ == protowire.BytesType:
-		if lim.MaxLocations > 0 && len(raw.strings) >= lim.MaxLocations {
-			return &LimitError{Limit: "max_locations", Max: int64(lim.MaxLocations)}
+		if err := raw.entry(); err != nil {
+			return err
 		}
 		if lim.MaxStringBytes > 0 && len(msg) > lim.MaxStringBytes {
 			msg = msg[:lim.MaxStringBytes]

@@ -15,7 +15,8 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode/hostile"
 )
 
-var defaultLimits = Limits{MaxBytes: 64 << 20, MaxFrames: 1024, MaxStringBytes: 4096, MaxSamples: 200_000, MaxLocations: 1_000_000}
+// defaultLimits are the receiver's defaults.
+var defaultLimits = Limits{MaxBytes: 64 << 20, MaxFrames: 1024, MaxStringBytes: 4096, MaxSamples: 100_000, MaxLocations: 250_000}
 
 // TestHostileProfiles feeds each crafted input the hostile package builds and
 // checks that it ends in the expected error, quickly.

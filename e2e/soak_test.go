@@ -1,0 +1,291 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode/hostile"
+)
+
+// misbehaviors are what a bad soak target does, one after another, a new
+// one at each request.
+func misbehaviors(valid, huge []byte) []http.HandlerFunc {
+	return []http.HandlerFunc{
+		func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, // never answers
+		func(w http.ResponseWriter, _ *http.Request) { _, _ = io.Copy(w, hostile.GzipBomb(10<<30)) },
+		func(w http.ResponseWriter, r *http.Request) { // endless fast body
+			chunk := bytes.Repeat([]byte{0x78, 0x00}, 32<<10)
+			for r.Context().Err() == nil {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		},
+		func(w http.ResponseWriter, r *http.Request) { // trickle
+			for r.Context().Err() == nil {
+				if _, err := w.Write([]byte{0x1f}); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		},
+		func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "<html>oops</html>", http.StatusInternalServerError)
+		},
+		func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("<!DOCTYPE html><html>login</html>"))
+		},
+		func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(huge) },
+		func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(valid[:len(valid)/2]) },
+		func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(valid); _, _ = w.Write(valid) },
+		func(w http.ResponseWriter, _ *http.Request) { _, _ = io.Copy(w, hostile.EmptyMembers(50_000)) },
+	}
+}
+
+// TestSoak runs one collector against 200 loopback targets, a third of which
+// misbehave in rotating ways, and the collector's own pprof endpoint, for
+// SOAK (default 60s; the README's run used 10m). It checks that the
+// collector's RSS stays flat after warm-up, that its own goroutines, read by
+// this very receiver, do not grow, and that no scrape of a healthy target is
+// lost.
+func TestSoak(t *testing.T) {
+	duration := 60 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("SOAK")); err == nil {
+		duration = d
+	}
+	const (
+		targets  = 200
+		interval = 2 * time.Second
+	)
+	valid, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "profiles", "leaktarget.pb.gz"))
+	require.NoError(t, err)
+	bad := misbehaviors(valid, hostile.HugeSample(64<<20))
+
+	var yaml strings.Builder
+	for i := range targets {
+		var handler http.HandlerFunc
+		if i%3 == 0 {
+			var n atomic.Int64
+			offset := int64(i)
+			handler = func(w http.ResponseWriter, r *http.Request) {
+				bad[(n.Add(1)+offset)%int64(len(bad))](w, r)
+			}
+		} else {
+			handler = func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(valid) }
+		}
+		srv := httptest.NewServer(handler)
+		t.Cleanup(srv.Close)
+		kind := "healthy"
+		if i%3 == 0 {
+			kind = "bad"
+		}
+		fmt.Fprintf(&yaml, "      - endpoint: %s\n        service_name: %s-%d\n", srv.URL, kind, i)
+	}
+	pprofAddr := freeAddr(t)
+	fmt.Fprintf(&yaml, "      - endpoint: %s\n        service_name: collector\n", pprofAddr)
+
+	// What the checks need, summarized as batches arrive.
+	var (
+		perScrape = map[int64]map[string]int64{} // scrape -> service -> up
+		causes    = map[string]string{}          // healthy target -> its error counters
+		own       []int64                        // the collector's goroutines, scrape by scrape
+		suspected int                            // suspected groups of the collector
+	)
+	s := sink{each: func(m pmetric.Metrics) {
+		for i := range m.ResourceMetrics().Len() {
+			rm := m.ResourceMetrics().At(i)
+			name, _ := rm.Resource().Attributes().Get("service.name")
+			ms := rm.ScopeMetrics().At(0).Metrics()
+			for j := range ms.Len() {
+				mt := ms.At(j)
+				switch mt.Name() {
+				case "go.goroutine.scrape.up":
+					dp := mt.Gauge().DataPoints().At(0)
+					ts := int64(dp.Timestamp())
+					if perScrape[ts] == nil {
+						perScrape[ts] = map[string]int64{}
+					}
+					perScrape[ts][name.Str()] = dp.IntValue()
+				case "go.goroutine.scrape.errors":
+					if strings.HasPrefix(name.Str(), "healthy-") {
+						var c []string
+						for k := range mt.Sum().DataPoints().Len() {
+							dp := mt.Sum().DataPoints().At(k)
+							typ, _ := dp.Attributes().Get("error.type")
+							c = append(c, fmt.Sprintf("%s=%d", typ.Str(), dp.IntValue()))
+						}
+						causes[name.Str()] = strings.Join(c, ",")
+					}
+				case "go.goroutine.count":
+					if name.Str() == "collector" {
+						own = append(own, mt.Gauge().DataPoints().At(0).IntValue())
+					}
+				case "go.goroutine.group.suspected":
+					if name.Str() == "collector" {
+						for k := range mt.Gauge().DataPoints().Len() {
+							if mt.Gauge().DataPoints().At(k).IntValue() == 1 {
+								suspected++
+							}
+						}
+					}
+				}
+			}
+		}
+	}}
+	otlp := httptest.NewServer(&s)
+	t.Cleanup(otlp.Close)
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`
+extensions:
+  pprof:
+    endpoint: %s
+receivers:
+  goroutine:
+    targets:
+%s
+    collection_interval: %s
+    initial_delay: 0s
+    timeout: 1s
+    max_body_bytes: 2097152
+    leak:
+      window: 40s
+exporters:
+  otlphttp:
+    endpoint: %s
+    compression: none
+    retry_on_failure:
+      enabled: false
+service:
+  extensions: [pprof]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [goroutine]
+      exporters: [otlphttp]
+`, pprofAddr, yaml.String(), interval, otlp.URL)), 0o600))
+
+	cmd := runCollector(t, path)
+	var rss []int64
+	deadline := time.Now().Add(duration)
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		rss = append(rss, rssOf(t, cmd.Process.Pid))
+	}
+
+	// RSS: flat within 10% after warm-up (the first third): the mean of the
+	// last third against the mean of the middle one, since the garbage
+	// collector's sawtooth makes any single sample a poor baseline.
+	middle, last := thirds(rss)
+	var trail []string
+	for i := 0; i < len(rss); i += max(1, len(rss)/20) {
+		trail = append(trail, strconv.FormatInt(rss[i]>>20, 10))
+	}
+	t.Logf("collector RSS over the run, MiB: %s", strings.Join(trail, " "))
+	t.Logf("collector RSS: %.0f MiB on average in the middle third, %.0f MiB in the last", middle/(1<<20), last/(1<<20))
+	assert.LessOrEqual(t, last, 1.10*middle, "collector RSS grew after warm-up")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// No lost tick: every scrape that reached the sink holds every healthy
+	// target, up.
+	wantScrapes := int(duration/interval) - 2
+	assert.GreaterOrEqual(t, len(perScrape), wantScrapes, "scrapes lost")
+	for ts, ups := range perScrape {
+		healthy := 0
+		for name, up := range ups {
+			if strings.HasPrefix(name, "healthy-") {
+				healthy++
+				assert.Equal(t, int64(1), up, "healthy target %s down at %d: %s", name, ts, causes[name])
+			}
+		}
+		assert.Equal(t, targets-(targets+2)/3, healthy, "healthy targets missing from the scrape at %d", ts)
+	}
+
+	// The collector's own goroutines: no group suspected, and no more at the
+	// end than after warm-up, but for connections that come and go.
+	require.NotEmpty(t, own)
+	ownMiddle, ownLast := thirds(own)
+	t.Logf("collector goroutines: %.0f on average in the middle third, %.0f in the last; %d scrapes", ownMiddle, ownLast, len(perScrape))
+	assert.Zero(t, suspected, "a goroutine group of the collector itself was suspected of leaking")
+	assert.LessOrEqual(t, ownLast, 1.10*ownMiddle, "the collector's goroutines grew")
+}
+
+// thirds returns the means of the middle and last thirds of xs.
+func thirds(xs []int64) (middle, last float64) {
+	mean := func(ys []int64) float64 {
+		var sum float64
+		for _, y := range ys {
+			sum += float64(y)
+		}
+		return sum / float64(len(ys))
+	}
+	n := len(xs) / 3
+	return mean(xs[n : 2*n]), mean(xs[2*n:])
+}
+
+// runCollector starts the collector with a config file.
+func runCollector(t *testing.T, config string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(collectorBinary(t), "--config", config)
+	logs, err := os.Create(filepath.Join(t.TempDir(), "collector.log"))
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stop(t, cmd)
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("collector log (last 4 KiB):\n%s", b[max(0, len(b)-4096):])
+		}
+		_ = logs.Close()
+	})
+	return cmd
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// rssOf reads a process's resident set size from /proc.
+func rssOf(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			require.NoError(t, err)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
