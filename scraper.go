@@ -288,25 +288,14 @@ func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL) (*decode.Profi
 		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, bodyPrefixBytes))
 		return nil, int64(len(prefix)), &statusError{code: resp.StatusCode, body: strings.ToValidUTF8(string(prefix), "?")}
 	}
-	body := &countingReader{r: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
+	body := &decode.CountingReader{R: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
 	p, err := s.decode(body, s.limits)
-	if body.n > s.cfg.MaxBodyBytes {
+	if body.N > s.cfg.MaxBodyBytes {
 		// Refused at the limit: Close then drops the connection rather than
 		// drain the rest of an endless body.
-		return nil, body.n, &decode.LimitError{Limit: "max_body_bytes", Max: s.cfg.MaxBodyBytes}
+		return nil, body.N, &decode.LimitError{Limit: "max_body_bytes", Max: s.cfg.MaxBodyBytes}
 	}
-	return p, body.n, err
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
+	return p, body.N, err
 }
 
 // emit records one target's metrics under its resource and returns its

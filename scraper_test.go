@@ -225,6 +225,7 @@ func TestScrapeFailingTargets(t *testing.T) {
 		{
 			name:      "10 GiB gzip bomb with Content-Encoding: gzip",
 			handler:   serve(func() io.Reader { return hostile.GzipBomb(10 << 30) }, "gzip"),
+			maxBody:   1 << 20, // decompressed by the HTTP client, so counted here
 			wantType:  metadata.AttributeErrorTypeLimit,
 			wantLimit: "max_body_bytes",
 			wantMsg:   "max_body_bytes",
@@ -243,33 +244,16 @@ func TestScrapeFailingTargets(t *testing.T) {
 			wantMsg:   "max_message_bytes",
 		},
 		{
-			name: "endless fast body",
-			handler: func(w http.ResponseWriter, r *http.Request) {
-				chunk := bytes.Repeat([]byte{0x78, 0x00}, 32<<10)
-				for r.Context().Err() == nil {
-					if _, err := w.Write(chunk); err != nil {
-						return
-					}
-				}
-			},
+			name:      "endless fast body",
+			handler:   hostile.EndlessBody,
+			maxBody:   1 << 20,
 			wantType:  metadata.AttributeErrorTypeLimit,
 			wantLimit: "max_body_bytes",
 			wantMsg:   "max_body_bytes",
 		},
 		{
-			name: "trickle of one byte a second",
-			handler: func(w http.ResponseWriter, r *http.Request) {
-				for r.Context().Err() == nil {
-					if _, err := w.Write([]byte{0x1f}); err != nil {
-						return
-					}
-					w.(http.Flusher).Flush()
-					select {
-					case <-r.Context().Done():
-					case <-time.After(time.Second):
-					}
-				}
-			},
+			name:     "trickle of one byte a second",
+			handler:  hostile.Trickle(time.Second),
 			wantType: metadata.AttributeErrorTypeTimeout,
 			wantMsg:  "deadline exceeded",
 		},

@@ -182,19 +182,7 @@ service:
 `, receiver, otlpURL)
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
-	cmd := exec.Command(collectorBinary(t), "--config", path)
-	logs, err := os.Create(filepath.Join(t.TempDir(), "collector.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stop(t, cmd)
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("collector log:\n%s", b)
-		}
-		_ = logs.Close()
-	})
+	runCollector(t, path)
 }
 
 // point is one go.goroutine.group.count data point as exported.

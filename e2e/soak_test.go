@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -31,26 +30,8 @@ func misbehaviors(valid, huge []byte) []http.HandlerFunc {
 	return []http.HandlerFunc{
 		func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, // never answers
 		func(w http.ResponseWriter, _ *http.Request) { _, _ = io.Copy(w, hostile.GzipBomb(10<<30)) },
-		func(w http.ResponseWriter, r *http.Request) { // endless fast body
-			chunk := bytes.Repeat([]byte{0x78, 0x00}, 32<<10)
-			for r.Context().Err() == nil {
-				if _, err := w.Write(chunk); err != nil {
-					return
-				}
-			}
-		},
-		func(w http.ResponseWriter, r *http.Request) { // trickle
-			for r.Context().Err() == nil {
-				if _, err := w.Write([]byte{0x1f}); err != nil {
-					return
-				}
-				w.(http.Flusher).Flush()
-				select {
-				case <-r.Context().Done():
-				case <-time.After(200 * time.Millisecond):
-				}
-			}
-		},
+		hostile.EndlessBody,
+		hostile.Trickle(200 * time.Millisecond),
 		func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "<html>oops</html>", http.StatusInternalServerError)
 		},

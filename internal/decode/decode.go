@@ -145,7 +145,7 @@ func decompress(r io.Reader, limit int64) (io.Reader, func(), error) {
 	if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
 		return &limitedReader{r: br, left: limit, limit: limit}, func() {}, nil
 	}
-	compressed := &countingReader{r: br}
+	compressed := &CountingReader{R: br}
 	zr, err := gzip.NewReader(compressed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: gzip: %w", ErrMalformed, err)
@@ -153,14 +153,15 @@ func decompress(r io.Reader, limit int64) (io.Reader, func(), error) {
 	return &limitedReader{r: zr, left: limit, limit: limit, compressed: compressed}, func() { _ = zr.Close() }, nil
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
+// CountingReader counts the bytes read through it.
+type CountingReader struct {
+	R io.Reader
+	N int64
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+func (c *CountingReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
 	return n, err
 }
 
@@ -171,7 +172,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 type limitedReader struct {
 	r           io.Reader
 	left, limit int64
-	compressed  *countingReader
+	compressed  *CountingReader
 }
 
 func (l *limitedReader) Read(p []byte) (int, error) {
@@ -187,7 +188,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 		return 0, &LimitError{Limit: "max_profile_bytes", Max: l.limit}
 	}
 	if l.compressed != nil {
-		if out := l.limit - l.left; out > RatioSlack && out > MaxRatio*l.compressed.n {
+		if out := l.limit - l.left; out > RatioSlack && out > MaxRatio*l.compressed.N {
 			return 0, &LimitError{Limit: "compression_ratio", Max: MaxRatio}
 		}
 	}

@@ -73,8 +73,9 @@ func TestHostileProfiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			in := tt.give()
 			start := time.Now()
-			_, err := Decode(tt.give(), defaultLimits)
+			_, err := Decode(in, defaultLimits)
 			require.ErrorIs(t, err, tt.wantErr)
 			assert.Contains(t, err.Error(), tt.wantMsg)
 			if tt.wantLimit != "" {

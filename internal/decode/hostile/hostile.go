@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"net/http"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -97,4 +99,32 @@ func (r *repeater) Read(p []byte) (int, error) {
 		r.left--
 	}
 	return n, nil
+}
+
+// EndlessBody answers with valid, skippable protobuf as fast as it can
+// until the client goes away.
+func EndlessBody(w http.ResponseWriter, r *http.Request) {
+	chunk := bytes.Repeat(protowire.AppendVarint(protowire.AppendTag(nil, 15, protowire.VarintType), 0), 32<<10)
+	for r.Context().Err() == nil {
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
+// Trickle answers one byte (gzip's first) every interval until the client
+// goes away: a body that never ends and never grows.
+func Trickle(interval time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for r.Context().Err() == nil {
+			if _, err := w.Write([]byte{0x1f}); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(interval):
+			}
+		}
+	}
 }
