@@ -445,7 +445,8 @@ func TestScrapeSlowTargetDoesNotDelayOthers(t *testing.T) {
 	m, err := s.scrape(context.Background())
 	elapsed := time.Since(start)
 	require.Error(t, err)
-	assert.Less(t, elapsed, cfg.Timeout+400*time.Millisecond)
+	t.Logf("the scrape with a hung target took %v, its deadline %v", elapsed, cfg.Timeout)
+	assert.Less(t, elapsed, cfg.Timeout+100*time.Millisecond, "a hung target holds the scrape past its deadline")
 	for i := range 4 {
 		fast := byService(t, m, "fast"+string(rune('a'+i)))
 		assert.Equal(t, int64(1), gaugeValue(t, fast, "go.goroutine.scrape.up"))
