@@ -253,7 +253,7 @@ func TestScrapeFailingTargets(t *testing.T) {
 		},
 		{
 			name:     "trickle of one byte a second",
-			handler:  hostile.Trickle(time.Second),
+			handler:  hostile.Trickle(time.Second, validProfile),
 			wantType: metadata.AttributeErrorTypeTimeout,
 			wantMsg:  "deadline exceeded",
 		},

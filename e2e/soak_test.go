@@ -31,7 +31,7 @@ func misbehaviors(valid, huge []byte) []http.HandlerFunc {
 		func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, // never answers
 		func(w http.ResponseWriter, _ *http.Request) { _, _ = io.Copy(w, hostile.GzipBomb(10<<30)) },
 		hostile.EndlessBody,
-		hostile.Trickle(200 * time.Millisecond),
+		hostile.Trickle(200*time.Millisecond, valid),
 		func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "<html>oops</html>", http.StatusInternalServerError)
 		},

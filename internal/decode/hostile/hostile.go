@@ -112,12 +112,13 @@ func EndlessBody(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Trickle answers one byte (gzip's first) every interval until the client
-// goes away: a body that never ends and never grows.
-func Trickle(interval time.Duration) http.HandlerFunc {
+// Trickle answers body one byte every interval, over and over, until the
+// client goes away: every byte is what a real profile would send, so only a
+// deadline can end it.
+func Trickle(interval time.Duration, body []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		for r.Context().Err() == nil {
-			if _, err := w.Write([]byte{0x1f}); err != nil {
+		for i := 0; r.Context().Err() == nil; i++ {
+			if _, err := w.Write(body[i%len(body) : i%len(body)+1]); err != nil {
 				return
 			}
 			w.(http.Flusher).Flush()
