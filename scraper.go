@@ -68,9 +68,12 @@ type target struct {
 	// tracker holds the leak windows of the target's total and groups. One
 	// worker at a time touches a target, so it needs no lock.
 	tracker *trend.Tracker[group.Key]
-	// Reused across scrapes.
-	keys   []group.Key
-	counts []float64
+	// Reused across scrapes: a result is emitted before the controller
+	// starts the next scrape, so its slices are free again by then.
+	keys      []group.Key
+	counts    []float64
+	estimates []trend.Estimate
+	kept      []int
 }
 
 // result is what one target's scrape produced; data flows fetch, decode,
@@ -97,6 +100,7 @@ type goroutineScraper struct {
 	limits     decode.Limits
 	leak       trend.Config
 	labelAttrs []string
+	noLabels   []string // an empty value per label, for the other group
 
 	// decode is decode.Decode; a test swaps it to prove a panic is contained.
 	decode func(io.Reader, decode.Limits) (*decode.Profile, error)
@@ -143,6 +147,7 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 	for _, l := range cfg.Labels {
 		s.labelAttrs = append(s.labelAttrs, "goroutine.label."+l)
 	}
+	s.noLabels = make([]string, len(cfg.Labels))
 	add := func(endpoint, service string) error {
 		u, err := targetURL(endpoint)
 		if err != nil {
@@ -266,9 +271,11 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.
 		t.keys = append(t.keys, g.Key)
 		t.counts = append(t.counts, float64(g.Count))
 	}
-	r.total, r.estimates = t.tracker.Observe(at, p.Instance(), float64(r.groups.Total), t.keys, t.counts, nil)
+	r.total, t.estimates = t.tracker.Observe(at, p.Instance(), float64(r.groups.Total), t.keys, t.counts, t.estimates)
+	r.estimates = t.estimates
 	// Leaks start small: a suspected group is reported beyond max_groups.
-	r.kept, r.other = group.Cut(r.groups.Groups, s.cfg.MaxGroups, func(i int) bool { return r.estimates[i].Suspected }, nil)
+	t.kept, r.other = group.Cut(r.groups.Groups, s.cfg.MaxGroups, func(i int) bool { return r.estimates[i].Suspected }, t.kept)
+	r.kept = t.kept
 	return r
 }
 
@@ -325,7 +332,7 @@ func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) erro
 		}
 		if r.other > 0 {
 			mb.RecordGoGoroutineGroupCountDataPointWithLabels(now, r.other, metadata.GroupAttributes{
-				Signature: otherSignature, LabelKeys: s.labelAttrs, LabelValues: make([]string, len(s.labelAttrs)),
+				Signature: otherSignature, LabelKeys: s.labelAttrs, LabelValues: s.noLabels,
 			})
 		}
 	} else {
