@@ -69,7 +69,10 @@ type target struct {
 	// worker at a time touches a target, so it needs no lock.
 	tracker *trend.Tracker[group.Key]
 	// Reused across scrapes: a result is emitted before the controller
-	// starts the next scrape, so its slices are free again by then.
+	// starts the next scrape, so its slices (the groups' too) are free again
+	// by then.
+	decoder   decode.Decoder
+	grouper   group.Grouper
 	keys      []group.Key
 	counts    []float64
 	estimates []trend.Estimate
@@ -102,8 +105,9 @@ type goroutineScraper struct {
 	labelAttrs []string
 	noLabels   []string // an empty value per label, for the other group
 
-	// decode is decode.Decode; a test swaps it to prove a panic is contained.
-	decode func(io.Reader, decode.Limits) (*decode.Profile, error)
+	// decode is (*decode.Decoder).Decode; a test swaps it to prove a panic
+	// is contained.
+	decode func(*decode.Decoder, io.Reader, decode.Limits) (*decode.Profile, error)
 
 	client *http.Client
 	mb     *metadata.MetricsBuilder
@@ -121,7 +125,7 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 		cfg:      cfg,
 		settings: set,
 		now:      now,
-		decode:   decode.Decode,
+		decode:   (*decode.Decoder).Decode,
 		opts: group.Options{
 			Mode:   mode,
 			Labels: cfg.Labels,
@@ -245,6 +249,8 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.
 	defer func() {
 		if p := recover(); p != nil {
 			r = result{err: fmt.Errorf("%w: panic reading the profile: %v", errPanic, p), bytes: r.bytes}
+			// What the panic left half-written is not reused.
+			t.decoder, t.grouper = decode.Decoder{}, group.Grouper{}
 		}
 		r.duration = time.Since(start)
 		if r.err == nil {
@@ -255,10 +261,10 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.
 	}()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	p, n, err := s.fetch(ctx, t.url)
+	p, n, err := s.fetch(ctx, t)
 	r.bytes = n
 	if err == nil {
-		r.groups, err = group.Of(p, s.opts)
+		r.groups, err = t.grouper.Of(p, s.opts)
 	}
 	if err != nil {
 		r.err = err
@@ -281,8 +287,8 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.
 
 // fetch reads one profile. The body is bounded twice: as sent, by
 // max_body_bytes, and decompressed, by max_profile_bytes.
-func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL) (*decode.Profile, int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
+func (s *goroutineScraper) fetch(ctx context.Context, t *target) (*decode.Profile, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url.String(), http.NoBody)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -296,7 +302,7 @@ func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL) (*decode.Profi
 		return nil, int64(len(prefix)), &statusError{code: resp.StatusCode, body: strings.ToValidUTF8(string(prefix), "?")}
 	}
 	body := &decode.CountingReader{R: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
-	p, err := s.decode(body, s.limits)
+	p, err := s.decode(&t.decoder, body, s.limits)
 	if body.N > s.cfg.MaxBodyBytes {
 		// Refused at the limit: Close then drops the connection rather than
 		// drain the rest of an endless body.

@@ -71,20 +71,43 @@ type Limits struct {
 	MaxLocations int
 }
 
+// Decode reads one profile from r with a Decoder of its own.
+func Decode(r io.Reader, lim Limits) (*Profile, error) {
+	var d Decoder
+	return d.Decode(r, lim)
+}
+
+// A Decoder decodes profiles one after another, keeping its buffers, its
+// gzip state and the strings it has seen, so that decoding the next profile
+// of the same target allocates little or nothing. The zero Decoder is ready;
+// one Decoder must not be used by two goroutines at once.
+type Decoder struct {
+	src      *bufio.Reader // the response body, peeked for gzip's magic
+	gz       gzip.Reader
+	gzInit   bool
+	messages *bufio.Reader // the decompressed stream
+	msg      []byte
+
+	raw     rawProfile
+	profile Profile
+	strings interner
+
+	// Positions in profile.Location and profile.Function by id: a slice
+	// when ids are dense, as the runtime writes them, a map otherwise.
+	locations, functions idIndex
+}
+
 // Decode reads one profile from r, gzip-compressed (as the runtime writes
 // it) or not (as `go tool pprof -proto` may save it). Top-level fields are
 // read one at a time, each message into a reused buffer, so memory follows
-// the decoded profile, not the size of the stream.
-func Decode(r io.Reader, lim Limits) (*Profile, error) {
-	src, closeFn, err := decompress(r, lim.MaxBytes)
+// the decoded profile, not the size of the stream. The Profile returned is
+// valid until the next call.
+func (d *Decoder) Decode(r io.Reader, lim Limits) (*Profile, error) {
+	br, err := d.open(r, lim.MaxBytes)
 	if err != nil {
 		return nil, err
 	}
-	defer closeFn()
-	br := bufio.NewReaderSize(src, 32<<10)
-
-	raw := rawProfile{lim: lim}
-	var msg []byte
+	d.raw.reset(lim)
 	for {
 		tag, err := readUvarint(br)
 		if errors.Is(err, io.EOF) {
@@ -110,8 +133,8 @@ func Decode(r io.Reader, lim Limits) (*Profile, error) {
 			if n > MaxMessageBytes {
 				return nil, &LimitError{Limit: "max_message_bytes", Max: MaxMessageBytes}
 			}
-			msg = slices.Grow(msg[:0], int(n))[:n]
-			_, err = io.ReadFull(br, msg)
+			d.msg = slices.Grow(d.msg[:0], int(n))[:n]
+			_, err = io.ReadFull(br, d.msg)
 		default:
 			// Groups are not part of profile.proto; a start-group tag here
 			// means the bytes are something else (an HTML page starts with
@@ -124,33 +147,53 @@ func Decode(r io.Reader, lim Limits) (*Profile, error) {
 		if num < 1 {
 			return nil, fmt.Errorf("%w: field number %d", ErrMalformed, num)
 		}
-		if err := raw.field(num, typ, v, msg); err != nil {
+		if err := d.raw.field(num, typ, v, d.msg, &d.strings); err != nil {
 			return nil, err
 		}
 	}
-	return raw.resolve()
+	if err := d.resolve(); err != nil {
+		return nil, err
+	}
+	d.strings.forget()
+	return &d.profile, nil
 }
 
-// decompress returns r, through gzip if it starts with gzip's magic, limited
-// to limit bytes: reading past them fails with a *LimitError.
-func decompress(r io.Reader, limit int64) (io.Reader, func(), error) {
-	br := bufio.NewReader(r)
-	magic, err := br.Peek(2)
+// open returns the stream of profile bytes in r: through gzip if r starts
+// with gzip's magic, and limited to limit bytes, reading past which fails
+// with a *LimitError.
+func (d *Decoder) open(r io.Reader, limit int64) (*bufio.Reader, error) {
+	if d.src == nil {
+		d.src = bufio.NewReaderSize(r, 32<<10)
+	} else {
+		d.src.Reset(r)
+	}
+	magic, err := d.src.Peek(2)
 	switch {
 	case len(magic) == 0 && errors.Is(err, io.EOF):
-		return nil, nil, fmt.Errorf("%w: empty body", ErrMalformed)
+		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
 	case err != nil && !errors.Is(err, io.EOF):
-		return nil, nil, err
+		return nil, err
 	}
-	if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
-		return &limitedReader{r: br, left: limit, limit: limit}, func() {}, nil
+	var stream io.Reader = &limitedReader{r: d.src, left: limit, limit: limit}
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		compressed := &CountingReader{R: d.src}
+		if d.gzInit {
+			err = d.gz.Reset(compressed)
+		} else {
+			err = d.gz.Reset(compressed)
+			d.gzInit = err == nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: gzip: %w", ErrMalformed, err)
+		}
+		stream = &limitedReader{r: &d.gz, left: limit, limit: limit, compressed: compressed}
 	}
-	compressed := &CountingReader{R: br}
-	zr, err := gzip.NewReader(compressed)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: gzip: %w", ErrMalformed, err)
+	if d.messages == nil {
+		d.messages = bufio.NewReaderSize(stream, 32<<10)
+	} else {
+		d.messages.Reset(stream)
 	}
-	return &limitedReader{r: zr, left: limit, limit: limit, compressed: compressed}, func() { _ = zr.Close() }, nil
+	return d.messages, nil
 }
 
 // CountingReader counts the bytes read through it.
@@ -280,42 +323,64 @@ const (
 	functionStartLine  = 5
 )
 
-// The raw records hold string-table indexes and ids; strings come last in the
-// runtime's encoding, so nothing can be resolved before the whole message is
-// read.
-type (
-	rawProfile struct {
-		lim         Limits
-		sampleTypes [][2]int64
-		samples     []rawSample
-		locations   []rawLocation
-		functions   []rawFunction
-		mappings    []rawMapping
-		strings     []string
-		timeNanos   int64
-		truncated   int // strings cut to lim.MaxStringBytes
-		entries     int // table entries so far, against lim.MaxLocations
+// rawProfile holds the fields as read: ids and string-table indexes, which
+// only resolve once the whole message is read, since the runtime writes its
+// strings last. Its slices are arenas, kept from one profile to the next.
+type rawProfile struct {
+	lim         Limits
+	sampleTypes [][2]int64
+	samples     []rawSample
+	locationIDs []uint64   // every sample's, in order
+	values      []int64    // every sample's, in order
+	labels      [][3]int64 // every sample's key, str, num, in order
+	locations   []rawLocation
+	lines       [][2]uint64 // every location's function id, line, in order
+	functions   []rawFunction
+	mappings    []rawMapping
+	strings     []string
+	timeNanos   int64
+	truncated   int // strings cut to lim.MaxStringBytes
+	entries     int // table entries so far, against lim.MaxLocations
+}
+
+// A rawSample's fields are ends of its runs in the arenas; each run starts
+// where the previous sample's ends.
+type rawSample struct {
+	locations, values, labels int
+	truncated                 bool
+}
+
+type rawLocation struct {
+	id, address uint64
+	lines       int // end of its run in rawProfile.lines
+}
+
+type rawMapping struct {
+	id, start, limit, offset uint64
+	file, buildID            int64
+}
+
+type rawFunction struct {
+	id                 uint64
+	name, system, file int64
+	startLine          int64
+}
+
+func (raw *rawProfile) reset(lim Limits) {
+	*raw = rawProfile{
+		lim:         lim,
+		sampleTypes: raw.sampleTypes[:0],
+		samples:     raw.samples[:0],
+		locationIDs: raw.locationIDs[:0],
+		values:      raw.values[:0],
+		labels:      raw.labels[:0],
+		locations:   raw.locations[:0],
+		lines:       raw.lines[:0],
+		functions:   raw.functions[:0],
+		mappings:    raw.mappings[:0],
+		strings:     raw.strings[:0],
 	}
-	rawSample struct {
-		locationIDs []uint64
-		values      []int64
-		labels      [][3]int64 // key, str, num
-		truncated   bool
-	}
-	rawLocation struct {
-		id, address uint64
-		lines       [][2]uint64 // function id, line
-	}
-	rawMapping struct {
-		id, start, limit, offset uint64
-		file, buildID            int64
-	}
-	rawFunction struct {
-		id                 uint64
-		name, system, file int64
-		startLine          int64
-	}
-)
+}
 
 // entry counts one table entry against lim.MaxLocations.
 func (raw *rawProfile) entry() error {
@@ -327,42 +392,42 @@ func (raw *rawProfile) entry() error {
 }
 
 // field takes one top-level field of the profile message.
-func (raw *rawProfile) field(num protowire.Number, typ protowire.Type, v uint64, msg []byte) error {
-	lim := raw.lim
-	switch {
-	case num == profileSampleType && typ == protowire.BytesType:
+func (raw *rawProfile) field(num protowire.Number, typ protowire.Type, v uint64, msg []byte, in *interner) error {
+	if typ == protowire.VarintType {
+		if num == profileTimeNanos {
+			raw.timeNanos = int64(v)
+		}
+		return nil
+	}
+	if typ != protowire.BytesType {
+		return nil
+	}
+	switch num {
+	case profileSampleType:
 		var vt [2]int64
-		err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-			if typ == protowire.VarintType && (num == valueTypeType || num == valueTypeUnit) {
+		err := scalars(msg, func(num protowire.Number, v uint64) {
+			if num == valueTypeType || num == valueTypeUnit {
 				vt[num-valueTypeType] = int64(v)
 			}
-			return nil
 		})
 		raw.sampleTypes = append(raw.sampleTypes, vt)
 		return err
-	case num == profileSample && typ == protowire.BytesType:
-		if lim.MaxSamples > 0 && len(raw.samples) >= lim.MaxSamples {
-			return &LimitError{Limit: "max_samples", Max: int64(lim.MaxSamples)}
+	case profileSample:
+		if raw.lim.MaxSamples > 0 && len(raw.samples) >= raw.lim.MaxSamples {
+			return &LimitError{Limit: "max_samples", Max: int64(raw.lim.MaxSamples)}
 		}
-		s, err := parseSample(msg, lim.MaxFrames)
-		raw.samples = append(raw.samples, s)
-		return err
-	case num == profileLocation && typ == protowire.BytesType:
+		return raw.sample(msg)
+	case profileLocation:
 		if err := raw.entry(); err != nil {
 			return err
 		}
-		l, err := parseLocation(msg)
-		raw.locations = append(raw.locations, l)
-		return err
-	case num == profileFunction && typ == protowire.BytesType:
+		return raw.location(msg)
+	case profileFunction:
 		if err := raw.entry(); err != nil {
 			return err
 		}
 		var f rawFunction
-		err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-			if typ != protowire.VarintType {
-				return nil
-			}
+		err := scalars(msg, func(num protowire.Number, v uint64) {
 			switch num {
 			case functionID:
 				f.id = v
@@ -375,19 +440,15 @@ func (raw *rawProfile) field(num protowire.Number, typ protowire.Type, v uint64,
 			case functionStartLine:
 				f.startLine = int64(v)
 			}
-			return nil
 		})
 		raw.functions = append(raw.functions, f)
 		return err
-	case num == profileMapping && typ == protowire.BytesType:
+	case profileMapping:
 		if err := raw.entry(); err != nil {
 			return err
 		}
 		var m rawMapping
-		err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-			if typ != protowire.VarintType {
-				return nil
-			}
+		err := scalars(msg, func(num protowire.Number, v uint64) {
 			switch num {
 			case mappingID:
 				m.id = v
@@ -402,165 +463,255 @@ func (raw *rawProfile) field(num protowire.Number, typ protowire.Type, v uint64,
 			case mappingBuildID:
 				m.buildID = int64(v)
 			}
-			return nil
 		})
 		raw.mappings = append(raw.mappings, m)
 		return err
-	case num == profileStringTable && typ == protowire.BytesType:
+	case profileStringTable:
 		if err := raw.entry(); err != nil {
 			return err
 		}
-		if lim.MaxStringBytes > 0 && len(msg) > lim.MaxStringBytes {
-			msg = msg[:lim.MaxStringBytes]
+		if raw.lim.MaxStringBytes > 0 && len(msg) > raw.lim.MaxStringBytes {
+			msg = msg[:raw.lim.MaxStringBytes]
 			raw.truncated++
 		}
-		raw.strings = append(raw.strings, string(msg))
-	case num == profileTimeNanos && typ == protowire.VarintType:
-		raw.timeNanos = int64(v)
+		raw.strings = append(raw.strings, in.intern(msg))
 	}
 	return nil
 }
 
-func parseSample(b []byte, maxFrames int) (rawSample, error) {
-	var s rawSample
-	addLocation := func(id uint64) {
-		if maxFrames > 0 && len(s.locationIDs) >= maxFrames {
-			s.truncated = true
-			return
+// sample reads a Sample message. It is the decoder's inner loop: one call
+// per distinct stack, so it walks the bytes itself, without callbacks.
+func (raw *rawProfile) sample(b []byte) error {
+	s := rawSample{}
+	kept := 0
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: sample: %w", ErrMalformed, protowire.ParseError(n))
 		}
-		s.locationIDs = append(s.locationIDs, id)
-	}
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, msg []byte) error {
+		b = b[n:]
 		switch {
-		case num == sampleLocationID && typ == protowire.VarintType:
-			addLocation(v)
 		case num == sampleLocationID && typ == protowire.BytesType:
-			return eachPacked(msg, addLocation)
-		case num == sampleValue && typ == protowire.VarintType:
-			s.values = append(s.values, int64(v))
+			packed, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return fmt.Errorf("%w: sample: %w", ErrMalformed, protowire.ParseError(n))
+			}
+			b = b[n:]
+			for len(packed) > 0 {
+				var id uint64
+				if packed[0] < 0x80 {
+					id, packed = uint64(packed[0]), packed[1:]
+				} else {
+					var n int
+					if id, n = protowire.ConsumeVarint(packed); n < 0 {
+						return fmt.Errorf("%w: sample location: %w", ErrMalformed, protowire.ParseError(n))
+					}
+					packed = packed[n:]
+				}
+				if raw.lim.MaxFrames > 0 && kept >= raw.lim.MaxFrames {
+					s.truncated = true
+					continue
+				}
+				raw.locationIDs = append(raw.locationIDs, id)
+				kept++
+			}
+			continue
 		case num == sampleValue && typ == protowire.BytesType:
-			return eachPacked(msg, func(v uint64) { s.values = append(s.values, int64(v)) })
+			packed, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return fmt.Errorf("%w: sample: %w", ErrMalformed, protowire.ParseError(n))
+			}
+			b = b[n:]
+			for len(packed) > 0 {
+				v, n := protowire.ConsumeVarint(packed)
+				if n < 0 {
+					return fmt.Errorf("%w: sample value: %w", ErrMalformed, protowire.ParseError(n))
+				}
+				packed = packed[n:]
+				raw.values = append(raw.values, int64(v))
+			}
+			continue
 		case num == sampleLabel && typ == protowire.BytesType:
+			msg, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return fmt.Errorf("%w: sample: %w", ErrMalformed, protowire.ParseError(n))
+			}
+			b = b[n:]
 			var l [3]int64
-			err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-				if typ == protowire.VarintType && num >= labelKey && num <= labelNum {
+			if err := scalars(msg, func(num protowire.Number, v uint64) {
+				if num >= labelKey && num <= labelNum {
 					l[num-labelKey] = int64(v)
 				}
-				return nil
-			})
-			s.labels = append(s.labels, l)
-			return err
+			}); err != nil {
+				return err
+			}
+			raw.labels = append(raw.labels, l)
+			continue
 		}
-		return nil
-	})
-	return s, err
-}
-
-func parseLocation(b []byte) (rawLocation, error) {
-	var l rawLocation
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, msg []byte) error {
+		// An unpacked location id or value, or a field this reader skips.
+		if typ != protowire.VarintType {
+			n, err := skip(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return fmt.Errorf("%w: sample field %d: %w", ErrMalformed, num, protowire.ParseError(n))
+		}
+		b = b[n:]
 		switch {
-		case num == locationID && typ == protowire.VarintType:
-			l.id = v
-		case num == locationAddress && typ == protowire.VarintType:
-			l.address = v
-		case num == locationLine && typ == protowire.BytesType:
-			var ln [2]uint64
-			err := eachField(msg, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-				if typ == protowire.VarintType && (num == lineFunctionID || num == lineLine) {
-					ln[num-lineFunctionID] = v
-				}
-				return nil
-			})
-			l.lines = append(l.lines, ln)
-			return err
+		case num == sampleLocationID && raw.lim.MaxFrames > 0 && kept >= raw.lim.MaxFrames:
+			s.truncated = true
+		case num == sampleLocationID:
+			raw.locationIDs = append(raw.locationIDs, v)
+			kept++
+		case num == sampleValue:
+			raw.values = append(raw.values, int64(v))
 		}
-		return nil
-	})
-	return l, err
+	}
+	s.locations, s.values, s.labels = len(raw.locationIDs), len(raw.values), len(raw.labels)
+	raw.samples = append(raw.samples, s)
+	return nil
 }
 
-// eachField calls fn for every field of the message in b: v holds a varint
-// or fixed value, msg the bytes of a length-delimited one.
-func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v uint64, msg []byte) error) error {
+// location reads a Location message.
+func (raw *rawProfile) location(b []byte) error {
+	var l rawLocation
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: location: %w", ErrMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		var v uint64
+		switch typ {
+		case protowire.VarintType:
+			v, n = protowire.ConsumeVarint(b)
+		case protowire.BytesType:
+			var msg []byte
+			if msg, n = protowire.ConsumeBytes(b); n >= 0 && num == locationLine {
+				var ln [2]uint64
+				if err := scalars(msg, func(num protowire.Number, v uint64) {
+					if num == lineFunctionID || num == lineLine {
+						ln[num-lineFunctionID] = v
+					}
+				}); err != nil {
+					return err
+				}
+				raw.lines = append(raw.lines, ln)
+			}
+		default:
+			var err error
+			if n, err = skip(num, typ, b); err != nil {
+				return err
+			}
+		}
+		if n < 0 {
+			return fmt.Errorf("%w: location field %d: %w", ErrMalformed, num, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ == protowire.VarintType {
+			switch num {
+			case locationID:
+				l.id = v
+			case locationAddress:
+				l.address = v
+			}
+		}
+	}
+	l.lines = len(raw.lines)
+	raw.locations = append(raw.locations, l)
+	return nil
+}
+
+// scalars calls fn for every varint field of the message in b and skips
+// the others.
+func scalars(b []byte, fn func(num protowire.Number, v uint64)) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return fmt.Errorf("%w: %w", ErrMalformed, protowire.ParseError(n))
 		}
 		b = b[n:]
-		var (
-			v   uint64
-			msg []byte
-		)
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed64Type:
-			v, n = protowire.ConsumeFixed64(b)
-		case protowire.Fixed32Type:
-			var v32 uint32
-			v32, n = protowire.ConsumeFixed32(b)
-			v = uint64(v32)
-		case protowire.BytesType:
-			msg, n = protowire.ConsumeBytes(b)
-		default:
-			// Groups are not part of profile.proto; a start-group tag here
-			// means the bytes are something else (an HTML page starts with
-			// '<', which reads as field 7 of type end-group).
-			return fmt.Errorf("%w: unexpected wire type %d for field %d", ErrMalformed, typ, num)
+		if typ != protowire.VarintType {
+			n, err := skip(num, typ, b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			continue
 		}
+		v, n := protowire.ConsumeVarint(b)
 		if n < 0 {
 			return fmt.Errorf("%w: field %d: %w", ErrMalformed, num, protowire.ParseError(n))
 		}
 		b = b[n:]
-		if err := fn(num, typ, v, msg); err != nil {
-			return err
-		}
+		fn(num, v)
 	}
 	return nil
 }
 
-func eachPacked(b []byte, fn func(uint64)) error {
-	for len(b) > 0 {
-		v, n := protowire.ConsumeVarint(b)
+// skip steps over a field that is not a varint.
+func skip(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
+	switch typ {
+	case protowire.Fixed64Type, protowire.Fixed32Type, protowire.BytesType:
+		n := protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return fmt.Errorf("%w: packed varint: %w", ErrMalformed, protowire.ParseError(n))
+			return 0, fmt.Errorf("%w: field %d: %w", ErrMalformed, num, protowire.ParseError(n))
 		}
-		fn(v)
-		b = b[n:]
+		return n, nil
 	}
-	return nil
+	// Groups are not part of profile.proto; a group tag here means the
+	// bytes are something else.
+	return 0, fmt.Errorf("%w: unexpected wire type %d for field %d", ErrMalformed, typ, num)
 }
-
-func (raw *rawProfile) resolve() (*Profile, error) {
+// resolve turns the raw fields into d.profile, checking every reference.
+func (d *Decoder) resolve() error {
+	raw := &d.raw
+	if len(raw.strings) == 0 || raw.strings[0] != "" {
+		// profile.proto requires string_table[0] == "", and every real
+		// profile has it; its absence is the cheapest sign of foreign bytes.
+		return fmt.Errorf("%w: string table does not start with the empty string", ErrMalformed)
+	}
+	if i := slices.Index(raw.strings[1:], ""); i >= 0 {
+		// The table is deduplicated: a second empty string is a second
+		// profile concatenated to the first, whose indexes would resolve
+		// into the wrong strings.
+		return fmt.Errorf("%w: a second string table starts at index %d: concatenated profiles", ErrMalformed, i+1)
+	}
 	str := func(i int64) (string, error) {
 		if i < 0 || i >= int64(len(raw.strings)) {
 			return "", fmt.Errorf("%w: string index %d outside a table of %d", ErrMalformed, i, len(raw.strings))
 		}
 		return raw.strings[i], nil
 	}
-	if len(raw.strings) == 0 || raw.strings[0] != "" {
-		// profile.proto requires string_table[0] == "", and every real
-		// profile has it; its absence is the cheapest sign of foreign bytes.
-		return nil, fmt.Errorf("%w: string table does not start with the empty string", ErrMalformed)
-	}
-	if i := slices.Index(raw.strings[1:], ""); i >= 0 {
-		// The table is deduplicated: a second empty string is a second
-		// profile concatenated to the first, whose indexes would resolve
-		// into the wrong strings.
-		return nil, fmt.Errorf("%w: a second string table starts at index %d: concatenated profiles", ErrMalformed, i+1)
-	}
 
-	p := &Profile{TimeNanos: raw.timeNanos, TruncatedStrings: raw.truncated}
+	p := &d.profile
+	*p = Profile{
+		SampleType:       p.SampleType[:0],
+		Sample:           p.Sample[:0],
+		Location:         p.Location[:0],
+		Function:         p.Function[:0],
+		Mapping:          p.Mapping[:0],
+		TimeNanos:        raw.timeNanos,
+		TruncatedStrings: raw.truncated,
+		// Grown to size up front, so that the runs sliced from them below
+		// stay in one array.
+		lines:           slices.Grow(p.lines[:0], len(raw.lines)),
+		sampleLocations: slices.Grow(p.sampleLocations[:0], len(raw.locationIDs)),
+		labels:          slices.Grow(p.labels[:0], len(raw.labels)),
+	}
 	for _, vt := range raw.sampleTypes {
 		t, err := str(vt[0])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		u, err := str(vt[1])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.SampleType = append(p.SampleType, ValueType{Type: t, Unit: u})
 	}
@@ -569,74 +720,146 @@ func (raw *rawProfile) resolve() (*Profile, error) {
 		m := Mapping{ID: rm.id, MemoryStart: rm.start, MemoryLimit: rm.limit, FileOffset: rm.offset}
 		var err error
 		if m.Filename, err = str(rm.file); err != nil {
-			return nil, err
+			return err
 		}
 		if m.BuildID, err = str(rm.buildID); err != nil {
-			return nil, err
+			return err
 		}
 		p.Mapping = append(p.Mapping, m)
 	}
 
-	functions := make(map[uint64]*Function, len(raw.functions))
+	d.functions.reset(len(raw.functions))
 	for _, rf := range raw.functions {
-		f := &Function{ID: rf.id, StartLine: rf.startLine}
+		f := Function{ID: rf.id, StartLine: rf.startLine}
 		var err error
 		if f.Name, err = str(rf.name); err != nil {
-			return nil, err
+			return err
 		}
 		if f.SystemName, err = str(rf.system); err != nil {
-			return nil, err
+			return err
 		}
 		if f.Filename, err = str(rf.file); err != nil {
-			return nil, err
+			return err
 		}
 		if rf.id == 0 {
-			return nil, fmt.Errorf("%w: function with id 0", ErrMalformed)
+			return fmt.Errorf("%w: function with id 0", ErrMalformed)
 		}
-		functions[rf.id] = f
+		d.functions.set(rf.id, int32(len(p.Function)))
+		p.Function = append(p.Function, f)
 	}
 
-	locations := make(map[uint64]*Location, len(raw.locations))
+	d.locations.reset(len(raw.locations))
+	start := 0
 	for _, rl := range raw.locations {
 		if rl.id == 0 {
-			return nil, fmt.Errorf("%w: location with id 0", ErrMalformed)
+			return fmt.Errorf("%w: location with id 0", ErrMalformed)
 		}
-		l := &Location{ID: rl.id, Address: rl.address, Line: make([]Line, 0, len(rl.lines))}
-		for _, ln := range rl.lines {
-			f, ok := functions[ln[0]]
+		first := len(p.lines)
+		for _, ln := range raw.lines[start:rl.lines] {
+			f, ok := d.functions.get(ln[0])
 			if !ok {
-				return nil, fmt.Errorf("%w: location %d references unknown function %d", ErrMalformed, rl.id, ln[0])
+				return fmt.Errorf("%w: location %d references unknown function %d", ErrMalformed, rl.id, ln[0])
 			}
-			l.Line = append(l.Line, Line{Function: f, Line: int64(ln[1])})
+			p.lines = append(p.lines, Line{Function: f, Line: int64(ln[1])})
 		}
-		locations[rl.id] = l
+		start = rl.lines
+		d.locations.set(rl.id, int32(len(p.Location)))
+		p.Location = append(p.Location, Location{ID: rl.id, Address: rl.address, Line: p.lines[first:len(p.lines):len(p.lines)]})
 	}
-
-	p.Sample = make([]*Sample, 0, len(raw.samples))
+	var loc, val, lab int
 	for _, rs := range raw.samples {
-		if len(rs.values) != len(p.SampleType) {
-			return nil, fmt.Errorf("%w: sample has %d values for %d sample types", ErrMalformed, len(rs.values), len(p.SampleType))
+		if rs.values-val != len(p.SampleType) {
+			return fmt.Errorf("%w: sample has %d values for %d sample types", ErrMalformed, rs.values-val, len(p.SampleType))
 		}
-		s := &Sample{Value: rs.values, Truncated: rs.truncated, Location: make([]*Location, len(rs.locationIDs))}
-		for i, id := range rs.locationIDs {
-			l, ok := locations[id]
+		for _, id := range raw.locationIDs[loc:rs.locations] {
+			i, ok := d.locations.get(id)
 			if !ok {
-				return nil, fmt.Errorf("%w: sample references unknown location %d", ErrMalformed, id)
+				return fmt.Errorf("%w: sample references unknown location %d", ErrMalformed, id)
 			}
-			s.Location[i] = l
+			p.sampleLocations = append(p.sampleLocations, i)
 		}
-		for _, rl := range rs.labels {
+		for _, rl := range raw.labels[lab:rs.labels] {
 			k, err := str(rl[0])
 			if err != nil {
-				return nil, err
+				return err
 			}
 			v, err := str(rl[1])
 			if err != nil {
-				return nil, err
+				return err
 			}
-			s.Label = append(s.Label, Label{Key: k, Str: v, Num: rl[2]})
+			p.labels = append(p.labels, Label{Key: k, Str: v, Num: rl[2]})
 		}
-		p.Sample = append(p.Sample, s)
+		p.Sample = append(p.Sample, Sample{
+			Location:  p.sampleLocations[loc:rs.locations:rs.locations],
+			Value:     raw.values[val:rs.values:rs.values],
+			Label:     p.labels[lab:rs.labels:rs.labels],
+			Truncated: rs.truncated,
+		})
+		loc, val, lab = rs.locations, rs.values, rs.labels
 	}
-	return p, nil
+	return nil
+}
+
+// idIndex maps ids to positions in a table.
+type idIndex struct {
+	dense  []int32 // position+1 by id; 0: absent
+	sparse map[uint64]int32
+}
+
+// reset prepares for a table of n entries. The runtime numbers them 1 to n;
+// ids beyond 4n+64 go to a map, so that a crafted id costs no memory.
+func (x *idIndex) reset(n int) {
+	x.dense = slices.Grow(x.dense[:0], 4*n+64)[:4*n+64]
+	clear(x.dense)
+	clear(x.sparse)
+}
+
+func (x *idIndex) set(id uint64, pos int32) {
+	if id < uint64(len(x.dense)) {
+		x.dense[id] = pos + 1
+		return
+	}
+	if x.sparse == nil {
+		x.sparse = make(map[uint64]int32)
+	}
+	x.sparse[id] = pos
+}
+
+func (x *idIndex) get(id uint64) (int32, bool) {
+	if id < uint64(len(x.dense)) {
+		pos := x.dense[id]
+		return pos - 1, pos > 0
+	}
+	pos, ok := x.sparse[id]
+	return pos, ok
+}
+
+// interner turns string-table bytes into strings, allocating each string
+// only the first time it is seen: a target's next profile repeats nearly
+// all of its strings. It remembers the strings of the last two profiles
+// only, so a target that sends new strings every time costs no more than
+// two profiles' worth.
+type interner struct {
+	cur, prev map[string]string
+}
+
+func (in *interner) intern(b []byte) string {
+	if s, ok := in.cur[string(b)]; ok {
+		return s
+	}
+	s, ok := in.prev[string(b)]
+	if !ok {
+		s = string(b)
+	}
+	if in.cur == nil {
+		in.cur = make(map[string]string)
+	}
+	in.cur[s] = s
+	return s
+}
+
+// forget ends a profile: what it did not use is dropped.
+func (in *interner) forget() {
+	clear(in.prev)
+	in.prev, in.cur = in.cur, in.prev
 }

@@ -57,7 +57,7 @@ func TestDecodeMatchesPprof(t *testing.T) {
 			}
 			require.Len(t, got.Sample, len(want.Sample))
 			for i := range want.Sample {
-				assert.Equal(t, flattenPprof(want.Sample[i]), flatten(got.Sample[i]), "sample %d", i)
+				assert.Equal(t, flattenPprof(want.Sample[i]), flatten(got, &got.Sample[i]), "sample %d", i)
 			}
 		})
 	}
@@ -73,11 +73,12 @@ func flattenPprof(s *profile.Sample) flatSample {
 	return f
 }
 
-func flatten(s *Sample) flatSample {
+func flatten(p *Profile, s *Sample) flatSample {
 	f := flatSample{Value: s.Value}
 	for _, l := range s.Location {
-		for _, ln := range l.Line {
-			f.Frames = append(f.Frames, ln.Function.Name+" "+ln.Function.Filename+":"+itoa(ln.Line))
+		for _, ln := range p.Location[l].Line {
+			fn := p.Function[ln.Function]
+			f.Frames = append(f.Frames, fn.Name+" "+fn.Filename+":"+itoa(ln.Line))
 		}
 	}
 	for _, l := range s.Label {
@@ -189,4 +190,29 @@ func TestInstance(t *testing.T) {
 	assert.NotEqual(t, inst("fanout-1.pb.gz"), inst("leaktarget.pb.gz"))
 	assert.NotZero(t, inst("leaktarget.pb.gz"))
 	assert.Zero(t, (&Profile{}).Instance())
+}
+
+// TestDecoderReuse decodes the captured profiles one after another with one
+// Decoder, with a refused input between them, and requires each result to
+// equal a fresh Decoder's: nothing of one profile leaks into the next.
+func TestDecoderReuse(t *testing.T) {
+	var d Decoder
+	for round := range 2 {
+		for _, path := range fixtures(t) {
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			want, err := Decode(bytes.NewReader(b), noLimit)
+			require.NoError(t, err)
+
+			_, err = d.Decode(bytes.NewReader(b[:len(b)/2]), noLimit)
+			require.Error(t, err)
+			got, err := d.Decode(bytes.NewReader(b), noLimit)
+			require.NoError(t, err)
+			require.Len(t, got.Sample, len(want.Sample))
+			for i := range want.Sample {
+				assert.Equal(t, flatten(want, &want.Sample[i]), flatten(got, &got.Sample[i]), "%s round %d sample %d", path, round, i)
+			}
+			assert.Equal(t, want.Instance(), got.Instance())
+		}
+	}
 }

@@ -117,8 +117,8 @@ func TestLimitsOnCounts(t *testing.T) {
 	assert.Positive(t, got.TruncatedStrings)
 	for _, s := range got.Sample {
 		for _, l := range s.Location {
-			for _, ln := range l.Line {
-				assert.LessOrEqual(t, len(ln.Function.Name), 8)
+			for _, ln := range got.Location[l].Line {
+				assert.LessOrEqual(t, len(got.Function[ln.Function].Name), 8)
 			}
 		}
 	}

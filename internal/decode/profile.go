@@ -13,12 +13,17 @@ import (
 	"hash/fnv"
 )
 
-// Profile is a decoded profile.proto message.
+// Profile is a decoded profile.proto message: its tables, with every id and
+// string-table index resolved, ids to positions in the tables and indexes to
+// strings. A Profile from a Decoder is the Decoder's: its next Decode
+// overwrites it.
 type Profile struct {
 	// SampleType[i] describes Sample.Value[i]: "goroutine"/"count" for the
 	// goroutine profile, "goroutineleak"/"count" for the leak profile.
 	SampleType []ValueType
-	Sample     []*Sample
+	Sample     []Sample
+	Location   []Location
+	Function   []Function
 	// Mapping lists the target's memory mappings: its binary and, on Linux,
 	// its shared objects and [vdso], at addresses ASLR draws anew per process.
 	Mapping []Mapping
@@ -26,6 +31,11 @@ type Profile struct {
 	TimeNanos int64
 	// TruncatedStrings counts strings cut to Limits.MaxStringBytes.
 	TruncatedStrings int
+
+	// The arenas the slices of Sample and Location are cut from.
+	lines           []Line
+	sampleLocations []int32
+	labels          []Label
 }
 
 // Mapping is profile.proto's Mapping.
@@ -70,8 +80,9 @@ type ValueType struct {
 // Sample is one distinct stack and label set, with its values (for a goroutine
 // profile, the number of goroutines in it).
 type Sample struct {
-	// Location is the stack, innermost call first.
-	Location []*Location
+	// Location is the stack, innermost call first, as positions in
+	// Profile.Location.
+	Location []int32
 	Value    []int64
 	Label    []Label
 	// Truncated reports that the stack held more than Limits.MaxFrames
@@ -89,7 +100,8 @@ type Location struct {
 
 // Line is profile.proto's Line.
 type Line struct {
-	Function *Function
+	// Function is a position in Profile.Function.
+	Function int32
 	Line     int64
 }
 

@@ -6,8 +6,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
@@ -52,17 +55,66 @@ type Result struct {
 	Total int64
 	// Ignored is the goroutines left out by Options.Ignore.
 	Ignored int64
-	// Groups holds every group, by count descending and then by signature,
-	// so that output order is stable.
+	// Groups holds every group, in the order the profile first shows them;
+	// Cut picks the largest.
 	Groups []Group
 	// Truncated counts samples whose stacks exceeded the decoder's frame
 	// limit; their signature is of the innermost frames only.
 	Truncated int
 }
 
+// Of groups p with a Grouper of its own.
+func Of(p *decode.Profile, opts Options) (Result, error) {
+	var g Grouper
+	return g.Of(p, opts)
+}
+
+// A Grouper groups the profiles of one target, one after another. It keeps
+// its buffers, the decoder's, and what it learned of each group (its
+// frames, wait and stuck frame) from one profile to the next, forgetting
+// groups the last profile did not show; so grouping a target's next
+// profile allocates nothing for the groups it already had. The zero
+// Grouper is ready; one Grouper must not be used by two goroutines at once.
+// A Result is valid until the Grouper's next call.
+type Grouper struct {
+	decoder decode.Decoder
+
+	// Per profile, by position in its tables.
+	functions []signature.Chain
+	locations []signature.Chain
+	skip      []bool // locations holding an ignored function
+
+	// known holds what is known of each group, by signature, with groups
+	// of one signature and other label values chained behind the first.
+	known  map[signature.ID]*entry
+	gen    uint64 // the profile being grouped, counted from 1
+	groups []Group
+	values []string // one sample's kept label values
+	key    []byte   // one sample's label key
+}
+
+// entry is a known group.
+type entry struct {
+	Group
+	seen uint64 // the last profile that showed the group
+	pos  int    // its position in that profile's groups
+	next *entry
+}
+
+// Group decodes the profile in r and groups it: the receiver's path from
+// response bytes to groups.
+func (g *Grouper) Group(r io.Reader, lim decode.Limits, opts Options) (Result, *decode.Profile, error) {
+	p, err := g.decoder.Decode(r, lim)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	res, err := g.Of(p, opts)
+	return res, p, err
+}
+
 // Of groups p, whose first sample type must be "goroutine" or
 // "goroutineleak" counted in "count".
-func Of(p *decode.Profile, opts Options) (Result, error) {
+func (g *Grouper) Of(p *decode.Profile, opts Options) (Result, error) {
 	if len(p.SampleType) == 0 || p.SampleType[0].Unit != "count" ||
 		(p.SampleType[0].Type != "goroutine" && p.SampleType[0].Type != "goroutineleak") {
 		var got string
@@ -71,13 +123,16 @@ func Of(p *decode.Profile, opts Options) (Result, error) {
 		}
 		return Result{}, fmt.Errorf("%w: sample type %q", ErrNotGoroutineProfile, got)
 	}
+	g.hashTables(p, opts)
+	if g.known == nil {
+		g.known = make(map[signature.ID]*entry)
+	}
+	g.gen++
+	g.groups = g.groups[:0]
 
-	var (
-		res    Result
-		index  = make(map[Key]int, len(p.Sample))
-		groups []Group
-	)
-	for _, s := range p.Sample {
+	var res Result
+	for i := range p.Sample {
+		s := &p.Sample[i]
 		n := s.Value[0]
 		if n <= 0 {
 			continue
@@ -86,57 +141,209 @@ func Of(p *decode.Profile, opts Options) (Result, error) {
 		if s.Truncated {
 			res.Truncated++
 		}
-		frames := framesOf(s)
-		if ignored(frames, opts.Ignore) {
+		c := signature.Empty
+		skip := false
+		for _, l := range s.Location {
+			c = c.Then(g.locations[l])
+			skip = skip || g.skip[l]
+		}
+		if skip {
 			res.Ignored += n
 			continue
 		}
-		info := signature.Classify(frames, opts.Mode)
-		values := labelValues(s.Label, opts.Labels)
-		k := Key{ID: info.ID, Labels: joinLengthPrefixed(values)}
-		if i, ok := index[k]; ok {
-			groups[i].Count += n
+		e := g.entry(c.ID(), p, s, opts)
+		if e.seen == g.gen {
+			g.groups[e.pos].Count += n
 			continue
 		}
-		index[k] = len(groups)
-		groups = append(groups, Group{Info: info, Key: k, Count: n, LabelValues: values, Frames: frames})
+		e.seen, e.pos = g.gen, len(g.groups)
+		grp := e.Group
+		grp.Count = n
+		g.groups = append(g.groups, grp)
 	}
-
-	slices.SortFunc(groups, func(a, b Group) int {
-		return cmp.Or(
-			cmp.Compare(b.Count, a.Count),
-			cmp.Compare(a.ID, b.ID),
-			slices.Compare(a.LabelValues, b.LabelValues),
-		)
-	})
-	res.Groups = groups
+	res.Groups = g.groups
+	g.forget()
 	return res, nil
 }
 
-// Cut returns the indexes of the groups to report: the first n (the
-// largest), and beyond them those keep asks for. The rest are summed into
-// other, so that the reported counts still add up.
+// entry returns the known group of sample s, whose signature is id, adding
+// it if the last profile did not show it.
+func (g *Grouper) entry(id signature.ID, p *decode.Profile, s *decode.Sample, opts Options) *entry {
+	labels := g.labelKey(s.Label, opts.Labels)
+	first := g.known[id]
+	for e := first; e != nil; e = e.next {
+		if e.Key.Labels == labels {
+			return e
+		}
+	}
+	e := &entry{next: first}
+	e.Frames = framesOf(p, s)
+	e.Info = signature.Classify(e.Frames, opts.Mode)
+	if len(opts.Labels) > 0 {
+		e.LabelValues = slices.Clone(g.values)
+	}
+	// The id Classify computed from the frames and id, joined from the
+	// locations' chains, are equal (TestGroupMatchesPprof).
+	e.Key = Key{ID: id, Labels: strings.Clone(labels)}
+	g.known[id] = e
+	return e
+}
+
+// forget drops the groups the profile just grouped did not show, once they
+// are as many as those it did: a target whose stacks change every time
+// costs at most twice its profile, and a steady one no sweep at all.
+func (g *Grouper) forget() {
+	if len(g.known) <= 2*len(g.groups)+64 {
+		return
+	}
+	for id, first := range g.known {
+		var kept *entry
+		for e := first; e != nil; {
+			next := e.next
+			if e.seen == g.gen {
+				e.next, kept = kept, e
+			}
+			e = next
+		}
+		if kept == nil {
+			delete(g.known, id)
+		} else {
+			g.known[id] = kept
+		}
+	}
+}
+
+// hashTables computes each location's chain, and which locations hold an
+// ignored function, once per profile.
+func (g *Grouper) hashTables(p *decode.Profile, opts Options) {
+	g.functions = g.functions[:0]
+	for _, f := range p.Function {
+		g.functions = append(g.functions, signature.FrameChain(f.Name, 0, opts.Mode))
+	}
+	g.locations = g.locations[:0]
+	g.skip = g.skip[:0]
+	for _, l := range p.Location {
+		c := signature.Empty
+		skip := false
+		for _, ln := range l.Line {
+			if opts.Mode == signature.ByLine {
+				c = c.Then(signature.FrameChain(p.Function[ln.Function].Name, ln.Line, opts.Mode))
+			} else {
+				c = c.Then(g.functions[ln.Function])
+			}
+			skip = skip || (len(opts.Ignore) > 0 && slices.Contains(opts.Ignore, p.Function[ln.Function].Name))
+		}
+		g.locations = append(g.locations, c)
+		g.skip = append(g.skip, skip)
+	}
+}
+
+// labelKey spells the values of the kept label keys so that no two lists
+// of values share a spelling, whatever bytes they hold. The string it
+// returns is only good for a map lookup: it shares g.key's bytes.
+func (g *Grouper) labelKey(labels []decode.Label, keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	g.values = labelValues(g.values[:0], labels, keys)
+	g.key = appendLengthPrefixed(g.key[:0], g.values)
+	// A string over g.key's bytes, not a copy: Go elides the copy for
+	// m[string(b)], but not for a string inside a struct key, and this
+	// lookup runs once per sample. Keys stored in maps are cloned.
+	return unsafe.String(unsafe.SliceData(g.key), len(g.key))
+}
+
+// Cut returns the indexes of the groups to report, largest first (and by
+// signature among equals, so that output order is stable): the n largest,
+// and beyond them those keep asks for. The rest are summed into other, so
+// that the reported counts still add up. It sorts only what it keeps.
 func Cut(groups []Group, n int, keep func(i int) bool, dst []int) (kept []int, other int64) {
 	kept = dst[:0]
-	for i, g := range groups {
-		if i < n || keep(i) {
+	for i := range groups {
+		kept = append(kept, i)
+	}
+	byCount := func(a, b int) int {
+		ga, gb := &groups[a], &groups[b]
+		return cmp.Or(
+			cmp.Compare(gb.Count, ga.Count),
+			cmp.Compare(ga.ID, gb.ID),
+			slices.Compare(ga.LabelValues, gb.LabelValues),
+		)
+	}
+	if len(kept) <= n {
+		slices.SortFunc(kept, byCount)
+		return kept, 0
+	}
+	selectFirst(kept, n, byCount)
+	slices.SortFunc(kept[:n], byCount)
+	rest := kept[n:]
+	kept = kept[:n]
+	extra := len(kept)
+	for _, i := range rest {
+		if keep(i) {
 			kept = append(kept, i)
 			continue
 		}
-		other += g.Count
+		other += groups[i].Count
 	}
+	slices.SortFunc(kept[extra:], byCount)
 	return kept, other
 }
 
-func framesOf(s *decode.Sample) []signature.Frame {
+// selectFirst reorders x so that its first n elements are the n smallest by
+// cmp (quickselect, with the median of three as pivot).
+func selectFirst(x []int, n int, cmp func(a, b int) int) {
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if cmp(x[mid], x[lo]) < 0 {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if cmp(x[hi], x[lo]) < 0 {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if cmp(x[hi], x[mid]) < 0 {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		pivot := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for cmp(x[i], pivot) < 0 {
+				i++
+			}
+			for cmp(pivot, x[j]) < 0 {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case n-1 <= j:
+			hi = j
+		case n-1 >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+}
+
+func framesOf(p *decode.Profile, s *decode.Sample) []signature.Frame {
 	n := 0
 	for _, l := range s.Location {
-		n += len(l.Line)
+		n += len(p.Location[l].Line)
+	}
+	if n == 0 {
+		return nil
 	}
 	frames := make([]signature.Frame, 0, n)
 	for _, l := range s.Location {
-		for _, ln := range l.Line {
-			frames = append(frames, signature.Frame{Function: ln.Function.Name, File: ln.Function.Filename, Line: ln.Line})
+		for _, ln := range p.Location[l].Line {
+			f := &p.Function[ln.Function]
+			frames = append(frames, signature.Frame{Function: f.Name, File: f.Filename, Line: ln.Line})
 		}
 	}
 	return frames
@@ -154,28 +361,33 @@ func ignored(frames []signature.Frame, ignore []string) bool {
 	return false
 }
 
-func labelValues(labels []decode.Label, keys []string) []string {
-	if len(keys) == 0 {
-		return nil
-	}
-	values := make([]string, len(keys))
-	for _, l := range labels {
-		if i := slices.Index(keys, l.Key); i >= 0 {
-			values[i] = l.Str
+// labelValues appends to dst the value of each of keys in labels, "" for a
+// key the labels lack. A numeric label has no string value: it is skipped.
+func labelValues(dst []string, labels []decode.Label, keys []string) []string {
+	for _, k := range keys {
+		v := ""
+		for _, l := range labels {
+			if l.Key == k && l.Str != "" {
+				v = l.Str
+				break
+			}
 		}
+		dst = append(dst, v)
 	}
-	return values
+	return dst
 }
 
-// joinLengthPrefixed spells a list of strings so that no two lists share a
-// spelling, whatever bytes the strings hold.
-func joinLengthPrefixed(values []string) string {
-	if len(values) == 0 {
-		return ""
-	}
-	var b strings.Builder
+// appendLengthPrefixed spells a list of strings so that no two lists share
+// a spelling, whatever bytes the strings hold.
+func appendLengthPrefixed(dst []byte, values []string) []byte {
 	for _, v := range values {
-		fmt.Fprintf(&b, "%d:%s", len(v), v)
+		dst = strconv.AppendInt(dst, int64(len(v)), 10)
+		dst = append(dst, ':')
+		dst = append(dst, v...)
 	}
-	return b.String()
+	return dst
+}
+
+func joinLengthPrefixed(values []string) string {
+	return string(appendLengthPrefixed(nil, values))
 }

@@ -63,11 +63,36 @@ func TestOf(t *testing.T) {
 	}
 }
 
-// TestOfIsStable pins one id: a change here changes every user's series.
+// TestOfIsStable pins two ids: a change here changes every user's series.
+// The wants were computed outside Go, in Python, from Chain's definition.
 func TestOfIsStable(t *testing.T) {
 	got := Of(frames("runtime.gopark", "runtime.chansend", "runtime.chansend1", "main.fanoutWorker"), ByFunction)
-	// FNV-1a 64 of "\x11main.fanoutWorker", computed outside Go.
-	assert.Equal(t, "1851321a6d28f0a8", got.String())
+	assert.Equal(t, "2a1669c72df75be5", got.String())
+	got = Of(frames("runtime.gopark", "main.fanoutWorker", "main.handle", "runtime.goexit"), ByFunction)
+	assert.Equal(t, "fa51760a4734650a", got.String())
+}
+
+// TestChainJoins cuts stacks anywhere: joining the parts' chains must give
+// the whole stack's id, which is what lets a profile's locations be hashed
+// once and its samples be put together from them.
+func TestChainJoins(t *testing.T) {
+	stack := frames("runtime.gopark", "runtime.selectgo", "main.a", "main.b", "runtime.gopark", "net/http.(*conn).serve", "main.c", "runtime.goexit")
+	for i := range stack {
+		stack[i].Line = int64(10 * i)
+	}
+	for _, mode := range []Mode{ByFunction, ByLine} {
+		want := Of(stack, mode)
+		for cut := range len(stack) + 1 {
+			head, tail := Empty, Empty
+			for _, f := range stack[:cut] {
+				head = head.Then(FrameChain(f.Function, f.Line, mode))
+			}
+			for _, f := range stack[cut:] {
+				tail = tail.Then(FrameChain(f.Function, f.Line, mode))
+			}
+			assert.Equal(t, want, head.Then(tail).ID(), "mode %v, cut at %d", mode, cut)
+		}
+	}
 }
 
 func TestClassify(t *testing.T) {

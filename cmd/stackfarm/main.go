@@ -1,0 +1,230 @@
+// Command stackfarm is a Go process whose goroutines sit in a chosen number of
+// distinct stacks, of a chosen depth, with or without pprof labels. It makes
+// the benchmark profiles (-out writes its own goroutine profile and exits) and
+// is the target whose cost the cost table measures (-addr serves
+// net/http/pprof until interrupted).
+//
+//	stackfarm -stacks 1000 -depth 10 -goroutines 10000 -labels -out 1k-d10-labels.pb.gz
+//	stackfarm -stacks 1000 -goroutines 100000 -addr 127.0.0.1:0
+//
+// Stack i runs through the digits of i, one frame pair (a digit function and
+// the dispatcher) per digit, then recursion up to the depth, then blocks on a
+// channel: every stack is distinct by function names alone, as a program's
+// distinct call paths are.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	_ "net/http/pprof" //nolint:gosec // serving pprof is this program's purpose.
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "stackfarm:", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("stackfarm", flag.ContinueOnError)
+	stacks := fs.Int("stacks", 1000, "distinct stacks")
+	depth := fs.Int("depth", 10, "frames per stack above the runtime's, at least 2 per digit of -stacks")
+	goroutines := fs.Int("goroutines", 0, "goroutines, spread evenly over the stacks (default: -stacks)")
+	labels := fs.Bool("labels", false, "run each goroutine under pprof labels (two keys, values by stack)")
+	out := fs.String("out", "", "write the goroutine profile (debug=0) to this file and exit")
+	addr := fs.String("addr", "", "serve /debug/pprof on this address until interrupted")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *goroutines == 0 {
+		*goroutines = *stacks
+	}
+	digits := len(strconv.Itoa(max(*stacks-1, 0)))
+	switch {
+	case *stacks < 1:
+		return fmt.Errorf("-stacks must be positive, got %d", *stacks)
+	case *goroutines < *stacks:
+		return fmt.Errorf("-goroutines %d: fewer than -stacks %d", *goroutines, *stacks)
+	case *depth < 2*digits:
+		return fmt.Errorf("-depth %d: %d stacks need at least %d", *depth, *stacks, 2*digits)
+	case (*out == "") == (*addr == ""):
+		return errors.New("give one of -out and -addr")
+	}
+
+	f := farm{stop: make(chan struct{})}
+	f.start(*stacks, digits, *depth, *goroutines, *labels)
+	defer f.release()
+
+	if *out != "" {
+		w, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("goroutine").WriteTo(w, 0); err != nil {
+			_ = w.Close()
+			return err
+		}
+		return w.Close()
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	fmt.Printf("stackfarm serving http://%s/debug/pprof/ stacks=%d goroutines=%d pid=%d\n", ln.Addr(), *stacks, *goroutines, os.Getpid())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type farm struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// start returns once every goroutine is parked in its stack, so that a
+// profile taken next holds all of them.
+func (f *farm) start(stacks, digits, depth, goroutines int, labels bool) {
+	var parked sync.WaitGroup
+	parked.Add(goroutines)
+	for g := range goroutines {
+		i := g % stacks
+		path := make([]byte, digits)
+		for d, n := digits-1, i; d >= 0; d, n = d-1, n/10 {
+			path[d] = byte(n % 10)
+		}
+		run := func(context.Context) { step(path, depth-2*digits, &parked, f.stop) }
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			if labels {
+				pprof.Do(context.Background(), pprof.Labels("route", "/api/v"+strconv.Itoa(i%7), "tenant", "t"+strconv.Itoa(i%13)), run)
+				return
+			}
+			run(context.Background())
+		}()
+	}
+	parked.Wait()
+	runtime.Gosched()
+}
+
+func (f *farm) release() {
+	close(f.stop)
+	f.wg.Wait()
+}
+
+// step dispatches on the next digit of the path; each digit function calls
+// back here, so a path of k digits is 2k frames.
+//
+//go:noinline
+func step(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	if len(path) == 0 {
+		recurse(pad, parked, stop)
+		return
+	}
+	switch path[0] {
+	case 0:
+		d0(path[1:], pad, parked, stop)
+	case 1:
+		d1(path[1:], pad, parked, stop)
+	case 2:
+		d2(path[1:], pad, parked, stop)
+	case 3:
+		d3(path[1:], pad, parked, stop)
+	case 4:
+		d4(path[1:], pad, parked, stop)
+	case 5:
+		d5(path[1:], pad, parked, stop)
+	case 6:
+		d6(path[1:], pad, parked, stop)
+	case 7:
+		d7(path[1:], pad, parked, stop)
+	case 8:
+		d8(path[1:], pad, parked, stop)
+	default:
+		d9(path[1:], pad, parked, stop)
+	}
+}
+
+//go:noinline
+func d0(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+//go:noinline
+func d1(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+//go:noinline
+func d2(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+//go:noinline
+func d3(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+//go:noinline
+func d4(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+//go:noinline
+func d5(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+//go:noinline
+func d6(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+//go:noinline
+func d7(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+//go:noinline
+func d8(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+//go:noinline
+func d9(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	step(path, pad, parked, stop)
+}
+
+// recurse adds the frames that bring a stack to its depth, then parks.
+//
+//go:noinline
+func recurse(n int, parked *sync.WaitGroup, stop <-chan struct{}) {
+	if n > 1 {
+		recurse(n-1, parked, stop)
+		return
+	}
+	parked.Done()
+	<-stop
+}

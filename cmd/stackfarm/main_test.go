@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/pprof/profile"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestFarmStacks writes a profile and counts what the benchmarks rely on:
+// exactly -stacks distinct stacks of the farm, each holding its share of the
+// goroutines, each about -depth frames deep, labelled when asked.
+func TestFarmStacks(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "p.pb.gz")
+	require.NoError(t, run([]string{"-stacks", "25", "-depth", "12", "-goroutines", "75", "-labels", "-out", out}))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	p, err := profile.ParseData(b)
+	require.NoError(t, err)
+
+	stacks := 0
+	for _, s := range p.Sample {
+		// Under go test, package main's functions are named by import path.
+		var user int
+		farm := false
+		for _, l := range s.Location {
+			for _, ln := range l.Line {
+				name := ln.Function.Name
+				farm = farm || strings.HasSuffix(name, "stackfarm.recurse") || name == "main.recurse"
+				if strings.Contains(name, "stackfarm.") || strings.HasPrefix(name, "main.") {
+					user++
+				}
+			}
+		}
+		if !farm {
+			continue
+		}
+		stacks++
+		assert.Equal(t, int64(3), s.Value[0], "75 goroutines over 25 stacks")
+		assert.InDelta(t, 12, user, 3, "frames of the farm")
+		assert.Len(t, s.Label["route"], 1)
+	}
+	assert.Equal(t, 25, stacks)
+}
+
+func TestFarmFlags(t *testing.T) {
+	tests := []struct {
+		give []string
+		want string
+	}{
+		{[]string{"-stacks", "0", "-out", "x"}, "-stacks must be positive"},
+		{[]string{"-stacks", "10", "-goroutines", "5", "-out", "x"}, "fewer than -stacks"},
+		{[]string{"-stacks", "1000", "-depth", "4", "-out", "x"}, "need at least 6"},
+		{[]string{"-stacks", "10"}, "give one of -out and -addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			assert.ErrorContains(t, run(tt.give), tt.want)
+		})
+	}
+}
