@@ -117,6 +117,9 @@ func (d *Decoder) Decode(r io.Reader, lim Limits) (*Profile, error) {
 			return nil, streamErr(err)
 		}
 		num, typ := protowire.DecodeTag(tag)
+		if num < 1 {
+			return nil, fmt.Errorf("%w: field number %d", ErrMalformed, num)
+		}
 		var v uint64
 		switch typ {
 		case protowire.VarintType:
@@ -133,6 +136,15 @@ func (d *Decoder) Decode(r io.Reader, lim Limits) (*Profile, error) {
 			if n > MaxMessageBytes {
 				return nil, &LimitError{Limit: "max_message_bytes", Max: MaxMessageBytes}
 			}
+			if int(n) <= br.Buffered() {
+				// Read in place: the message is used before the next read.
+				msg, _ := br.Peek(int(n))
+				if err := d.raw.field(num, typ, 0, msg, &d.strings); err != nil {
+					return nil, err
+				}
+				_, _ = br.Discard(int(n))
+				continue
+			}
 			d.msg = slices.Grow(d.msg[:0], int(n))[:n]
 			_, err = io.ReadFull(br, d.msg)
 		default:
@@ -143,9 +155,6 @@ func (d *Decoder) Decode(r io.Reader, lim Limits) (*Profile, error) {
 		}
 		if err != nil {
 			return nil, streamErr(err)
-		}
-		if num < 1 {
-			return nil, fmt.Errorf("%w: field number %d", ErrMalformed, num)
 		}
 		if err := d.raw.field(num, typ, v, d.msg, &d.strings); err != nil {
 			return nil, err
