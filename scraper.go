@@ -68,11 +68,10 @@ type target struct {
 	// tracker holds the leak windows of the target's total and groups. One
 	// worker at a time touches a target, so it needs no lock.
 	tracker *trend.Tracker[group.Key]
+	// grouper keeps what the target's groups say from one scrape to the next.
+	grouper group.Grouper
 	// Reused across scrapes: a result is emitted before the controller
-	// starts the next scrape, so its slices (the groups' too) are free again
-	// by then.
-	decoder   decode.Decoder
-	grouper   group.Grouper
+	// starts the next scrape, so its slices are free again by then.
 	keys      []group.Key
 	counts    []float64
 	estimates []trend.Estimate
@@ -105,6 +104,9 @@ type goroutineScraper struct {
 	labelAttrs []string
 	noLabels   []string // an empty value per label, for the other group
 
+	// decoders are the workers' own: a decoder's buffers are needed only
+	// while a profile is read, so they are per worker, not per target.
+	decoders []decode.Decoder
 	// decode is (*decode.Decoder).Decode; a test swaps it to prove a panic
 	// is contained.
 	decode func(*decode.Decoder, io.Reader, decode.Limits) (*decode.Profile, error)
@@ -215,14 +217,17 @@ func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 		wg   sync.WaitGroup
 	)
 	workers := min(s.cfg.MaxConcurrency, len(s.targets))
-	for range workers {
+	if len(s.decoders) < workers {
+		s.decoders = make([]decode.Decoder, workers)
+	}
+	for w := range workers {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(s.targets) {
 					return
 				}
-				results[i] = s.scrapeTarget(ctx, s.targets[i], at)
+				results[i] = s.scrapeTarget(ctx, s.targets[i], &s.decoders[w], at)
 			}
 		})
 	}
@@ -244,13 +249,13 @@ func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 
 // scrapeTarget runs one target's pipeline. A failed scrape leaves the leak
 // windows untouched: a gap, never a zero.
-func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.Time) (r result) {
+func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, d *decode.Decoder, at time.Time) (r result) {
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			r = result{err: fmt.Errorf("%w: panic reading the profile: %v", errPanic, p), bytes: r.bytes}
 			// What the panic left half-written is not reused.
-			t.decoder, t.grouper = decode.Decoder{}, group.Grouper{}
+			*d, t.grouper = decode.Decoder{}, group.Grouper{}
 		}
 		r.duration = time.Since(start)
 		if r.err == nil {
@@ -261,7 +266,7 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.
 	}()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	p, n, err := s.fetch(ctx, t)
+	p, n, err := s.fetch(ctx, t.url, d)
 	r.bytes = n
 	if err == nil {
 		r.groups, err = t.grouper.Of(p, s.opts)
@@ -287,8 +292,8 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, at time.
 
 // fetch reads one profile. The body is bounded twice: as sent, by
 // max_body_bytes, and decompressed, by max_profile_bytes.
-func (s *goroutineScraper) fetch(ctx context.Context, t *target) (*decode.Profile, int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url.String(), http.NoBody)
+func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL, d *decode.Decoder) (*decode.Profile, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -302,7 +307,7 @@ func (s *goroutineScraper) fetch(ctx context.Context, t *target) (*decode.Profil
 		return nil, int64(len(prefix)), &statusError{code: resp.StatusCode, body: strings.ToValidUTF8(string(prefix), "?")}
 	}
 	body := &decode.CountingReader{R: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
-	p, err := s.decode(&t.decoder, body, s.limits)
+	p, err := s.decode(d, body, s.limits)
 	if body.N > s.cfg.MaxBodyBytes {
 		// Refused at the limit: Close then drops the connection rather than
 		// drain the rest of an endless body.

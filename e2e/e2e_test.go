@@ -33,14 +33,14 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
 	return root
 }
 
-func collectorBinary(t *testing.T) string {
+func collectorBinary(t testing.TB) string {
 	t.Helper()
 	bin := os.Getenv("OTELCOL_BIN")
 	if bin == "" {
@@ -89,7 +89,7 @@ func runTarget(t *testing.T, bin, addr string, args ...string) (*exec.Cmd, strin
 }
 
 // stop ends a process with SIGTERM and waits for it; it must exit cleanly.
-func stop(t *testing.T, cmd *exec.Cmd) {
+func stop(t testing.TB, cmd *exec.Cmd) {
 	t.Helper()
 	if cmd.ProcessState != nil {
 		return // stopped already, by the test itself

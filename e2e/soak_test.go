@@ -229,7 +229,7 @@ func thirds(xs []int64) (middle, last float64) {
 }
 
 // runCollector starts the collector with a config file.
-func runCollector(t *testing.T, config string) *exec.Cmd {
+func runCollector(t testing.TB, config string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(collectorBinary(t), "--config", config)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "collector.log"))
@@ -247,7 +247,7 @@ func runCollector(t *testing.T, config string) *exec.Cmd {
 	return cmd
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -256,17 +256,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // rssOf reads a process's resident set size from /proc.
-func rssOf(t *testing.T, pid int) int64 {
+func rssOf(t testing.TB, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			require.NoError(t, err)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	return statusKB(t, pid, "VmRSS:") << 10
 }

@@ -677,6 +677,7 @@ func skip(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
 	// bytes are something else.
 	return 0, fmt.Errorf("%w: unexpected wire type %d for field %d", ErrMalformed, typ, num)
 }
+
 // resolve turns the raw fields into d.profile, checking every reference.
 func (d *Decoder) resolve() error {
 	raw := &d.raw

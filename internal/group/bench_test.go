@@ -172,11 +172,18 @@ func BenchmarkGroup(b *testing.B) {
 	}
 }
 
+// refGroup is a group as pprofGroups makes it: with its stack.
+type refGroup struct {
+	Known
+	Count  int64
+	Frames []signature.Frame
+}
+
 // pprofGroups is the obvious grouping of a profile.Parse result: frames per
 // sample, classified, summed by key. It is also the reference the receiver's
 // path is held to (TestGroupMatchesPprof, FuzzGroupMatchesPprof).
-func pprofGroups(p *profile.Profile, opts Options) map[Key]Group {
-	groups := make(map[Key]Group)
+func pprofGroups(p *profile.Profile, opts Options) map[Key]refGroup {
+	groups := make(map[Key]refGroup)
 	for _, s := range p.Sample {
 		if len(s.Value) == 0 || s.Value[0] <= 0 {
 			continue
@@ -208,7 +215,7 @@ func pprofGroups(p *profile.Profile, opts Options) map[Key]Group {
 		k := Key{ID: info.ID, Labels: joinLengthPrefixed(values)}
 		g, ok := groups[k]
 		if !ok {
-			g = Group{Info: info, Key: k, LabelValues: values, Frames: frames}
+			g = refGroup{Known: Known{Info: info, Key: k, LabelValues: values}, Frames: frames}
 		}
 		g.Count += s.Value[0]
 		groups[k] = g

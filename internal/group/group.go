@@ -37,16 +37,30 @@ type Key struct {
 	Labels string // the label values, length-prefixed
 }
 
-// Group is the goroutines that share a signature and kept label values.
-type Group struct {
+// Known is what a group's stack and labels say. A Grouper works it out once
+// and shares it with every profile that shows the group: it must not be
+// changed.
+type Known struct {
 	signature.Info
-	Key   Key
-	Count int64
+	Key Key
 	// LabelValues holds the value of each of Options.Labels, "" where the
 	// goroutines do not carry it.
 	LabelValues []string
-	// Frames is the stack, innermost first.
-	Frames []signature.Frame
+}
+
+// Group is the goroutines that share a signature and kept label values.
+type Group struct {
+	*Known
+	Count int64
+	// Sample is the position in the profile's samples of the group's first
+	// sample: Frames reads the group's stack from it. A group keeps no stack
+	// of its own, since only the few reported in full need one.
+	Sample int
+}
+
+// Frames returns the stack of g, a group of p, innermost frame first.
+func Frames(p *decode.Profile, g *Group) []signature.Frame {
+	return appendFrames(nil, p, &p.Sample[g.Sample])
 }
 
 // Result is a profile grouped.
@@ -89,13 +103,14 @@ type Grouper struct {
 	known  map[signature.ID]*entry
 	gen    uint64 // the profile being grouped, counted from 1
 	groups []Group
-	values []string // one sample's kept label values
-	key    []byte   // one sample's label key
+	frames []signature.Frame // one sample's stack
+	values []string          // one sample's kept label values
+	key    []byte            // one sample's label key
 }
 
 // entry is a known group.
 type entry struct {
-	Group
+	Known
 	seen uint64 // the last profile that showed the group
 	pos  int    // its position in that profile's groups
 	next *entry
@@ -157,9 +172,7 @@ func (g *Grouper) Of(p *decode.Profile, opts Options) (Result, error) {
 			continue
 		}
 		e.seen, e.pos = g.gen, len(g.groups)
-		grp := e.Group
-		grp.Count = n
-		g.groups = append(g.groups, grp)
+		g.groups = append(g.groups, Group{Known: &e.Known, Count: n, Sample: i})
 	}
 	res.Groups = g.groups
 	g.forget()
@@ -177,8 +190,10 @@ func (g *Grouper) entry(id signature.ID, p *decode.Profile, s *decode.Sample, op
 		}
 	}
 	e := &entry{next: first}
-	e.Frames = framesOf(p, s)
-	e.Info = signature.Classify(e.Frames, opts.Mode)
+	g.frames = appendFrames(g.frames[:0], p, s)
+	e.Info = signature.Classify(g.frames, opts.Mode)
+	// The strings Classify kept are the decoder's interned ones, not the
+	// scratch slice's.
 	if len(opts.Labels) > 0 {
 		e.LabelValues = slices.Clone(g.values)
 	}
@@ -331,15 +346,7 @@ func selectFirst(x []int, n int, cmp func(a, b int) int) {
 	}
 }
 
-func framesOf(p *decode.Profile, s *decode.Sample) []signature.Frame {
-	n := 0
-	for _, l := range s.Location {
-		n += len(p.Location[l].Line)
-	}
-	if n == 0 {
-		return nil
-	}
-	frames := make([]signature.Frame, 0, n)
+func appendFrames(frames []signature.Frame, p *decode.Profile, s *decode.Sample) []signature.Frame {
 	for _, l := range s.Location {
 		for _, ln := range p.Location[l].Line {
 			f := &p.Function[ln.Function]

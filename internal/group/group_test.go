@@ -103,6 +103,14 @@ func sorted(groups []Group) []Group {
 	return out
 }
 
+// withoutSample forgets where in the profile each group was found.
+func withoutSample(groups []Group) []Group {
+	for i := range groups {
+		groups[i].Sample = 0
+	}
+	return groups
+}
+
 func TestCut(t *testing.T) {
 	res, err := Of(load(t, "leaktarget.pb.gz"), Options{Labels: []string{"pattern"}})
 	require.NoError(t, err)
@@ -200,12 +208,13 @@ func TestSampleOrderDoesNotMatter(t *testing.T) {
 	p := load(t, "leaktarget.pb.gz")
 	want, err := Of(p, Options{Labels: []string{"pattern"}})
 	require.NoError(t, err)
+	want.Groups = slices.Clone(want.Groups)
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 5 {
 		r.Shuffle(len(p.Sample), func(i, j int) { p.Sample[i], p.Sample[j] = p.Sample[j], p.Sample[i] })
 		got, err := Of(p, Options{Labels: []string{"pattern"}})
 		require.NoError(t, err)
-		assert.Equal(t, sorted(want.Groups), sorted(got.Groups))
+		assert.Equal(t, withoutSample(sorted(want.Groups)), withoutSample(sorted(got.Groups)))
 		assert.Equal(t, want.Total, got.Total)
 	}
 }

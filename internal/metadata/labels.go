@@ -1,6 +1,8 @@
 package metadata
 
 import (
+	"slices"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
@@ -29,6 +31,11 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPointWithLabels(ts pcom
 		// A disabled metric's data is never initialized as a gauge.
 		return
 	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature) {
+		appendGroupPoint(m.data.Gauge().DataPoints(), mb.startTime, ts, m.config.EnabledAttributes, a).SetIntValue(val)
+		m.aggDataPoints = append(m.aggDataPoints, 1)
+		return
+	}
 	withLabels(m.data.Gauge().DataPoints(), a, func() {
 		m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry)
 	})
@@ -38,6 +45,11 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPointWithLabels(ts pcom
 func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPointWithLabels(ts pcommon.Timestamp, val float64, a GroupAttributes) {
 	m := &mb.metricGoGoroutineGroupGrowth
 	if !m.config.Enabled {
+		return
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature) {
+		appendGroupPoint(m.data.Gauge().DataPoints(), mb.startTime, ts, m.config.EnabledAttributes, a).SetDoubleValue(val)
+		m.aggDataPoints = append(m.aggDataPoints, 1)
 		return
 	}
 	withLabels(m.data.Gauge().DataPoints(), a, func() {
@@ -51,9 +63,53 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPointWithLabels(ts 
 	if !m.config.Enabled {
 		return
 	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature) {
+		appendGroupPoint(m.data.Gauge().DataPoints(), mb.startTime, ts, m.config.EnabledAttributes, a).SetIntValue(val)
+		m.aggDataPoints = append(m.aggDataPoints, 1)
+		return
+	}
 	withLabels(m.data.Gauge().DataPoints(), a, func() {
 		m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry)
 	})
+}
+
+// appendGroupPoint appends a point with the enabled attributes of a. The
+// generated recordDataPoint first compares the new point's attributes with
+// every point already recorded, to merge points that the attributes a user
+// disabled no longer tell apart: quadratic in a target's groups, and most
+// of a scrape's cost at a few hundred groups. With goroutine.signature
+// enabled no two groups' points can be merged (a group is its signature and
+// label values, and both are attributes), so nothing need be compared.
+func appendGroupPoint[K ~string](dps pmetric.NumberDataPointSlice, start, ts pcommon.Timestamp, enabled []K, a GroupAttributes) pmetric.NumberDataPoint {
+	dp := dps.AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	attrs := dp.Attributes()
+	attrs.EnsureCapacity(len(enabled) + len(a.LabelKeys))
+	// In the generated methods' order, so that output does not depend on
+	// the order of the configuration's list.
+	if slices.Contains(enabled, "goroutine.signature") {
+		attrs.PutStr("goroutine.signature", a.Signature)
+	}
+	if slices.Contains(enabled, "goroutine.wait") {
+		attrs.PutStr("goroutine.wait", a.Wait)
+	}
+	if slices.Contains(enabled, "code.function.name") {
+		attrs.PutStr("code.function.name", a.Function)
+	}
+	if slices.Contains(enabled, "code.file.path") {
+		attrs.PutStr("code.file.path", a.File)
+	}
+	if slices.Contains(enabled, "code.line.number") {
+		attrs.PutInt("code.line.number", a.Line)
+	}
+	if slices.Contains(enabled, "goroutine.entry") {
+		attrs.PutStr("goroutine.entry", a.Entry)
+	}
+	for i, k := range a.LabelKeys {
+		attrs.PutStr(k, a.LabelValues[i])
+	}
+	return dp
 }
 
 // withLabels runs record and adds the label attributes to the point it

@@ -48,3 +48,23 @@ func TestRecordWithLabelsDisabled(t *testing.T) {
 	})
 	assert.Equal(t, 0, mb.Emit().MetricCount())
 }
+
+// TestRecordWithoutSignatureMerges disables goroutine.signature: two groups
+// that the remaining attributes no longer tell apart become one point, as
+// the generated aggregation does, instead of two points with equal
+// attributes.
+func TestRecordWithoutSignatureMerges(t *testing.T) {
+	cfg := DefaultMetricsBuilderConfig()
+	cfg.Metrics.GoGoroutineGroupCount.EnabledAttributes = []GoGoroutineGroupCountMetricAttributeKey{
+		GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName,
+	}
+	mb := NewMetricsBuilder(cfg, receivertest.NewNopSettings(Type))
+	ts := pcommon.Timestamp(1)
+	for _, sig := range []string{"a", "b"} {
+		mb.RecordGoGoroutineGroupCountDataPointWithLabels(ts, 3, GroupAttributes{Signature: sig, Wait: "chan send", Function: "main.f", Line: 1})
+	}
+	m := mb.Emit()
+	dps := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints()
+	require.Equal(t, 1, dps.Len())
+	assert.Equal(t, map[string]any{"goroutine.wait": "chan send", "code.function.name": "main.f"}, dps.At(0).Attributes().AsRaw())
+}

@@ -50,16 +50,17 @@ type Estimate struct {
 
 // Series judges one count over time.
 type Series struct {
-	w         *Window
-	evaluated int64 // Window.Head at the last evaluation
+	w         Window // in the series, not behind a pointer: one allocation
+	evaluated int64  // Window.Head at the last evaluation
 	est       Estimate
-	pass      int // consecutive evaluations that met every condition
-	fail      int // consecutive evaluations that did not
+	pass      int    // consecutive evaluations that met every condition
+	fail      int    // consecutive evaluations that did not
+	seen      uint64 // the Tracker's last scrape that showed the series
 }
 
 // NewSeries returns a series with an empty window.
 func (c *Config) NewSeries() *Series {
-	return &Series{w: NewWindow(c.Window), evaluated: -1}
+	return &Series{w: makeWindow(c.Window), evaluated: -1}
 }
 
 // Scratch is reusable memory for evaluations; one per goroutine.

@@ -2,8 +2,10 @@ package trend
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -249,6 +251,14 @@ func TestTrackerForgetsAndBounds(t *testing.T) {
 	assert.Len(t, est, 3)
 	_, _ = tr.Observe(t0.Add(time.Minute), 1, 10, []string{"b"}, []float64{3}, est)
 	assert.Equal(t, 1, tr.Len(), "groups not seen are forgotten")
+
+	// Keys come in any order; the room left goes to the largest new ones.
+	tr = NewTracker[string](&cfg, 2)
+	_, est = tr.Observe(t0, 1, 10, []string{"c", "a", "b"}, []float64{2, 5, 3}, est)
+	assert.Len(t, est, 3)
+	assert.ElementsMatch(t, []string{"a", "b"}, slices.Collect(maps.Keys(tr.groups)))
+	_, _ = tr.Observe(t0.Add(time.Minute), 1, 10, []string{"c", "d", "a"}, []float64{9, 1, 5}, est)
+	assert.ElementsMatch(t, []string{"a", "c"}, slices.Collect(maps.Keys(tr.groups)), "b forgotten, c outgrew d")
 }
 
 // TestWindowMemoryIndependentOfLength fills windows of one minute and of one

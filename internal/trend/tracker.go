@@ -1,6 +1,10 @@
 package trend
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"time"
+)
 
 // collapseFraction: without a process identity, a total that falls below
 // this fraction of the previous one is taken for a restart.
@@ -16,7 +20,8 @@ type Tracker[K comparable] struct {
 	lastTotal float64
 	total     *Series
 	groups    map[K]*Series
-	seen      map[K]bool
+	gen       uint64 // the scrape being observed, counted from 1
+	fresh     []int  // positions of the keys not yet followed
 	scratch   Scratch
 }
 
@@ -27,14 +32,13 @@ func NewTracker[K comparable](cfg *Config, maxGroups int) *Tracker[K] {
 		maxGroups: maxGroups,
 		total:     cfg.NewSeries(),
 		groups:    map[K]*Series{},
-		seen:      map[K]bool{},
 	}
 }
 
 // Observe records one successful scrape at time at. instance identifies the
 // target's process (0 when the profile does not tell); keys and counts are the
-// scrape's groups, largest first, so that when more keys are new than there is
-// room for, the largest are followed. It returns the total's estimate and one
+// scrape's groups, in any order; when more keys are new than there is room
+// for, the largest are followed. It returns the total's estimate and one
 // estimate per key (not Ready for a key that is not followed).
 //
 // A restart is a new instance, or, without one, a total that collapses below
@@ -46,29 +50,36 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 		t.Reset()
 	}
 	t.instance, t.lastTotal = instance, total
-
-	clear(t.seen)
-	for _, k := range keys {
-		t.seen[k] = true
-	}
-	for k := range t.groups {
-		if !t.seen[k] {
-			delete(t.groups, k)
-		}
-	}
+	t.gen++
 
 	out = out[:0]
+	t.fresh = t.fresh[:0]
 	for i, k := range keys {
 		s, ok := t.groups[k]
 		if !ok {
-			if len(t.groups) >= t.maxGroups {
-				out = append(out, Estimate{})
-				continue
-			}
-			s = t.cfg.NewSeries()
-			t.groups[k] = s
+			t.fresh = append(t.fresh, i)
+			out = append(out, Estimate{})
+			continue
 		}
+		s.seen = t.gen
 		out = append(out, s.Observe(t.cfg, at, counts[i], &t.scratch))
+	}
+	for k, s := range t.groups {
+		if s.seen != t.gen {
+			delete(t.groups, k)
+		}
+	}
+	// New keys get the room left, largest first: a leak grows, so a group
+	// that missed the room now takes it once it outgrows the others.
+	if room := t.maxGroups - len(t.groups); len(t.fresh) > room {
+		slices.SortStableFunc(t.fresh, func(a, b int) int { return cmp.Compare(counts[b], counts[a]) })
+		t.fresh = t.fresh[:max(room, 0)]
+	}
+	for _, i := range t.fresh {
+		s := t.cfg.NewSeries()
+		s.seen = t.gen
+		t.groups[keys[i]] = s
+		out[i] = s.Observe(t.cfg, at, counts[i], &t.scratch)
 	}
 	return t.total.Observe(t.cfg, at, total, &t.scratch), out
 }

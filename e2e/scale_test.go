@@ -1,0 +1,222 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// BenchmarkCollectorScale runs the ocb-built collector against N loopback
+// targets, each serving a recorded goroutine profile of 1,000 distinct
+// stacks (10,000 goroutines, from cmd/stackfarm), and measures the collector
+// process from outside: CPU seconds per scrape of all N targets, peak RSS,
+// and live heap after a GC (read from its own pprof endpoint). One op is one
+// scrape of every target; the metrics are exported over OTLP to this test,
+// which counts that each scrape held every target, up.
+//
+// The sizes and the interval come from the environment, so that CI runs a
+// small case and BENCHMARKS.md the full table:
+//
+//	SCALE_TARGETS=100,500,1000,2000,5000 SCALE_INTERVAL=15s \
+//	  OTELCOL_BIN=$PWD/_build/otelcol-goroutine \
+//	  go test -tags e2e -run '^$' -bench CollectorScale -benchtime 4x -timeout 2h ./e2e
+func BenchmarkCollectorScale(b *testing.B) {
+	sizes := []int{200}
+	if env := os.Getenv("SCALE_TARGETS"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(f)
+			require.NoError(b, err, "SCALE_TARGETS")
+			sizes = append(sizes, n)
+		}
+	}
+	interval := 5 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("SCALE_INTERVAL")); err == nil {
+		interval = d
+	}
+	profile := recordFarm(b, 1000, 10000)
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("targets=%d/stacks=1000", n), func(b *testing.B) {
+			scaleRun(b, n, interval, profile)
+		})
+	}
+}
+
+// recordFarm runs cmd/stackfarm once and returns its goroutine profile.
+func recordFarm(tb testing.TB, stacks, goroutines int) []byte {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "farm.pb.gz")
+	cmd := exec.Command("go", "run", "./cmd/stackfarm", "-stacks", strconv.Itoa(stacks), "-depth", "10",
+		"-goroutines", strconv.Itoa(goroutines), "-out", out)
+	cmd.Dir = repoRoot(tb)
+	b, err := cmd.CombinedOutput()
+	require.NoError(tb, err, "%s", b)
+	body, err := os.ReadFile(out)
+	require.NoError(tb, err)
+	return body
+}
+
+func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte) {
+	var targets strings.Builder
+	serve := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(profile) })
+	for i := range n {
+		srv := httptest.NewServer(serve)
+		b.Cleanup(srv.Close)
+		fmt.Fprintf(&targets, "      - endpoint: %s\n        service_name: t%d\n", srv.URL, i)
+	}
+
+	// A scrape is complete when every target's up arrived for its timestamp.
+	var (
+		mu     sync.Mutex
+		ups    = map[int64]int{}
+		downs  int
+		rounds = make(chan struct{}, 1024)
+	)
+	s := sink{each: func(m pmetric.Metrics) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range m.ResourceMetrics().Len() {
+			ms := m.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+			for j := range ms.Len() {
+				if ms.At(j).Name() != "go.goroutine.scrape.up" {
+					continue
+				}
+				dp := ms.At(j).Gauge().DataPoints().At(0)
+				if dp.IntValue() != 1 {
+					downs++
+				}
+				ts := int64(dp.Timestamp())
+				if ups[ts]++; ups[ts] == n {
+					rounds <- struct{}{}
+				}
+			}
+		}
+	}}
+	otlp := httptest.NewServer(&s)
+	b.Cleanup(otlp.Close)
+
+	pprofAddr := freeAddr(b)
+	path := filepath.Join(b.TempDir(), "config.yaml")
+	require.NoError(b, os.WriteFile(path, []byte(fmt.Sprintf(`
+extensions:
+  pprof:
+    endpoint: %s
+receivers:
+  goroutine:
+    targets:
+%s
+    collection_interval: %s
+    initial_delay: 0s
+    timeout: %s
+exporters:
+  otlphttp:
+    endpoint: %s
+    compression: none
+    timeout: 60s
+    retry_on_failure:
+      enabled: false
+service:
+  extensions: [pprof]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [goroutine]
+      exporters: [otlphttp]
+`, pprofAddr, targets.String(), interval, interval*4/5, otlp.URL)), 0o600))
+	cmd := runCollector(b, path)
+	pid := cmd.Process.Pid
+
+	wait := func() {
+		select {
+		case <-rounds:
+		case <-time.After(3 * interval):
+			b.Fatalf("no complete scrape of %d targets within %s", n, 3*interval)
+		}
+	}
+	// Two scrapes of warm-up: the first builds every target's buffers, groups
+	// and windows.
+	wait()
+	wait()
+	cpu0 := cpuSeconds(b, pid)
+	for b.Loop() {
+		wait()
+	}
+	cpu := (cpuSeconds(b, pid) - cpu0) / float64(b.N)
+	heap := heapAlloc(b, pprofAddr)
+	peak := statusKB(b, pid, "VmHWM:") << 10
+
+	mu.Lock()
+	require.Zero(b, downs, "targets down during the run")
+	mu.Unlock()
+	b.ReportMetric(cpu, "cpu-s/scrape")
+	b.ReportMetric(cpu/interval.Seconds()*100, "%core")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
+	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(heap)/float64(n)/1024, "heap-KiB/target")
+}
+
+// cpuSeconds reads a process's user and system CPU time from /proc.
+func cpuSeconds(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(tb, err)
+	// Fields after the command, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, err := strconv.ParseFloat(fields[11], 64)
+	require.NoError(tb, err)
+	stime, err := strconv.ParseFloat(fields[12], 64)
+	require.NoError(tb, err)
+	const clockTicks = 100 // USER_HZ on Linux
+	return (utime + stime) / clockTicks
+}
+
+func statusKB(tb testing.TB, pid int, field string) int64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(tb, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			require.NoError(tb, err)
+			return kb
+		}
+	}
+	tb.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// heapAlloc asks the collector's pprof endpoint for a heap profile after a
+// GC and reads the live heap from its MemStats trailer.
+func heapAlloc(tb testing.TB, addr string) int64 {
+	tb.Helper()
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1&gc=1")
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
+			v, err := strconv.ParseInt(rest, 10, 64)
+			require.NoError(tb, err)
+			return v
+		}
+	}
+	tb.Fatal("no HeapAlloc in the heap profile")
+	return 0
+}
