@@ -11,7 +11,7 @@ OCB_VERSION := v0.164.0
 OCB         := $(GOBIN)/builder
 COLLECTOR   := _build/otelcol-goroutine
 
-.PHONY: run test check unit e2e collector generate fixtures fuzz
+.PHONY: run test check unit e2e collector generate fixtures fuzz bench bench-scale bench-target
 
 run: collector
 	scripts/run.sh
@@ -39,9 +39,14 @@ unit:
 	# duration: Go 1.26's fuzz coordinator can fail a duration run at its
 	# deadline with no crasher (golang/go#75804, fixed in Go 1.27).
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 200000x ./internal/decode
+	$(GO) test -run '^$$' -fuzz FuzzGroupMatchesPprof -fuzztime 200000x ./internal/group
+	# Every benchmark once, so that none rots: BENCHMARKS.md quotes them.
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 e2e: collector
 	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) $(GO) test -tags e2e -count=1 -v ./e2e
+	# The collector and target-cost benchmarks at their small default sizes.
+	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) $(GO) test -tags e2e -run '^$$' -bench . -benchtime 2x ./e2e
 
 generate:
 	scripts/generate.sh
@@ -50,6 +55,25 @@ fixtures:
 	scripts/capture-profiles.sh
 	$(GO) test . -run TestScrapeGolden -update || true
 	$(GO) test . -run TestScrapeGolden
+
+# BENCHMARKS.md's tables. bench: decode+group against google/pprof and gzip
+# (about 15 minutes); bench-scale: the collector against up to 5,000 targets
+# (about 15 minutes); bench-target: what each endpoint costs the target
+# (about 10 minutes). Output and benchstat tables land in _build/bench.
+BENCHSTAT := $(GO) tool -modfile=internal/tools/go.mod benchstat
+bench:
+	mkdir -p _build/bench
+	$(GO) test -run '^$$' -bench BenchmarkGroup -benchmem -count 6 ./internal/group | tee _build/bench/group.txt
+	$(BENCHSTAT) -col /path _build/bench/group.txt | tee _build/bench/group-benchstat.txt
+
+bench-scale: collector
+	mkdir -p _build/bench
+	SCALE_TARGETS=100,500,1000,2000,5000 SCALE_INTERVAL=15s OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) \
+	  $(GO) test -tags e2e -run '^$$' -bench CollectorScale -benchtime 4x -timeout 2h ./e2e | tee _build/bench/scale.txt
+
+bench-target:
+	mkdir -p _build/bench
+	TARGET_GOROUTINES=1000,10000,100000 $(GO) test -tags e2e -run '^$$' -bench TargetCost -benchtime 3x -timeout 2h ./e2e | tee _build/bench/target.txt
 
 # Ten minutes or so; a count, for the reason above.
 fuzz:

@@ -2,7 +2,8 @@
 // distinct stacks, of a chosen depth, with or without pprof labels. It makes
 // the benchmark profiles (-out writes its own goroutine profile and exits) and
 // is the target whose cost the cost table measures (-addr serves
-// net/http/pprof until interrupted).
+// net/http/pprof, and its pause histograms at /debug/pauses, until
+// interrupted).
 //
 //	stackfarm -stacks 1000 -depth 10 -goroutines 10000 -labels -out 1k-d10-labels.pb.gz
 //	stackfarm -stacks 1000 -goroutines 100000 -addr 127.0.0.1:0
@@ -15,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -86,6 +89,7 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	http.HandleFunc("/debug/pauses", servePauses)
 	srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -96,6 +100,37 @@ func run(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// pauseMetrics are the runtime's histograms of stop-the-world pauses: those
+// of the garbage collector, and all others (a goroutine profile's, a
+// debug=2 dump's).
+var pauseMetrics = []string{"/sched/pauses/total/gc:seconds", "/sched/pauses/total/other:seconds"}
+
+// servePauses writes the pause histograms, cumulative since start, as JSON:
+// {"buckets": [...], "counts": {"/sched/...": [...]}}. Infinite bucket
+// bounds, which JSON cannot spell, are written as ±1e300. The cost table
+// reads them before and after a fetch.
+func servePauses(w http.ResponseWriter, _ *http.Request) {
+	samples := make([]metrics.Sample, len(pauseMetrics))
+	for i, name := range pauseMetrics {
+		samples[i].Name = name
+	}
+	metrics.Read(samples)
+	out := struct {
+		Buckets []float64           `json:"buckets"`
+		Counts  map[string][]uint64 `json:"counts"`
+	}{Counts: map[string][]uint64{}}
+	for _, s := range samples {
+		h := s.Value.Float64Histogram()
+		out.Buckets = out.Buckets[:0]
+		for _, b := range h.Buckets {
+			out.Buckets = append(out.Buckets, max(min(b, 1e300), -1e300))
+		}
+		out.Counts[s.Name] = h.Counts
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 type farm struct {

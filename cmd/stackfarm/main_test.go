@@ -1,8 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -65,4 +69,30 @@ func TestFarmFlags(t *testing.T) {
 			assert.ErrorContains(t, run(tt.give), tt.want)
 		})
 	}
+}
+
+// TestServePauses forces a collection, a stop-the-world pause, and reads
+// it back from the histograms the cost table uses.
+func TestServePauses(t *testing.T) {
+	read := func() map[string]uint64 {
+		rec := httptest.NewRecorder()
+		servePauses(rec, httptest.NewRequest(http.MethodGet, "/debug/pauses", nil))
+		var got struct {
+			Buckets []float64           `json:"buckets"`
+			Counts  map[string][]uint64 `json:"counts"`
+		}
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+		sums := map[string]uint64{}
+		for _, name := range pauseMetrics {
+			require.Len(t, got.Counts[name], len(got.Buckets)-1, name)
+			for _, c := range got.Counts[name] {
+				sums[name] += c
+			}
+		}
+		return sums
+	}
+	before := read()
+	runtime.GC()
+	after := read()
+	assert.Greater(t, after["/sched/pauses/total/gc:seconds"], before["/sched/pauses/total/gc:seconds"])
 }

@@ -118,28 +118,36 @@ func BenchmarkGroup(b *testing.B) {
 		body := fixture(b, s)
 		size := int64(len(gunzipped(b, body)))
 		lim := decode.Limits{MaxBytes: 1 << 30}
-		// A target's every scrape after its first: the Grouper has its
-		// buffers and knows the groups.
+		// A target's every scrape after its first: the worker's Decoder has
+		// its buffers, the target's Grouper knows the groups.
 		b.Run(s.String()+"/path=receiver", func(b *testing.B) {
-			var g Grouper
-			if _, _, err := g.Group(bytes.NewReader(body), lim, benchOpts); err != nil {
+			var (
+				d decode.Decoder
+				g Grouper
+			)
+			if _, _, err := g.Group(&d, bytes.NewReader(body), lim, benchOpts); err != nil {
 				b.Fatal(err)
 			}
 			b.SetBytes(size)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := g.Group(bytes.NewReader(body), lim, benchOpts); err != nil {
+				if _, _, err := g.Group(&d, bytes.NewReader(body), lim, benchOpts); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		// A target's first scrape.
+		// A target's first scrape: a worker's Decoder used before, on
+		// another target, and a new Grouper that learns every group.
 		b.Run(s.String()+"/path=receiver-first", func(b *testing.B) {
+			var d decode.Decoder
+			if _, err := d.Decode(bytes.NewReader(body), lim); err != nil {
+				b.Fatal(err)
+			}
 			b.SetBytes(size)
 			b.ReportAllocs()
 			for b.Loop() {
 				var g Grouper
-				if _, _, err := g.Group(bytes.NewReader(body), lim, benchOpts); err != nil {
+				if _, _, err := g.Group(&d, bytes.NewReader(body), lim, benchOpts); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -202,7 +210,7 @@ func pprofGroups(p *profile.Profile, opts Options) map[Key]refGroup {
 		if ignored(frames, opts.Ignore) {
 			continue
 		}
-		info := signature.Classify(frames, opts.Mode)
+		info := signature.Classify(frames, signature.Of(frames, opts.Mode))
 		var values []string
 		if len(opts.Labels) > 0 {
 			values = make([]string, len(opts.Labels))

@@ -49,12 +49,15 @@ func diffProfiles(t testing.TB) map[string][]byte {
 func TestGroupMatchesPprof(t *testing.T) {
 	profiles := diffProfiles(t)
 	for _, opts := range diffOptions {
-		var g Grouper // one per option set, as one per target in the scraper
+		var (
+			d decode.Decoder // reused across profiles, as a worker's in the scraper
+			g Grouper        // one per option set, as one per target
+		)
 		for round := range 2 {
 			for name, b := range profiles {
 				want, err := profile.ParseData(b)
 				require.NoError(t, err)
-				got, p, err := g.Group(bytes.NewReader(b), decode.Limits{MaxBytes: 1 << 30}, opts)
+				got, p, err := g.Group(&d, bytes.NewReader(b), decode.Limits{MaxBytes: 1 << 30}, opts)
 				require.NoError(t, err)
 				requireSameGroups(t, pprofGroups(want, opts), p, got, "%s, %+v, round %d", name, opts, round)
 			}
@@ -97,8 +100,11 @@ func FuzzGroupMatchesPprof(f *testing.F) {
 		if labels {
 			opts.Labels = []string{"pattern", "route"}
 		}
-		var g Grouper
-		got, p, err := g.Group(bytes.NewReader(b), decode.Limits{MaxBytes: 8 << 20, MaxFrames: 1 << 20}, opts)
+		var (
+			d decode.Decoder
+			g Grouper
+		)
+		got, p, err := g.Group(&d, bytes.NewReader(b), decode.Limits{MaxBytes: 8 << 20, MaxFrames: 1 << 20}, opts)
 		if err != nil {
 			return
 		}

@@ -84,15 +84,13 @@ func Of(p *decode.Profile, opts Options) (Result, error) {
 }
 
 // A Grouper groups the profiles of one target, one after another. It keeps
-// its buffers, the decoder's, and what it learned of each group (its
+// its buffers and what it learned of each group (its
 // frames, wait and stuck frame) from one profile to the next, forgetting
 // groups the last profile did not show; so grouping a target's next
 // profile allocates nothing for the groups it already had. The zero
 // Grouper is ready; one Grouper must not be used by two goroutines at once.
 // A Result is valid until the Grouper's next call.
 type Grouper struct {
-	decoder decode.Decoder
-
 	// Per profile, by position in its tables.
 	functions []signature.Chain
 	locations []signature.Chain
@@ -116,10 +114,10 @@ type entry struct {
 	next *entry
 }
 
-// Group decodes the profile in r and groups it: the receiver's path from
-// response bytes to groups.
-func (g *Grouper) Group(r io.Reader, lim decode.Limits, opts Options) (Result, *decode.Profile, error) {
-	p, err := g.decoder.Decode(r, lim)
+// Group decodes the profile in r with d and groups it: the receiver's path
+// from response bytes to groups.
+func (g *Grouper) Group(d *decode.Decoder, r io.Reader, lim decode.Limits, opts Options) (Result, *decode.Profile, error) {
+	p, err := d.Decode(r, lim)
 	if err != nil {
 		return Result{}, nil, err
 	}
@@ -191,14 +189,14 @@ func (g *Grouper) entry(id signature.ID, p *decode.Profile, s *decode.Sample, op
 	}
 	e := &entry{next: first}
 	g.frames = appendFrames(g.frames[:0], p, s)
-	e.Info = signature.Classify(g.frames, opts.Mode)
+	e.Info = signature.Classify(g.frames, id)
 	// The strings Classify kept are the decoder's interned ones, not the
 	// scratch slice's.
 	if len(opts.Labels) > 0 {
 		e.LabelValues = slices.Clone(g.values)
 	}
-	// The id Classify computed from the frames and id, joined from the
-	// locations' chains, are equal (TestGroupMatchesPprof).
+	// id, joined from the locations' chains, equals signature.Of of the
+	// frames (TestGroupMatchesPprof).
 	e.Key = Key{ID: id, Labels: strings.Clone(labels)}
 	g.known[id] = e
 	return e

@@ -74,9 +74,10 @@ type Info struct {
 	Entry string
 }
 
-// Classify reads a stack, innermost frame first.
-func Classify(frames []Frame, mode Mode) Info {
-	info := Info{ID: Of(frames, mode), Wait: waitOf(frames)}
+// Classify reads a stack, innermost frame first, whose id is id (Of(frames),
+// which a caller that hashed the stack already passes on).
+func Classify(frames []Frame, id ID) Info {
+	info := Info{ID: id, Wait: waitOf(frames)}
 	for _, f := range frames {
 		if !waitMachinery(f.Function) {
 			info.Stuck = f

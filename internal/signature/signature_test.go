@@ -158,11 +158,11 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Classify(tt.give, ByFunction)
+			got := Classify(tt.give, 7)
 			assert.Equal(t, tt.wantWait, got.Wait)
 			assert.Equal(t, tt.wantStuck, got.Stuck.Function)
 			assert.Equal(t, tt.wantEntry, got.Entry)
-			assert.Equal(t, Of(tt.give, ByFunction), got.ID)
+			assert.Equal(t, ID(7), got.ID)
 		})
 	}
 }
