@@ -32,6 +32,9 @@ const (
 	defaultMaxSamples         = 100_000
 	defaultMaxLocations       = 250_000
 
+	defaultLeakProfileInterval = 5 * time.Minute
+	defaultEvidenceInterval    = 10 * time.Minute
+
 	defaultLeakWindow       = 30 * time.Minute
 	defaultLeakMinGrowth    = 0.1 // goroutines per minute: 6 an hour
 	defaultLeakMinIncrease  = 10
@@ -85,6 +88,20 @@ type Config struct {
 	// defaults keep what any 64 KiB response can cost under 64 MiB.
 	MaxSamples   int `mapstructure:"max_samples"`
 	MaxLocations int `mapstructure:"max_locations"`
+
+	// Mode is "profile" (default: the debug=0 profile every scrape) or
+	// "dump" (the debug=2 dump every scrape: creators and wait ages, at the
+	// cost of stopping the target's world for the whole dump).
+	Mode string `mapstructure:"mode"`
+	// LeakProfile also fetches /debug/pprof/goroutineleak, at most every
+	// LeakProfileInterval: each fetch runs a leak-detecting GC in the target.
+	LeakProfile         bool          `mapstructure:"leak_profile"`
+	LeakProfileInterval time.Duration `mapstructure:"leak_profile_interval"`
+	// Evidence is "none" (default) or "on_suspect": fetch the dump and the
+	// leak profile of a target when one of its groups turns suspected, at
+	// most every EvidenceInterval.
+	Evidence         string        `mapstructure:"evidence"`
+	EvidenceInterval time.Duration `mapstructure:"evidence_interval"`
 
 	// Leak holds the leak test's window and thresholds.
 	Leak LeakConfig `mapstructure:"leak"`
@@ -165,18 +182,22 @@ func createDefaultConfig() *Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = defaultTimeout
 	return &Config{
-		ClientConfig:       client,
-		CollectionInterval: defaultCollectionInterval,
-		InitialDelay:       time.Second,
-		Signature:          signature.ByFunction.String(),
-		MaxGroups:          defaultMaxGroups,
-		MaxConcurrency:     defaultMaxConcurrency,
-		MaxBodyBytes:       defaultMaxBodyBytes,
-		MaxProfileBytes:    defaultMaxProfileBytes,
-		MaxFrames:          defaultMaxFrames,
-		MaxStringBytes:     defaultMaxStringBytes,
-		MaxSamples:         defaultMaxSamples,
-		MaxLocations:       defaultMaxLocations,
+		ClientConfig:        client,
+		CollectionInterval:  defaultCollectionInterval,
+		InitialDelay:        time.Second,
+		Signature:           signature.ByFunction.String(),
+		MaxGroups:           defaultMaxGroups,
+		MaxConcurrency:      defaultMaxConcurrency,
+		MaxBodyBytes:        defaultMaxBodyBytes,
+		MaxProfileBytes:     defaultMaxProfileBytes,
+		MaxFrames:           defaultMaxFrames,
+		MaxStringBytes:      defaultMaxStringBytes,
+		MaxSamples:          defaultMaxSamples,
+		MaxLocations:        defaultMaxLocations,
+		Mode:                modeProfile,
+		LeakProfileInterval: defaultLeakProfileInterval,
+		Evidence:            evidenceNone,
+		EvidenceInterval:    defaultEvidenceInterval,
 		Leak: LeakConfig{
 			Window:           defaultLeakWindow,
 			MinGrowth:        defaultLeakMinGrowth,
@@ -249,9 +270,29 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %d: must be positive", p.key, p.val))
 		}
 	}
+	if cfg.Mode != modeProfile && cfg.Mode != modeDump {
+		errs = append(errs, fmt.Errorf("mode %q: must be profile or dump", cfg.Mode))
+	}
+	if cfg.Evidence != evidenceNone && cfg.Evidence != evidenceOnSuspect {
+		errs = append(errs, fmt.Errorf("evidence %q: must be none or on_suspect", cfg.Evidence))
+	}
+	if cfg.LeakProfileInterval <= 0 {
+		errs = append(errs, fmt.Errorf("leak_profile_interval %v: must be positive", cfg.LeakProfileInterval))
+	}
+	if cfg.EvidenceInterval <= 0 {
+		errs = append(errs, fmt.Errorf("evidence_interval %v: must be positive", cfg.EvidenceInterval))
+	}
 	errs = append(errs, cfg.Leak.validate(cfg.CollectionInterval, cfg.MaxGroups)...)
 	return errors.Join(errs...)
 }
+
+// The values of mode and evidence.
+const (
+	modeProfile       = "profile"
+	modeDump          = "dump"
+	evidenceNone      = "none"
+	evidenceOnSuspect = "on_suspect"
+)
 
 func (l LeakConfig) validate(interval time.Duration, maxGroups int) []error {
 	var errs []error

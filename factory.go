@@ -2,10 +2,12 @@ package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
@@ -13,43 +15,121 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
 
-// NewFactory returns the factory of the goroutine receiver.
+// NewFactory returns the factory of the goroutine receiver. It is a metrics
+// and a logs receiver: a receiver in both a metrics and a logs pipeline is
+// one scraper, whose scrapes feed both.
 func NewFactory() receiver.Factory {
+	shared := &sharedReceivers{byConfig: map[*Config]*goroutineReceiver{}}
 	return receiver.NewFactory(
 		metadata.Type,
 		func() component.Config { return createDefaultConfig() },
-		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
+		receiver.WithMetrics(shared.createMetrics, metadata.MetricsStability),
+		receiver.WithLogs(shared.createLogs, metadata.LogsStability),
 	)
 }
 
-func createMetrics(_ context.Context, set receiver.Settings, rCfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	cfg := rCfg.(*Config)
-	s, err := newScraper(cfg, set, time.Now)
+// sharedReceivers hands the metrics and the logs side of one configured
+// receiver the same goroutineReceiver. It belongs to one factory, not to
+// the package.
+type sharedReceivers struct {
+	mu       sync.Mutex
+	byConfig map[*Config]*goroutineReceiver
+}
+
+func (s *sharedReceivers) get(set receiver.Settings, cfg *Config) (*goroutineReceiver, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.byConfig[cfg]; ok {
+		return r, nil
+	}
+	sc, err := newScraper(cfg, set, time.Now)
 	if err != nil {
 		return nil, err
 	}
+	r := &goroutineReceiver{cfg: cfg, set: set, scraper: sc, release: func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.byConfig, cfg)
+	}}
+	s.byConfig[cfg] = r
+	return r, nil
+}
+
+func (s *sharedReceivers) createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	r, err := s.get(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	r.metrics = next
+	return r, nil
+}
+
+func (s *sharedReceivers) createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	r, err := s.get(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	r.scraper.logs = next
+	return r, nil
+}
+
+// goroutineReceiver runs one scraper under the scraperhelper controller,
+// for the metrics pipeline and the logs pipeline alike: the collector starts
+// and shuts it down once per pipeline, and it runs from the first start to
+// the last shutdown.
+type goroutineReceiver struct {
+	cfg     *Config
+	set     receiver.Settings
+	scraper *goroutineScraper
+	metrics consumer.Metrics // nil when only a logs pipeline has the receiver
+	release func()
+
+	mu      sync.Mutex
+	started int
+	ctrl    receiver.Metrics
+}
+
+func (r *goroutineReceiver) Start(ctx context.Context, host component.Host) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started++; r.started > 1 {
+		return nil
+	}
+	next := r.metrics
+	if next == nil {
+		// Logs only: the scrapes still run, their metrics go nowhere.
+		next, _ = consumer.NewMetrics(func(context.Context, pmetric.Metrics) error { return nil })
+	}
+	s := r.scraper
 	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cc := cfg.controllerConfig()
-	ctrl, err := scraperhelper.NewMetricsController(&cc, set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
+	cc := r.cfg.controllerConfig()
+	ctrl, err := scraperhelper.NewMetricsController(&cc, r.set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &metricsReceiver{Metrics: ctrl, stop: s.stop}, nil
+	r.ctrl = ctrl
+	return ctrl.Start(ctx, host)
 }
 
-// metricsReceiver cancels the scrape under way before shutting the
-// controller down: the controller waits for that scrape to end before it
-// tells the scraper to shut down, and a hung target would hold it until the
-// scrape's deadline.
-type metricsReceiver struct {
-	receiver.Metrics
-	stop context.CancelFunc
-}
-
-func (r *metricsReceiver) Shutdown(ctx context.Context) error {
-	r.stop()
-	return r.Metrics.Shutdown(ctx)
+// Shutdown cancels the scrape under way before shutting the controller
+// down: the controller waits for that scrape to end before it tells the
+// scraper to shut down, and a hung target would hold it until the scrape's
+// deadline.
+func (r *goroutineReceiver) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started > 1 {
+		r.started--
+		return nil
+	}
+	r.started = 0
+	r.release()
+	r.scraper.stop()
+	if r.ctrl == nil {
+		return nil
+	}
+	return r.ctrl.Shutdown(ctx)
 }

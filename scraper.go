@@ -1,17 +1,22 @@
 package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -70,12 +75,61 @@ type target struct {
 	tracker *trend.Tracker[group.Key]
 	// grouper keeps what the target's groups say from one scrape to the next.
 	grouper group.Grouper
+	// suspected holds the groups suspected at the last scrape: a group
+	// absent from it that is suspected now gets a log record.
+	suspected map[group.Key]bool
+
+	// The goroutineleak profile: when it was last read, until when a
+	// target that answered 404 is not asked again, whether it served it at
+	// the last ask (-1: never asked), and what it said, by signature.
+	leakGrouper     group.Grouper
+	leakAt          time.Time
+	leakAbsentUntil time.Time
+	leakAvailable   int
+	leaked          []leakedGroup
+	// proven holds the signatures already reported proven by a log record.
+	proven map[signature.ID]bool
+
+	// The dump fetched as evidence (evidence: on_suspect), by signature.
+	evidenceGrouper group.Grouper
+	evidenceAt      time.Time
+	evidence        map[signature.ID]dumpFacts
+
+	// truncated counts dumps cut inside a goroutine, for the cumulative
+	// go.goroutine.scrape.truncated.
+	truncated int64
+
 	// Reused across scrapes: a result is emitted before the controller
 	// starts the next scrape, so its slices are free again by then.
 	keys      []group.Key
 	counts    []float64
 	estimates []trend.Estimate
 	kept      []int
+}
+
+// leakedGroup is one group of the goroutineleak profile.
+type leakedGroup struct {
+	group.Known
+	count int64
+}
+
+// dumpFacts is what a dump says of one signature: what a profile cannot.
+type dumpFacts struct {
+	creator     signature.Frame
+	waitMinutes int64
+	stack       []signature.Frame
+}
+
+// record is one log record to emit: a group that turned suspected, or that
+// the runtime proved leaked.
+type record struct {
+	event   string
+	known   group.Known
+	count   int64
+	growth  float64 // NaN where not known
+	minutes int64   // the longest wait; -1 where no dump told it
+	leaked  int64   // -1 where no leak profile told it
+	stack   []signature.Frame
 }
 
 // result is what one target's scrape produced; data flows fetch, decode,
@@ -88,6 +142,7 @@ type result struct {
 	other     int64            // the goroutines of the groups not reported
 
 	truncatedStrings int
+	records          []record
 	err              error
 	duration         time.Duration
 	bytes            int64
@@ -266,33 +321,206 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, d *decod
 	}()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	p, n, err := s.fetch(ctx, t.url, d)
-	r.bytes = n
-	if err == nil {
-		r.groups, err = t.grouper.Of(p, s.opts)
+	var (
+		p   *decode.Profile
+		err error
+	)
+	if s.cfg.Mode == modeDump {
+		var truncated bool
+		r.groups, r.bytes, truncated, err = s.fetchDump(ctx, t.url, &t.grouper)
+		if truncated {
+			t.truncated++
+		}
+	} else {
+		p, r.bytes, err = s.fetch(ctx, t.url, d)
+		if err == nil {
+			r.groups, err = t.grouper.Of(p, s.opts)
+		}
 	}
 	if err != nil {
 		r.err = err
 		return r
 	}
-	r.truncatedStrings = p.TruncatedStrings
+	var instance uint64
+	if p != nil {
+		r.truncatedStrings = p.TruncatedStrings
+		instance = p.Instance()
+	}
 
 	t.keys, t.counts = t.keys[:0], t.counts[:0]
 	for _, g := range r.groups.Groups {
 		t.keys = append(t.keys, g.Key)
 		t.counts = append(t.counts, float64(g.Count))
 	}
-	r.total, t.estimates = t.tracker.Observe(at, p.Instance(), float64(r.groups.Total), t.keys, t.counts, t.estimates)
+	r.total, t.estimates = t.tracker.Observe(at, instance, float64(r.groups.Total), t.keys, t.counts, t.estimates)
 	r.estimates = t.estimates
 	// Leaks start small: a suspected group is reported beyond max_groups.
 	t.kept, r.other = group.Cut(r.groups.Groups, s.cfg.MaxGroups, func(i int) bool { return r.estimates[i].Suspected }, t.kept)
 	r.kept = t.kept
+	s.investigate(ctx, t, d, at, p, &r)
 	return r
 }
 
-// fetch reads one profile. The body is bounded twice: as sent, by
-// max_body_bytes, and decompressed, by max_profile_bytes.
-func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL, d *decode.Decoder) (*decode.Profile, int64, error) {
+// leakRetry is how long a target that has no goroutineleak endpoint (404)
+// goes before it is asked again: it may have been rebuilt with it.
+const leakRetry = time.Hour
+
+// investigate gathers the evidence for the groups that turned suspected in
+// this scrape (and, with leak_profile, on its own interval): the
+// goroutineleak profile, and with evidence: on_suspect the dump. It then
+// writes a log record per group that turned suspected and per group the
+// runtime newly proved leaked. p is the scrape's profile (nil in dump mode).
+// A failed evidence fetch is counted in the target's errors and costs the
+// records their evidence, not the scrape.
+func (s *goroutineScraper) investigate(ctx context.Context, t *target, d *decode.Decoder, at time.Time, p *decode.Profile, r *result) {
+	var newly []int
+	for i, est := range r.estimates {
+		if est.Suspected && !t.suspected[r.groups.Groups[i].Key] {
+			newly = append(newly, i)
+		}
+	}
+	clear(t.suspected)
+	for i, est := range r.estimates {
+		if est.Suspected {
+			t.suspected[r.groups.Groups[i].Key] = true
+		}
+	}
+
+	// The stacks first: p is the worker's decoder's, which the evidence
+	// fetches below reuse.
+	first := len(r.records)
+	for _, i := range newly {
+		g, est := &r.groups.Groups[i], r.estimates[i]
+		rec := record{event: eventSuspected, known: *g.Known, count: g.Count, growth: est.Growth, minutes: -1, leaked: -1}
+		if p == nil { // dump mode: the group has what the dump told
+			rec.stack, rec.minutes = g.Stack, g.WaitMinutes
+		} else {
+			rec.stack = group.Frames(p, g)
+		}
+		r.records = append(r.records, rec)
+	}
+
+	wantLeak := s.cfg.LeakProfile && at.Sub(t.leakAt) >= s.cfg.LeakProfileInterval
+	evidence := s.cfg.Evidence == evidenceOnSuspect && len(newly) > 0 &&
+		(t.evidenceAt.IsZero() || at.Sub(t.evidenceAt) >= s.cfg.EvidenceInterval)
+	if evidence {
+		t.evidenceAt = at
+		wantLeak = true
+	}
+	if wantLeak && at.Before(t.leakAbsentUntil) {
+		wantLeak = false
+	}
+	if evidence && s.cfg.Mode != modeDump {
+		if err := s.readEvidence(ctx, t); err != nil {
+			t.errors[errorType(err)]++
+		}
+	}
+	if wantLeak {
+		if err := s.readLeakProfile(ctx, t, d, at, r); err != nil {
+			t.errors[errorType(err)]++
+		}
+	}
+
+	leaked := make(map[signature.ID]int64, len(t.leaked))
+	for _, l := range t.leaked {
+		leaked[l.ID] += l.count
+	}
+	for i := first; i < first+len(newly); i++ {
+		rec := &r.records[i]
+		if f, ok := t.evidence[rec.known.ID]; ok && p != nil {
+			rec.stack, rec.minutes, rec.known.Creator = f.stack, f.waitMinutes, f.creator
+		}
+		if n, ok := leaked[rec.known.ID]; ok || t.leakAvailable == 1 {
+			rec.leaked = n
+		}
+	}
+}
+
+// readLeakProfile fetches the goroutineleak profile, keeps its groups and
+// writes a record for each group newly proven leaked.
+func (s *goroutineScraper) readLeakProfile(ctx context.Context, t *target, d *decode.Decoder, at time.Time, r *result) error {
+	t.leakAt = at
+	u := *t.url
+	u.Path = strings.TrimSuffix(u.Path, "goroutine") + "goroutineleak"
+	u.RawQuery = ""
+	p, _, err := s.fetch(ctx, &u, d)
+	var status *statusError
+	if errors.As(err, &status) && status.code == http.StatusNotFound {
+		if t.leakAvailable != 0 {
+			s.settings.Logger.Info("target serves no goroutineleak profile (build it with GOEXPERIMENT=goroutineleakprofile); asking again in an hour",
+				zap.String("target", t.url.Redacted()))
+		}
+		t.leakAvailable, t.leakAbsentUntil, t.leaked = 0, at.Add(leakRetry), t.leaked[:0]
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("goroutineleak profile: %w", err)
+	}
+	res, err := t.leakGrouper.Of(p, s.opts)
+	if err != nil {
+		return fmt.Errorf("goroutineleak profile: %w", err)
+	}
+	t.leakAvailable = 1
+	t.leaked = t.leaked[:0]
+	seen := make(map[signature.ID]bool, len(res.Groups))
+	for i := range res.Groups {
+		g := &res.Groups[i]
+		t.leaked = append(t.leaked, leakedGroup{Known: *g.Known, count: g.Count})
+		seen[g.ID] = true
+		if t.proven[g.ID] {
+			continue
+		}
+		t.proven[g.ID] = true
+		rec := record{event: eventProven, known: *g.Known, count: g.Count, growth: math.NaN(), minutes: -1, leaked: g.Count, stack: group.Frames(p, g)}
+		if f, ok := t.evidence[g.ID]; ok {
+			rec.minutes, rec.known.Creator = f.waitMinutes, f.creator
+		}
+		r.records = append(r.records, rec)
+	}
+	// A group no longer proven leaked (the target restarted, or the
+	// goroutines ended after all) may be proven again later.
+	for id := range t.proven {
+		if !seen[id] {
+			delete(t.proven, id)
+		}
+	}
+	slices.SortFunc(t.leaked, func(a, b leakedGroup) int {
+		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.ID, b.ID))
+	})
+	return nil
+}
+
+// readEvidence fetches the dump and keeps, per signature, what only it
+// tells.
+func (s *goroutineScraper) readEvidence(ctx context.Context, t *target) error {
+	res, _, truncated, err := s.fetchDump(ctx, t.url, &t.evidenceGrouper)
+	clear(t.evidence)
+	if truncated {
+		t.truncated++
+	}
+	if err != nil {
+		return fmt.Errorf("goroutine dump: %w", err)
+	}
+	for _, g := range res.Groups {
+		f := t.evidence[g.ID]
+		if f.stack == nil {
+			f.stack, f.creator = g.Stack, g.Creator
+		}
+		f.waitMinutes = max(f.waitMinutes, g.WaitMinutes)
+		t.evidence[g.ID] = f
+	}
+	return nil
+}
+
+// The log records' event.name values.
+const (
+	eventSuspected = "goroutine.leak.suspected"
+	eventProven    = "goroutine.leak.proven"
+)
+
+// get opens a GET of u; the caller closes the body. A status other than 200
+// is a *statusError quoting the start of the body.
+func (s *goroutineScraper) get(ctx context.Context, u *url.URL) (io.ReadCloser, int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
 	if err != nil {
 		return nil, 0, err
@@ -301,12 +529,23 @@ func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL, d *decode.Deco
 	if err != nil {
 		return nil, 0, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, bodyPrefixBytes))
+		_ = resp.Body.Close()
 		return nil, int64(len(prefix)), &statusError{code: resp.StatusCode, body: strings.ToValidUTF8(string(prefix), "?")}
 	}
-	body := &decode.CountingReader{R: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
+	return resp.Body, 0, nil
+}
+
+// fetch reads one profile. The body is bounded twice: as sent, by
+// max_body_bytes, and decompressed, by max_profile_bytes.
+func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL, d *decode.Decoder) (*decode.Profile, int64, error) {
+	rc, n, err := s.get(ctx, u)
+	if err != nil {
+		return nil, n, err
+	}
+	defer rc.Close()
+	body := &decode.CountingReader{R: io.LimitReader(rc, s.cfg.MaxBodyBytes+1)}
 	p, err := s.decode(d, body, s.limits)
 	if body.N > s.cfg.MaxBodyBytes {
 		// Refused at the limit: Close then drops the connection rather than
@@ -314,6 +553,28 @@ func (s *goroutineScraper) fetch(ctx context.Context, u *url.URL, d *decode.Deco
 		return nil, body.N, &decode.LimitError{Limit: "max_body_bytes", Max: s.cfg.MaxBodyBytes}
 	}
 	return p, body.N, err
+}
+
+// fetchDump reads the debug=2 dump of the target at u and groups it as it
+// streams. The dump is text, sent uncompressed: max_profile_bytes bounds it
+// (the runtime itself stops at 64 MiB). A dump cut short, by the runtime or
+// by that limit, keeps its whole goroutines and reports truncated.
+func (s *goroutineScraper) fetchDump(ctx context.Context, u *url.URL, g *group.Grouper) (group.Result, int64, bool, error) {
+	du := *u
+	q := du.Query()
+	q.Set("debug", "2")
+	du.RawQuery = q.Encode()
+	rc, n, err := s.get(ctx, &du)
+	if err != nil {
+		return group.Result{}, n, false, err
+	}
+	defer rc.Close()
+	body := &decode.CountingReader{R: rc}
+	res, err := g.OfDump(body, s.cfg.MaxProfileBytes, s.opts)
+	if err != nil {
+		return group.Result{}, body.N, false, err
+	}
+	return res, body.N, res.Truncated > 0, nil
 }
 
 // emit records one target's metrics under its resource and returns its

@@ -46,6 +46,10 @@ type Known struct {
 	// LabelValues holds the value of each of Options.Labels, "" where the
 	// goroutines do not carry it.
 	LabelValues []string
+	// Creator is the go statement that started the goroutines (its
+	// function, file and line), as a dump tells it; empty from a profile,
+	// which does not.
+	Creator signature.Frame
 }
 
 // Group is the goroutines that share a signature and kept label values.
@@ -56,6 +60,14 @@ type Group struct {
 	// sample: Frames reads the group's stack from it. A group keeps no stack
 	// of its own, since only the few reported in full need one.
 	Sample int
+
+	// From a dump only (OfDump):
+	// WaitMinutes is the longest wait in the group, in whole minutes.
+	WaitMinutes int64
+	// Leaked counts the goroutines the runtime marked leaked.
+	Leaked int64
+	// Stack is the stack of the group's first goroutine.
+	Stack []signature.Frame
 }
 
 // Frames returns the stack of g, a group of p, innermost frame first.
@@ -101,9 +113,10 @@ type Grouper struct {
 	known  map[signature.ID]*entry
 	gen    uint64 // the profile being grouped, counted from 1
 	groups []Group
-	frames []signature.Frame // one sample's stack
-	values []string          // one sample's kept label values
-	key    []byte            // one sample's label key
+	frames []signature.Frame   // one sample's stack
+	stacks [][]signature.Frame // a dump's groups' stacks
+	values []string            // one sample's kept label values
+	key    []byte              // one sample's label key
 }
 
 // entry is a known group.

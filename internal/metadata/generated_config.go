@@ -39,6 +39,7 @@ const (
 	GoGoroutineGroupCountMetricAttributeKeyCodeFilePath       GoGoroutineGroupCountMetricAttributeKey = "code.file.path"
 	GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber     GoGoroutineGroupCountMetricAttributeKey = "code.line.number"
 	GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry     GoGoroutineGroupCountMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator   GoGoroutineGroupCountMetricAttributeKey = "goroutine.creator"
 )
 
 // GoGoroutineGroupCountMetricConfig provides config for the go.goroutine.group.count metric.
@@ -67,9 +68,9 @@ func (ms *GoGoroutineGroupCountMetricConfig) Unmarshal(parser *confmap.Conf) err
 func (ms *GoGoroutineGroupCountMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry:
+		case GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.count doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]", val)
+			return fmt.Errorf("metric go.goroutine.group.count doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]", val)
 		}
 	}
 
@@ -92,6 +93,7 @@ const (
 	GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath       GoGoroutineGroupGrowthMetricAttributeKey = "code.file.path"
 	GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber     GoGoroutineGroupGrowthMetricAttributeKey = "code.line.number"
 	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry     GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator   GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.creator"
 )
 
 // GoGoroutineGroupGrowthMetricConfig provides config for the go.goroutine.group.growth metric.
@@ -120,9 +122,62 @@ func (ms *GoGoroutineGroupGrowthMetricConfig) Unmarshal(parser *confmap.Conf) er
 func (ms *GoGoroutineGroupGrowthMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry:
+		case GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.growth doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]", val)
+			return fmt.Errorf("metric go.goroutine.group.growth doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// GoGoroutineGroupLeakedMetricAttributeKey specifies the key of an attribute for the go.goroutine.group.leaked metric.
+type GoGoroutineGroupLeakedMetricAttributeKey string
+
+const (
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.signature"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait      GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.wait"
+	GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName   GoGoroutineGroupLeakedMetricAttributeKey = "code.function.name"
+	GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath       GoGoroutineGroupLeakedMetricAttributeKey = "code.file.path"
+	GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber     GoGoroutineGroupLeakedMetricAttributeKey = "code.line.number"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry     GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.entry"
+)
+
+// GoGoroutineGroupLeakedMetricConfig provides config for the go.goroutine.group.leaked metric.
+type GoGoroutineGroupLeakedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                     `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []GoGoroutineGroupLeakedMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *GoGoroutineGroupLeakedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *GoGoroutineGroupLeakedMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry:
+		default:
+			return fmt.Errorf("metric go.goroutine.group.leaked doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]", val)
 		}
 	}
 
@@ -145,6 +200,7 @@ const (
 	GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath       GoGoroutineGroupSuspectedMetricAttributeKey = "code.file.path"
 	GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber     GoGoroutineGroupSuspectedMetricAttributeKey = "code.line.number"
 	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry     GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator   GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.creator"
 )
 
 // GoGoroutineGroupSuspectedMetricConfig provides config for the go.goroutine.group.suspected metric.
@@ -173,9 +229,63 @@ func (ms *GoGoroutineGroupSuspectedMetricConfig) Unmarshal(parser *confmap.Conf)
 func (ms *GoGoroutineGroupSuspectedMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry:
+		case GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.suspected doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]", val)
+			return fmt.Errorf("metric go.goroutine.group.suspected doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// GoGoroutineGroupWaitMaxMetricAttributeKey specifies the key of an attribute for the go.goroutine.group.wait.max metric.
+type GoGoroutineGroupWaitMaxMetricAttributeKey string
+
+const (
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.signature"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait      GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.wait"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName   GoGoroutineGroupWaitMaxMetricAttributeKey = "code.function.name"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath       GoGoroutineGroupWaitMaxMetricAttributeKey = "code.file.path"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber     GoGoroutineGroupWaitMaxMetricAttributeKey = "code.line.number"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry     GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator   GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.creator"
+)
+
+// GoGoroutineGroupWaitMaxMetricConfig provides config for the go.goroutine.group.wait.max metric.
+type GoGoroutineGroupWaitMaxMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                      `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []GoGoroutineGroupWaitMaxMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *GoGoroutineGroupWaitMaxMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *GoGoroutineGroupWaitMaxMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator:
+		default:
+			return fmt.Errorf("metric go.goroutine.group.wait.max doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]", val)
 		}
 	}
 
@@ -195,6 +305,26 @@ type GoGoroutineGrowthMetricConfig struct {
 }
 
 func (ms *GoGoroutineGrowthMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// GoGoroutineLeakProfileAvailableMetricConfig provides config for the go.goroutine.leak_profile.available metric.
+type GoGoroutineLeakProfileAvailableMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *GoGoroutineLeakProfileAvailableMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	if parser == nil {
 		return nil
 	}
@@ -344,6 +474,26 @@ func (ms *GoGoroutineScrapeSizeMetricConfig) Unmarshal(parser *confmap.Conf) err
 	return nil
 }
 
+// GoGoroutineScrapeTruncatedMetricConfig provides config for the go.goroutine.scrape.truncated metric.
+type GoGoroutineScrapeTruncatedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *GoGoroutineScrapeTruncatedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // GoGoroutineScrapeUpMetricConfig provides config for the go.goroutine.scrape.up metric.
 type GoGoroutineScrapeUpMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
@@ -366,16 +516,20 @@ func (ms *GoGoroutineScrapeUpMetricConfig) Unmarshal(parser *confmap.Conf) error
 
 // MetricsConfig provides config for goroutine metrics.
 type MetricsConfig struct {
-	GoGoroutineCount               GoGoroutineCountMetricConfig               `mapstructure:"go.goroutine.count"`
-	GoGoroutineGroupCount          GoGoroutineGroupCountMetricConfig          `mapstructure:"go.goroutine.group.count"`
-	GoGoroutineGroupGrowth         GoGoroutineGroupGrowthMetricConfig         `mapstructure:"go.goroutine.group.growth"`
-	GoGoroutineGroupSuspected      GoGoroutineGroupSuspectedMetricConfig      `mapstructure:"go.goroutine.group.suspected"`
-	GoGoroutineGrowth              GoGoroutineGrowthMetricConfig              `mapstructure:"go.goroutine.growth"`
-	GoGoroutineScrapeDuration      GoGoroutineScrapeDurationMetricConfig      `mapstructure:"go.goroutine.scrape.duration"`
-	GoGoroutineScrapeErrors        GoGoroutineScrapeErrorsMetricConfig        `mapstructure:"go.goroutine.scrape.errors"`
-	GoGoroutineScrapeLimitBreaches GoGoroutineScrapeLimitBreachesMetricConfig `mapstructure:"go.goroutine.scrape.limit_breaches"`
-	GoGoroutineScrapeSize          GoGoroutineScrapeSizeMetricConfig          `mapstructure:"go.goroutine.scrape.size"`
-	GoGoroutineScrapeUp            GoGoroutineScrapeUpMetricConfig            `mapstructure:"go.goroutine.scrape.up"`
+	GoGoroutineCount                GoGoroutineCountMetricConfig                `mapstructure:"go.goroutine.count"`
+	GoGoroutineGroupCount           GoGoroutineGroupCountMetricConfig           `mapstructure:"go.goroutine.group.count"`
+	GoGoroutineGroupGrowth          GoGoroutineGroupGrowthMetricConfig          `mapstructure:"go.goroutine.group.growth"`
+	GoGoroutineGroupLeaked          GoGoroutineGroupLeakedMetricConfig          `mapstructure:"go.goroutine.group.leaked"`
+	GoGoroutineGroupSuspected       GoGoroutineGroupSuspectedMetricConfig       `mapstructure:"go.goroutine.group.suspected"`
+	GoGoroutineGroupWaitMax         GoGoroutineGroupWaitMaxMetricConfig         `mapstructure:"go.goroutine.group.wait.max"`
+	GoGoroutineGrowth               GoGoroutineGrowthMetricConfig               `mapstructure:"go.goroutine.growth"`
+	GoGoroutineLeakProfileAvailable GoGoroutineLeakProfileAvailableMetricConfig `mapstructure:"go.goroutine.leak_profile.available"`
+	GoGoroutineScrapeDuration       GoGoroutineScrapeDurationMetricConfig       `mapstructure:"go.goroutine.scrape.duration"`
+	GoGoroutineScrapeErrors         GoGoroutineScrapeErrorsMetricConfig         `mapstructure:"go.goroutine.scrape.errors"`
+	GoGoroutineScrapeLimitBreaches  GoGoroutineScrapeLimitBreachesMetricConfig  `mapstructure:"go.goroutine.scrape.limit_breaches"`
+	GoGoroutineScrapeSize           GoGoroutineScrapeSizeMetricConfig           `mapstructure:"go.goroutine.scrape.size"`
+	GoGoroutineScrapeTruncated      GoGoroutineScrapeTruncatedMetricConfig      `mapstructure:"go.goroutine.scrape.truncated"`
+	GoGoroutineScrapeUp             GoGoroutineScrapeUpMetricConfig             `mapstructure:"go.goroutine.scrape.up"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -386,19 +540,32 @@ func DefaultMetricsConfig() MetricsConfig {
 		GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry},
+			EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator},
 		},
 		GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry},
+			EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator},
+		},
+		GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry},
 		},
 		GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry},
+			EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator},
+		},
+		GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator},
 		},
 		GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
+			Enabled: true,
+		},
+		GoGoroutineLeakProfileAvailable: GoGoroutineLeakProfileAvailableMetricConfig{
 			Enabled: true,
 		},
 		GoGoroutineScrapeDuration: GoGoroutineScrapeDurationMetricConfig{
@@ -415,6 +582,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			EnabledAttributes:   []GoGoroutineScrapeLimitBreachesMetricAttributeKey{GoGoroutineScrapeLimitBreachesMetricAttributeKeyLimit},
 		},
 		GoGoroutineScrapeSize: GoGoroutineScrapeSizeMetricConfig{
+			Enabled: true,
+		},
+		GoGoroutineScrapeTruncated: GoGoroutineScrapeTruncatedMetricConfig{
 			Enabled: true,
 		},
 		GoGoroutineScrapeUp: GoGoroutineScrapeUpMetricConfig{

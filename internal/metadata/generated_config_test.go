@@ -32,19 +32,32 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry},
+						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator},
 					},
 					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry},
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator},
+					},
+					GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry},
 					},
 					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry},
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator},
+					},
+					GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator},
 					},
 					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
+						Enabled: true,
+					},
+					GoGoroutineLeakProfileAvailable: GoGoroutineLeakProfileAvailableMetricConfig{
 						Enabled: true,
 					},
 					GoGoroutineScrapeDuration: GoGoroutineScrapeDurationMetricConfig{
@@ -61,6 +74,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						EnabledAttributes:   []GoGoroutineScrapeLimitBreachesMetricAttributeKey{GoGoroutineScrapeLimitBreachesMetricAttributeKeyLimit},
 					},
 					GoGoroutineScrapeSize: GoGoroutineScrapeSizeMetricConfig{
+						Enabled: true,
+					},
+					GoGoroutineScrapeTruncated: GoGoroutineScrapeTruncatedMetricConfig{
 						Enabled: true,
 					},
 					GoGoroutineScrapeUp: GoGoroutineScrapeUpMetricConfig{
@@ -85,19 +101,32 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry},
+						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator},
 					},
 					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry},
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator},
+					},
+					GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry},
 					},
 					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry},
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator},
+					},
+					GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator},
 					},
 					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
+						Enabled: false,
+					},
+					GoGoroutineLeakProfileAvailable: GoGoroutineLeakProfileAvailableMetricConfig{
 						Enabled: false,
 					},
 					GoGoroutineScrapeDuration: GoGoroutineScrapeDurationMetricConfig{
@@ -116,6 +145,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineScrapeSize: GoGoroutineScrapeSizeMetricConfig{
 						Enabled: false,
 					},
+					GoGoroutineScrapeTruncated: GoGoroutineScrapeTruncatedMetricConfig{
+						Enabled: false,
+					},
 					GoGoroutineScrapeUp: GoGoroutineScrapeUpMetricConfig{
 						Enabled: false,
 					},
@@ -132,7 +164,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineGroupGrowthMetricConfig{}, GoGoroutineGroupSuspectedMetricConfig{}, GoGoroutineGrowthMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeLimitBreachesMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineGroupGrowthMetricConfig{}, GoGoroutineGroupLeakedMetricConfig{}, GoGoroutineGroupSuspectedMetricConfig{}, GoGoroutineGroupWaitMaxMetricConfig{}, GoGoroutineGrowthMetricConfig{}, GoGoroutineLeakProfileAvailableMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeLimitBreachesMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeTruncatedMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -143,7 +175,7 @@ func TestGoGoroutineGroupCountMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupCountMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.count doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.count doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupCount
 	cfg.AggregationStrategy = "invalid"
@@ -155,9 +187,21 @@ func TestGoGoroutineGroupGrowthMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupGrowthMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.growth doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.growth doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupGrowth
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestGoGoroutineGroupLeakedMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().GoGoroutineGroupLeaked
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []GoGoroutineGroupLeakedMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.leaked doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]")
+
+	cfg = DefaultMetricsConfig().GoGoroutineGroupLeaked
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
@@ -167,9 +211,21 @@ func TestGoGoroutineGroupSuspectedMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupSuspectedMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.suspected doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.suspected doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupSuspected
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestGoGoroutineGroupWaitMaxMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().GoGoroutineGroupWaitMax
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []GoGoroutineGroupWaitMaxMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.wait.max doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]")
+
+	cfg = DefaultMetricsConfig().GoGoroutineGroupWaitMax
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

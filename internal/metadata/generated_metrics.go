@@ -121,18 +121,29 @@ var MetricsInfo = metricsInfo{
 	},
 	GoGoroutineGroupCount: metricInfo{
 		Name:       "go.goroutine.group.count",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
 	},
 	GoGoroutineGroupGrowth: metricInfo{
 		Name:       "go.goroutine.group.growth",
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
+	},
+	GoGoroutineGroupLeaked: metricInfo{
+		Name:       "go.goroutine.group.leaked",
 		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry"},
 	},
 	GoGoroutineGroupSuspected: metricInfo{
 		Name:       "go.goroutine.group.suspected",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
+	},
+	GoGoroutineGroupWaitMax: metricInfo{
+		Name:       "go.goroutine.group.wait.max",
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
 	},
 	GoGoroutineGrowth: metricInfo{
 		Name: "go.goroutine.growth",
+	},
+	GoGoroutineLeakProfileAvailable: metricInfo{
+		Name: "go.goroutine.leak_profile.available",
 	},
 	GoGoroutineScrapeDuration: metricInfo{
 		Name: "go.goroutine.scrape.duration",
@@ -148,22 +159,29 @@ var MetricsInfo = metricsInfo{
 	GoGoroutineScrapeSize: metricInfo{
 		Name: "go.goroutine.scrape.size",
 	},
+	GoGoroutineScrapeTruncated: metricInfo{
+		Name: "go.goroutine.scrape.truncated",
+	},
 	GoGoroutineScrapeUp: metricInfo{
 		Name: "go.goroutine.scrape.up",
 	},
 }
 
 type metricsInfo struct {
-	GoGoroutineCount               metricInfo
-	GoGoroutineGroupCount          metricInfo
-	GoGoroutineGroupGrowth         metricInfo
-	GoGoroutineGroupSuspected      metricInfo
-	GoGoroutineGrowth              metricInfo
-	GoGoroutineScrapeDuration      metricInfo
-	GoGoroutineScrapeErrors        metricInfo
-	GoGoroutineScrapeLimitBreaches metricInfo
-	GoGoroutineScrapeSize          metricInfo
-	GoGoroutineScrapeUp            metricInfo
+	GoGoroutineCount                metricInfo
+	GoGoroutineGroupCount           metricInfo
+	GoGoroutineGroupGrowth          metricInfo
+	GoGoroutineGroupLeaked          metricInfo
+	GoGoroutineGroupSuspected       metricInfo
+	GoGoroutineGroupWaitMax         metricInfo
+	GoGoroutineGrowth               metricInfo
+	GoGoroutineLeakProfileAvailable metricInfo
+	GoGoroutineScrapeDuration       metricInfo
+	GoGoroutineScrapeErrors         metricInfo
+	GoGoroutineScrapeLimitBreaches  metricInfo
+	GoGoroutineScrapeSize           metricInfo
+	GoGoroutineScrapeTruncated      metricInfo
+	GoGoroutineScrapeUp             metricInfo
 }
 
 type metricInfo struct {
@@ -238,7 +256,7 @@ func (m *metricGoGoroutineGroupCount) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+func (m *metricGoGoroutineGroupCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -263,6 +281,9 @@ func (m *metricGoGoroutineGroupCount) recordDataPoint(start pcommon.Timestamp, t
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry) {
 		dp.Attributes().PutStr("goroutine.entry", goroutineEntryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator) {
+		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
 	}
 
 	var s string
@@ -342,7 +363,7 @@ func (m *metricGoGoroutineGroupGrowth) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -367,6 +388,9 @@ func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, 
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry) {
 		dp.Attributes().PutStr("goroutine.entry", goroutineEntryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator) {
+		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
 	}
 
 	var s string
@@ -429,6 +453,110 @@ func newMetricGoGoroutineGroupGrowth(cfg GoGoroutineGroupGrowthMetricConfig) met
 	return m
 }
 
+type metricGoGoroutineGroupLeaked struct {
+	data          pmetric.Metric                     // data buffer for generated metric.
+	config        GoGoroutineGroupLeakedMetricConfig // metric config provided by user.
+	capacity      int                                // max observed number of data points added to the metric.
+	aggDataPoints []int64                            // slice containing number of aggregated datapoints at each index
+}
+
+// init fills go.goroutine.group.leaked metric with initial data.
+func (m *metricGoGoroutineGroupLeaked) init() {
+	m.data.SetName("go.goroutine.group.leaked")
+	m.data.SetDescription("Goroutines of the group that the target's runtime proved leaked: blocked on a channel, mutex or other primitive that no running goroutine can reach, as the /debug/pprof/goroutineleak profile reports them (targets built with GOEXPERIMENT=goroutineleakprofile on Go 1.26). Read every leak_profile_interval (or on suspicion, with `evidence: on_suspect`) and reported at each scrape as of the last read; the groups carry the signatures of go.goroutine.group.count, so the two join.")
+	m.data.SetUnit("{goroutine}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricGoGoroutineGroupLeaked) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature) {
+		dp.Attributes().PutStr("goroutine.signature", goroutineSignatureAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait) {
+		dp.Attributes().PutStr("goroutine.wait", goroutineWaitAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName) {
+		dp.Attributes().PutStr("code.function.name", codeFunctionNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath) {
+		dp.Attributes().PutStr("code.file.path", codeFilePathAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber) {
+		dp.Attributes().PutInt("code.line.number", codeLineNumberAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry) {
+		dp.Attributes().PutStr("goroutine.entry", goroutineEntryAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineGroupLeaked) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineGroupLeaked) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineGroupLeaked(cfg GoGoroutineGroupLeakedMetricConfig) metricGoGoroutineGroupLeaked {
+	m := metricGoGoroutineGroupLeaked{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricGoGoroutineGroupSuspected struct {
 	data          pmetric.Metric                        // data buffer for generated metric.
 	config        GoGoroutineGroupSuspectedMetricConfig // metric config provided by user.
@@ -446,7 +574,7 @@ func (m *metricGoGoroutineGroupSuspected) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -471,6 +599,9 @@ func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestam
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry) {
 		dp.Attributes().PutStr("goroutine.entry", goroutineEntryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator) {
+		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
 	}
 
 	var s string
@@ -533,6 +664,113 @@ func newMetricGoGoroutineGroupSuspected(cfg GoGoroutineGroupSuspectedMetricConfi
 	return m
 }
 
+type metricGoGoroutineGroupWaitMax struct {
+	data          pmetric.Metric                      // data buffer for generated metric.
+	config        GoGoroutineGroupWaitMaxMetricConfig // metric config provided by user.
+	capacity      int                                 // max observed number of data points added to the metric.
+	aggDataPoints []int64                             // slice containing number of aggregated datapoints at each index
+}
+
+// init fills go.goroutine.group.wait.max metric with initial data.
+func (m *metricGoGoroutineGroupWaitMax) init() {
+	m.data.SetName("go.goroutine.group.wait.max")
+	m.data.SetDescription("The longest wait among the group's goroutines, in whole minutes, from the debug=2 dump. The runtime stamps the start of a wait only when a garbage collection sees the goroutine waiting, so this is a lower bound, and 0 below one minute.")
+	m.data.SetUnit("min")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricGoGoroutineGroupWaitMax) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature) {
+		dp.Attributes().PutStr("goroutine.signature", goroutineSignatureAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait) {
+		dp.Attributes().PutStr("goroutine.wait", goroutineWaitAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName) {
+		dp.Attributes().PutStr("code.function.name", codeFunctionNameAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath) {
+		dp.Attributes().PutStr("code.file.path", codeFilePathAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber) {
+		dp.Attributes().PutInt("code.line.number", codeLineNumberAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry) {
+		dp.Attributes().PutStr("goroutine.entry", goroutineEntryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator) {
+		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineGroupWaitMax) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineGroupWaitMax) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineGroupWaitMax(cfg GoGoroutineGroupWaitMaxMetricConfig) metricGoGoroutineGroupWaitMax {
+	m := metricGoGoroutineGroupWaitMax{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricGoGoroutineGrowth struct {
 	data     pmetric.Metric                // data buffer for generated metric.
 	config   GoGoroutineGrowthMetricConfig // metric config provided by user.
@@ -575,6 +813,56 @@ func (m *metricGoGoroutineGrowth) emit(metrics pmetric.MetricSlice) {
 
 func newMetricGoGoroutineGrowth(cfg GoGoroutineGrowthMetricConfig) metricGoGoroutineGrowth {
 	m := metricGoGoroutineGrowth{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricGoGoroutineLeakProfileAvailable struct {
+	data     pmetric.Metric                              // data buffer for generated metric.
+	config   GoGoroutineLeakProfileAvailableMetricConfig // metric config provided by user.
+	capacity int                                         // max observed number of data points added to the metric.
+}
+
+// init fills go.goroutine.leak_profile.available metric with initial data.
+func (m *metricGoGoroutineLeakProfileAvailable) init() {
+	m.data.SetName("go.goroutine.leak_profile.available")
+	m.data.SetDescription("1 when the target served /debug/pprof/goroutineleak at its last ask, 0 when it answered 404 (built without the leak profile): such a target is asked again only every hour. Emitted when leak_profile or evidence is set.")
+	m.data.SetUnit("1")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricGoGoroutineLeakProfileAvailable) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineLeakProfileAvailable) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineLeakProfileAvailable) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineLeakProfileAvailable(cfg GoGoroutineLeakProfileAvailableMetricConfig) metricGoGoroutineLeakProfileAvailable {
+	m := metricGoGoroutineLeakProfileAvailable{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -865,6 +1153,58 @@ func newMetricGoGoroutineScrapeSize(cfg GoGoroutineScrapeSizeMetricConfig) metri
 	return m
 }
 
+type metricGoGoroutineScrapeTruncated struct {
+	data     pmetric.Metric                         // data buffer for generated metric.
+	config   GoGoroutineScrapeTruncatedMetricConfig // metric config provided by user.
+	capacity int                                    // max observed number of data points added to the metric.
+}
+
+// init fills go.goroutine.scrape.truncated metric with initial data.
+func (m *metricGoGoroutineScrapeTruncated) init() {
+	m.data.SetName("go.goroutine.scrape.truncated")
+	m.data.SetDescription("Dumps of the target since the receiver started that ended inside a goroutine: the runtime cuts its debug=2 dump at 64 MiB (about 100,000 goroutines), and max_profile_bytes may cut it sooner. The cut goroutine is dropped; the rest are reported.")
+	m.data.SetUnit("{scrape}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricGoGoroutineScrapeTruncated) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineScrapeTruncated) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineScrapeTruncated) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineScrapeTruncated(cfg GoGoroutineScrapeTruncatedMetricConfig) metricGoGoroutineScrapeTruncated {
+	m := metricGoGoroutineScrapeTruncated{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricGoGoroutineScrapeUp struct {
 	data     pmetric.Metric                  // data buffer for generated metric.
 	config   GoGoroutineScrapeUpMetricConfig // metric config provided by user.
@@ -918,23 +1258,27 @@ func newMetricGoGoroutineScrapeUp(cfg GoGoroutineScrapeUpMetricConfig) metricGoG
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                               MetricsBuilderConfig // config of the metrics builder.
-	startTime                            pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                      int                  // maximum observed number of metrics per resource.
-	metricsBuffer                        pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                            component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter       map[string]filter.Filter
-	resourceAttributeExcludeFilter       map[string]filter.Filter
-	metricGoGoroutineCount               metricGoGoroutineCount
-	metricGoGoroutineGroupCount          metricGoGoroutineGroupCount
-	metricGoGoroutineGroupGrowth         metricGoGoroutineGroupGrowth
-	metricGoGoroutineGroupSuspected      metricGoGoroutineGroupSuspected
-	metricGoGoroutineGrowth              metricGoGoroutineGrowth
-	metricGoGoroutineScrapeDuration      metricGoGoroutineScrapeDuration
-	metricGoGoroutineScrapeErrors        metricGoGoroutineScrapeErrors
-	metricGoGoroutineScrapeLimitBreaches metricGoGoroutineScrapeLimitBreaches
-	metricGoGoroutineScrapeSize          metricGoGoroutineScrapeSize
-	metricGoGoroutineScrapeUp            metricGoGoroutineScrapeUp
+	config                                MetricsBuilderConfig // config of the metrics builder.
+	startTime                             pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                       int                  // maximum observed number of metrics per resource.
+	metricsBuffer                         pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                             component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter        map[string]filter.Filter
+	resourceAttributeExcludeFilter        map[string]filter.Filter
+	metricGoGoroutineCount                metricGoGoroutineCount
+	metricGoGoroutineGroupCount           metricGoGoroutineGroupCount
+	metricGoGoroutineGroupGrowth          metricGoGoroutineGroupGrowth
+	metricGoGoroutineGroupLeaked          metricGoGoroutineGroupLeaked
+	metricGoGoroutineGroupSuspected       metricGoGoroutineGroupSuspected
+	metricGoGoroutineGroupWaitMax         metricGoGoroutineGroupWaitMax
+	metricGoGoroutineGrowth               metricGoGoroutineGrowth
+	metricGoGoroutineLeakProfileAvailable metricGoGoroutineLeakProfileAvailable
+	metricGoGoroutineScrapeDuration       metricGoGoroutineScrapeDuration
+	metricGoGoroutineScrapeErrors         metricGoGoroutineScrapeErrors
+	metricGoGoroutineScrapeLimitBreaches  metricGoGoroutineScrapeLimitBreaches
+	metricGoGoroutineScrapeSize           metricGoGoroutineScrapeSize
+	metricGoGoroutineScrapeTruncated      metricGoGoroutineScrapeTruncated
+	metricGoGoroutineScrapeUp             metricGoGoroutineScrapeUp
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -956,22 +1300,26 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                               mbc,
-		startTime:                            pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                        pmetric.NewMetrics(),
-		buildInfo:                            settings.BuildInfo,
-		metricGoGoroutineCount:               newMetricGoGoroutineCount(mbc.Metrics.GoGoroutineCount),
-		metricGoGoroutineGroupCount:          newMetricGoGoroutineGroupCount(mbc.Metrics.GoGoroutineGroupCount),
-		metricGoGoroutineGroupGrowth:         newMetricGoGoroutineGroupGrowth(mbc.Metrics.GoGoroutineGroupGrowth),
-		metricGoGoroutineGroupSuspected:      newMetricGoGoroutineGroupSuspected(mbc.Metrics.GoGoroutineGroupSuspected),
-		metricGoGoroutineGrowth:              newMetricGoGoroutineGrowth(mbc.Metrics.GoGoroutineGrowth),
-		metricGoGoroutineScrapeDuration:      newMetricGoGoroutineScrapeDuration(mbc.Metrics.GoGoroutineScrapeDuration),
-		metricGoGoroutineScrapeErrors:        newMetricGoGoroutineScrapeErrors(mbc.Metrics.GoGoroutineScrapeErrors),
-		metricGoGoroutineScrapeLimitBreaches: newMetricGoGoroutineScrapeLimitBreaches(mbc.Metrics.GoGoroutineScrapeLimitBreaches),
-		metricGoGoroutineScrapeSize:          newMetricGoGoroutineScrapeSize(mbc.Metrics.GoGoroutineScrapeSize),
-		metricGoGoroutineScrapeUp:            newMetricGoGoroutineScrapeUp(mbc.Metrics.GoGoroutineScrapeUp),
-		resourceAttributeIncludeFilter:       make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter:       make(map[string]filter.Filter),
+		config:                                mbc,
+		startTime:                             pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                         pmetric.NewMetrics(),
+		buildInfo:                             settings.BuildInfo,
+		metricGoGoroutineCount:                newMetricGoGoroutineCount(mbc.Metrics.GoGoroutineCount),
+		metricGoGoroutineGroupCount:           newMetricGoGoroutineGroupCount(mbc.Metrics.GoGoroutineGroupCount),
+		metricGoGoroutineGroupGrowth:          newMetricGoGoroutineGroupGrowth(mbc.Metrics.GoGoroutineGroupGrowth),
+		metricGoGoroutineGroupLeaked:          newMetricGoGoroutineGroupLeaked(mbc.Metrics.GoGoroutineGroupLeaked),
+		metricGoGoroutineGroupSuspected:       newMetricGoGoroutineGroupSuspected(mbc.Metrics.GoGoroutineGroupSuspected),
+		metricGoGoroutineGroupWaitMax:         newMetricGoGoroutineGroupWaitMax(mbc.Metrics.GoGoroutineGroupWaitMax),
+		metricGoGoroutineGrowth:               newMetricGoGoroutineGrowth(mbc.Metrics.GoGoroutineGrowth),
+		metricGoGoroutineLeakProfileAvailable: newMetricGoGoroutineLeakProfileAvailable(mbc.Metrics.GoGoroutineLeakProfileAvailable),
+		metricGoGoroutineScrapeDuration:       newMetricGoGoroutineScrapeDuration(mbc.Metrics.GoGoroutineScrapeDuration),
+		metricGoGoroutineScrapeErrors:         newMetricGoGoroutineScrapeErrors(mbc.Metrics.GoGoroutineScrapeErrors),
+		metricGoGoroutineScrapeLimitBreaches:  newMetricGoGoroutineScrapeLimitBreaches(mbc.Metrics.GoGoroutineScrapeLimitBreaches),
+		metricGoGoroutineScrapeSize:           newMetricGoGoroutineScrapeSize(mbc.Metrics.GoGoroutineScrapeSize),
+		metricGoGoroutineScrapeTruncated:      newMetricGoGoroutineScrapeTruncated(mbc.Metrics.GoGoroutineScrapeTruncated),
+		metricGoGoroutineScrapeUp:             newMetricGoGoroutineScrapeUp(mbc.Metrics.GoGoroutineScrapeUp),
+		resourceAttributeIncludeFilter:        make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:        make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.ServerAddress.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["server.address"] = filter.CreateFilter(mbc.ResourceAttributes.ServerAddress.MetricsInclude)
@@ -1069,12 +1417,16 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricGoGoroutineCount.emit(ils.Metrics())
 	mb.metricGoGoroutineGroupCount.emit(ils.Metrics())
 	mb.metricGoGoroutineGroupGrowth.emit(ils.Metrics())
+	mb.metricGoGoroutineGroupLeaked.emit(ils.Metrics())
 	mb.metricGoGoroutineGroupSuspected.emit(ils.Metrics())
+	mb.metricGoGoroutineGroupWaitMax.emit(ils.Metrics())
 	mb.metricGoGoroutineGrowth.emit(ils.Metrics())
+	mb.metricGoGoroutineLeakProfileAvailable.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeDuration.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeErrors.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeLimitBreaches.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeSize.emit(ils.Metrics())
+	mb.metricGoGoroutineScrapeTruncated.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeUp.emit(ils.Metrics())
 
 	for _, op := range options {
@@ -1113,23 +1465,38 @@ func (mb *MetricsBuilder) RecordGoGoroutineCountDataPoint(ts pcommon.Timestamp, 
 }
 
 // RecordGoGoroutineGroupCountDataPoint adds a data point to go.goroutine.group.count metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
-	mb.metricGoGoroutineGroupCount.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
+	mb.metricGoGoroutineGroupCount.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue)
 }
 
 // RecordGoGoroutineGroupGrowthDataPoint adds a data point to go.goroutine.group.growth metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
-	mb.metricGoGoroutineGroupGrowth.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
+	mb.metricGoGoroutineGroupGrowth.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue)
+}
+
+// RecordGoGoroutineGroupLeakedDataPoint adds a data point to go.goroutine.group.leaked metric.
+func (mb *MetricsBuilder) RecordGoGoroutineGroupLeakedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+	mb.metricGoGoroutineGroupLeaked.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue)
 }
 
 // RecordGoGoroutineGroupSuspectedDataPoint adds a data point to go.goroutine.group.suspected metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
-	mb.metricGoGoroutineGroupSuspected.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
+	mb.metricGoGoroutineGroupSuspected.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue)
+}
+
+// RecordGoGoroutineGroupWaitMaxDataPoint adds a data point to go.goroutine.group.wait.max metric.
+func (mb *MetricsBuilder) RecordGoGoroutineGroupWaitMaxDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
+	mb.metricGoGoroutineGroupWaitMax.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue)
 }
 
 // RecordGoGoroutineGrowthDataPoint adds a data point to go.goroutine.growth metric.
 func (mb *MetricsBuilder) RecordGoGoroutineGrowthDataPoint(ts pcommon.Timestamp, val float64) {
 	mb.metricGoGoroutineGrowth.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordGoGoroutineLeakProfileAvailableDataPoint adds a data point to go.goroutine.leak_profile.available metric.
+func (mb *MetricsBuilder) RecordGoGoroutineLeakProfileAvailableDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricGoGoroutineLeakProfileAvailable.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordGoGoroutineScrapeDurationDataPoint adds a data point to go.goroutine.scrape.duration metric.
@@ -1150,6 +1517,11 @@ func (mb *MetricsBuilder) RecordGoGoroutineScrapeLimitBreachesDataPoint(ts pcomm
 // RecordGoGoroutineScrapeSizeDataPoint adds a data point to go.goroutine.scrape.size metric.
 func (mb *MetricsBuilder) RecordGoGoroutineScrapeSizeDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricGoGoroutineScrapeSize.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordGoGoroutineScrapeTruncatedDataPoint adds a data point to go.goroutine.scrape.truncated metric.
+func (mb *MetricsBuilder) RecordGoGoroutineScrapeTruncatedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricGoGoroutineScrapeTruncated.recordDataPoint(mb.startTime, ts, val)
 }
 
 // RecordGoGoroutineScrapeUpDataPoint adds a data point to go.goroutine.scrape.up metric.

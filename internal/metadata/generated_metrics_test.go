@@ -69,7 +69,9 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
 			aggMap["go.goroutine.group.count"] = mb.metricGoGoroutineGroupCount.config.AggregationStrategy
 			aggMap["go.goroutine.group.growth"] = mb.metricGoGoroutineGroupGrowth.config.AggregationStrategy
+			aggMap["go.goroutine.group.leaked"] = mb.metricGoGoroutineGroupLeaked.config.AggregationStrategy
 			aggMap["go.goroutine.group.suspected"] = mb.metricGoGoroutineGroupSuspected.config.AggregationStrategy
+			aggMap["go.goroutine.group.wait.max"] = mb.metricGoGoroutineGroupWaitMax.config.AggregationStrategy
 			aggMap["go.goroutine.scrape.errors"] = mb.metricGoGoroutineScrapeErrors.config.AggregationStrategy
 			aggMap["go.goroutine.scrape.limit_breaches"] = mb.metricGoGoroutineScrapeLimitBreaches.config.AggregationStrategy
 
@@ -85,25 +87,40 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordGoGoroutineCountDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupCountDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val")
+			mb.RecordGoGoroutineGroupCountDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupCountDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2")
+				mb.RecordGoGoroutineGroupCountDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val")
+			mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2")
+				mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val")
+			mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2")
+				mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordGoGoroutineGrowthDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordGoGoroutineLeakProfileAvailableDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordGoGoroutineScrapeDurationDataPoint(ts, 1)
@@ -124,6 +141,9 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordGoGoroutineScrapeSizeDataPoint(ts, 1)
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordGoGoroutineScrapeTruncatedDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordGoGoroutineScrapeUpDataPoint(ts, 1)
 
 			rb := mb.NewResourceBuilder()
@@ -136,7 +156,9 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				assert.Empty(t, mb.metricGoGoroutineGroupCount.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineGroupGrowth.aggDataPoints)
+				assert.Empty(t, mb.metricGoGoroutineGroupLeaked.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineGroupSuspected.aggDataPoints)
+				assert.Empty(t, mb.metricGoGoroutineGroupWaitMax.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineScrapeErrors.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineScrapeLimitBreaches.aggDataPoints)
 			}
@@ -209,6 +231,9 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineEntryAttrVal, ok := dp.Attributes().Get("goroutine.entry")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.entry-val", goroutineEntryAttrVal.Str())
+						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.count"], "Found a duplicate in the metrics slice: go.goroutine.group.count")
 						validatedMetrics["go.goroutine.group.count"] = true
@@ -242,6 +267,8 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.entry")
 						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.creator")
+						assert.False(t, ok)
 					}
 				case "go.goroutine.group.growth":
 					if tt.name != "reaggregate_set" {
@@ -274,6 +301,9 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineEntryAttrVal, ok := dp.Attributes().Get("goroutine.entry")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.entry-val", goroutineEntryAttrVal.Str())
+						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.growth"], "Found a duplicate in the metrics slice: go.goroutine.group.growth")
 						validatedMetrics["go.goroutine.group.growth"] = true
@@ -294,6 +324,73 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
 						case "max":
 							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("goroutine.signature")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.wait")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.function.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.file.path")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.line.number")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.entry")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.creator")
+						assert.False(t, ok)
+					}
+				case "go.goroutine.group.leaked":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["go.goroutine.group.leaked"], "Found a duplicate in the metrics slice: go.goroutine.group.leaked")
+						validatedMetrics["go.goroutine.group.leaked"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Goroutines of the group that the target's runtime proved leaked: blocked on a channel, mutex or other primitive that no running goroutine can reach, as the /debug/pprof/goroutineleak profile reports them (targets built with GOEXPERIMENT=goroutineleakprofile on Go 1.26). Read every leak_profile_interval (or on suspicion, with `evidence: on_suspect`) and reported at each scrape as of the last read; the groups carry the signatures of go.goroutine.group.count, so the two join.", mi.Description())
+						assert.Equal(t, "{goroutine}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						goroutineSignatureAttrVal, ok := dp.Attributes().Get("goroutine.signature")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.signature-val", goroutineSignatureAttrVal.Str())
+						goroutineWaitAttrVal, ok := dp.Attributes().Get("goroutine.wait")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.wait-val", goroutineWaitAttrVal.Str())
+						codeFunctionNameAttrVal, ok := dp.Attributes().Get("code.function.name")
+						assert.True(t, ok)
+						assert.Equal(t, "code.function.name-val", codeFunctionNameAttrVal.Str())
+						codeFilePathAttrVal, ok := dp.Attributes().Get("code.file.path")
+						assert.True(t, ok)
+						assert.Equal(t, "code.file.path-val", codeFilePathAttrVal.Str())
+						codeLineNumberAttrVal, ok := dp.Attributes().Get("code.line.number")
+						assert.True(t, ok)
+						assert.EqualValues(t, 16, codeLineNumberAttrVal.Int())
+						goroutineEntryAttrVal, ok := dp.Attributes().Get("goroutine.entry")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.entry-val", goroutineEntryAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["go.goroutine.group.leaked"], "Found a duplicate in the metrics slice: go.goroutine.group.leaked")
+						validatedMetrics["go.goroutine.group.leaked"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Goroutines of the group that the target's runtime proved leaked: blocked on a channel, mutex or other primitive that no running goroutine can reach, as the /debug/pprof/goroutineleak profile reports them (targets built with GOEXPERIMENT=goroutineleakprofile on Go 1.26). Read every leak_profile_interval (or on suspicion, with `evidence: on_suspect`) and reported at each scrape as of the last read; the groups carry the signatures of go.goroutine.group.count, so the two join.", mi.Description())
+						assert.Equal(t, "{goroutine}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["go.goroutine.group.leaked"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
 						}
 						_, ok := dp.Attributes().Get("goroutine.signature")
 						assert.False(t, ok)
@@ -339,6 +436,9 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineEntryAttrVal, ok := dp.Attributes().Get("goroutine.entry")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.entry-val", goroutineEntryAttrVal.Str())
+						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.suspected"], "Found a duplicate in the metrics slice: go.goroutine.group.suspected")
 						validatedMetrics["go.goroutine.group.suspected"] = true
@@ -372,6 +472,78 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.entry")
 						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.creator")
+						assert.False(t, ok)
+					}
+				case "go.goroutine.group.wait.max":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["go.goroutine.group.wait.max"], "Found a duplicate in the metrics slice: go.goroutine.group.wait.max")
+						validatedMetrics["go.goroutine.group.wait.max"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The longest wait among the group's goroutines, in whole minutes, from the debug=2 dump. The runtime stamps the start of a wait only when a garbage collection sees the goroutine waiting, so this is a lower bound, and 0 below one minute.", mi.Description())
+						assert.Equal(t, "min", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						goroutineSignatureAttrVal, ok := dp.Attributes().Get("goroutine.signature")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.signature-val", goroutineSignatureAttrVal.Str())
+						goroutineWaitAttrVal, ok := dp.Attributes().Get("goroutine.wait")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.wait-val", goroutineWaitAttrVal.Str())
+						codeFunctionNameAttrVal, ok := dp.Attributes().Get("code.function.name")
+						assert.True(t, ok)
+						assert.Equal(t, "code.function.name-val", codeFunctionNameAttrVal.Str())
+						codeFilePathAttrVal, ok := dp.Attributes().Get("code.file.path")
+						assert.True(t, ok)
+						assert.Equal(t, "code.file.path-val", codeFilePathAttrVal.Str())
+						codeLineNumberAttrVal, ok := dp.Attributes().Get("code.line.number")
+						assert.True(t, ok)
+						assert.EqualValues(t, 16, codeLineNumberAttrVal.Int())
+						goroutineEntryAttrVal, ok := dp.Attributes().Get("goroutine.entry")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.entry-val", goroutineEntryAttrVal.Str())
+						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["go.goroutine.group.wait.max"], "Found a duplicate in the metrics slice: go.goroutine.group.wait.max")
+						validatedMetrics["go.goroutine.group.wait.max"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "The longest wait among the group's goroutines, in whole minutes, from the debug=2 dump. The runtime stamps the start of a wait only when a garbage collection sees the goroutine waiting, so this is a lower bound, and 0 below one minute.", mi.Description())
+						assert.Equal(t, "min", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["go.goroutine.group.wait.max"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("goroutine.signature")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.wait")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.function.name")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.file.path")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("code.line.number")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.entry")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.creator")
+						assert.False(t, ok)
 					}
 				case "go.goroutine.growth":
 					assert.False(t, validatedMetrics["go.goroutine.growth"], "Found a duplicate in the metrics slice: go.goroutine.growth")
@@ -385,6 +557,18 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
 					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+				case "go.goroutine.leak_profile.available":
+					assert.False(t, validatedMetrics["go.goroutine.leak_profile.available"], "Found a duplicate in the metrics slice: go.goroutine.leak_profile.available")
+					validatedMetrics["go.goroutine.leak_profile.available"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "1 when the target served /debug/pprof/goroutineleak at its last ask, 0 when it answered 404 (built without the leak profile): such a target is asked again only every hour. Emitted when leak_profile or evidence is set.", mi.Description())
+					assert.Equal(t, "1", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				case "go.goroutine.scrape.duration":
 					assert.False(t, validatedMetrics["go.goroutine.scrape.duration"], "Found a duplicate in the metrics slice: go.goroutine.scrape.duration")
 					validatedMetrics["go.goroutine.scrape.duration"] = true
@@ -493,6 +677,20 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, "Bytes of the target's response body read by the last scrape, as sent (compressed).", mi.Description())
 					assert.Equal(t, "By", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "go.goroutine.scrape.truncated":
+					assert.False(t, validatedMetrics["go.goroutine.scrape.truncated"], "Found a duplicate in the metrics slice: go.goroutine.scrape.truncated")
+					validatedMetrics["go.goroutine.scrape.truncated"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Dumps of the target since the receiver started that ended inside a goroutine: the runtime cuts its debug=2 dump at 64 MiB (about 100,000 goroutines), and max_profile_bytes may cut it sooner. The cut goroutine is dropped; the rest are reported.", mi.Description())
+					assert.Equal(t, "{scrape}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
