@@ -19,7 +19,9 @@ import (
 	"go.uber.org/zap"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
@@ -168,6 +170,9 @@ type goroutineScraper struct {
 
 	client *http.Client
 	mb     *metadata.MetricsBuilder
+	// logs receives the log records; nil when no logs pipeline has the
+	// receiver.
+	logs consumer.Logs
 	// stop cancels scrapes under way when the receiver shuts down.
 	stopCtx context.Context
 	stop    context.CancelFunc
@@ -215,11 +220,15 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 			return fmt.Errorf("endpoint %q: %w", endpoint, err)
 		}
 		s.targets = append(s.targets, &target{
-			url:         u,
-			serviceName: service,
-			errors:      map[metadata.AttributeErrorType]int64{},
-			limits:      map[metadata.AttributeLimit]int64{},
-			tracker:     trend.NewTracker[group.Key](&s.leak, cfg.Leak.MaxTrackedGroups),
+			url:           u,
+			serviceName:   service,
+			errors:        map[metadata.AttributeErrorType]int64{},
+			limits:        map[metadata.AttributeLimit]int64{},
+			tracker:       trend.NewTracker[group.Key](&s.leak, cfg.Leak.MaxTrackedGroups),
+			suspected:     map[group.Key]bool{},
+			proven:        map[signature.ID]bool{},
+			evidence:      map[signature.ID]dumpFacts{},
+			leakAvailable: -1,
 		})
 		return nil
 	}
@@ -290,12 +299,18 @@ func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 
 	now := pcommon.NewTimestampFromTime(at)
 	var errs []error
+	logs := plog.NewLogs()
 	for i, t := range s.targets {
-		if err := s.emit(now, t, results[i]); err != nil {
+		if err := s.emit(now, t, results[i], logs.ResourceLogs()); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	m := s.mb.Emit()
+	if s.logs != nil && logs.LogRecordCount() > 0 {
+		if err := s.logs.ConsumeLogs(ctx, logs); err != nil {
+			errs = append(errs, fmt.Errorf("sending log records: %w", err))
+		}
+	}
 	if len(errs) > 0 {
 		return m, scrapererror.NewPartialScrapeError(errors.Join(errs...), len(errs))
 	}
@@ -579,7 +594,7 @@ func (s *goroutineScraper) fetchDump(ctx context.Context, u *url.URL, g *group.G
 
 // emit records one target's metrics under its resource and returns its
 // error, named after the target.
-func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) error {
+func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result, logs plog.ResourceLogsSlice) error {
 	mb := s.mb
 	var up int64
 	if r.err == nil {
@@ -590,17 +605,25 @@ func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) erro
 		}
 		for _, i := range r.kept {
 			g, est := &r.groups.Groups[i], r.estimates[i]
-			a := metadata.GroupAttributes{
-				Signature: g.ID.String(), Wait: g.Wait,
-				Function: g.Stuck.Function, File: g.Stuck.File, Line: g.Stuck.Line,
-				Entry:     g.Entry,
-				LabelKeys: s.labelAttrs, LabelValues: g.LabelValues,
-			}
+			a := s.groupAttributes(g.Known)
 			mb.RecordGoGoroutineGroupCountDataPointWithLabels(now, g.Count, a)
 			if est.Ready {
 				mb.RecordGoGoroutineGroupGrowthDataPointWithLabels(now, est.Growth, a)
 				mb.RecordGoGoroutineGroupSuspectedDataPointWithLabels(now, boolInt(est.Suspected), a)
 			}
+			switch f, ok := t.evidence[g.ID]; {
+			case s.cfg.Mode == modeDump:
+				mb.RecordGoGoroutineGroupWaitMaxDataPointWithLabels(now, g.WaitMinutes, a)
+			case ok:
+				a.Creator = f.creator.Function
+				mb.RecordGoGoroutineGroupWaitMaxDataPointWithLabels(now, f.waitMinutes, a)
+			}
+		}
+		for i, l := range t.leaked {
+			if i == s.cfg.MaxGroups {
+				break
+			}
+			mb.RecordGoGoroutineGroupLeakedDataPointWithLabels(now, l.count, s.groupAttributes(&l.Known))
 		}
 		if r.other > 0 {
 			mb.RecordGoGoroutineGroupCountDataPointWithLabels(now, r.other, metadata.GroupAttributes{
@@ -612,6 +635,12 @@ func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) erro
 	}
 	s.countLimits(t, r)
 	mb.RecordGoGoroutineScrapeUpDataPoint(now, up)
+	if t.leakAvailable >= 0 {
+		mb.RecordGoGoroutineLeakProfileAvailableDataPoint(now, int64(t.leakAvailable))
+	}
+	if s.cfg.Mode == modeDump || t.truncated > 0 {
+		mb.RecordGoGoroutineScrapeTruncatedDataPoint(now, t.truncated)
+	}
 	mb.RecordGoGoroutineScrapeDurationDataPoint(now, r.duration.Seconds())
 	mb.RecordGoGoroutineScrapeSizeDataPoint(now, r.bytes)
 	for _, kind := range errorTypes {
@@ -633,12 +662,94 @@ func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result) erro
 	if t.serviceName != "" {
 		rb.SetServiceName(t.serviceName)
 	}
-	mb.EmitForResource(metadata.WithResource(rb.Emit()))
+	res := rb.Emit()
+	if len(r.records) > 0 {
+		rl := logs.AppendEmpty()
+		res.CopyTo(rl.Resource())
+		sl := rl.ScopeLogs().AppendEmpty()
+		sl.Scope().SetName(metadata.ScopeName)
+		sl.Scope().SetVersion(s.settings.BuildInfo.Version)
+		for _, rec := range r.records {
+			s.logRecord(now, rec, sl.LogRecords().AppendEmpty())
+		}
+	}
+	mb.EmitForResource(metadata.WithResource(res))
 
 	if r.err != nil {
 		return fmt.Errorf("target %s: %w", t.url.Redacted(), r.err)
 	}
 	return nil
+}
+
+// groupAttributes are a group's attributes as every per-group metric
+// carries them. The creator is set in dump mode only, where every scrape
+// knows it: a series must not gain an attribute mid-life.
+func (s *goroutineScraper) groupAttributes(k *group.Known) metadata.GroupAttributes {
+	a := metadata.GroupAttributes{
+		Signature: k.ID.String(), Wait: k.Wait,
+		Function: k.Stuck.Function, File: k.Stuck.File, Line: k.Stuck.Line,
+		Entry:     k.Entry,
+		LabelKeys: s.labelAttrs, LabelValues: k.LabelValues,
+	}
+	if s.cfg.Mode == modeDump {
+		a.Creator = k.Creator.Function
+	}
+	if len(a.LabelValues) == 0 && len(a.LabelKeys) > 0 {
+		a.LabelValues = s.noLabels
+	}
+	return a
+}
+
+// logRecord writes rec as an OTLP log record: its body the group's stack in
+// the runtime's traceback form (function, then file:line, innermost
+// first), its attributes what the metrics say of the group.
+func (s *goroutineScraper) logRecord(now pcommon.Timestamp, rec record, lr plog.LogRecord) {
+	lr.SetTimestamp(now)
+	lr.SetObservedTimestamp(now)
+	lr.SetEventName(rec.event)
+	lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	lr.SetSeverityText("WARN")
+	k := &rec.known
+	var b strings.Builder
+	switch rec.event {
+	case eventSuspected:
+		fmt.Fprintf(&b, "goroutine group %s suspected of leaking: %d goroutines [%s], growing %.1f/min\n", k.ID, rec.count, k.Wait, rec.growth)
+	default:
+		fmt.Fprintf(&b, "goroutine group %s proven leaked by the runtime: %d goroutines [%s]\n", k.ID, rec.count, k.Wait)
+	}
+	for _, f := range rec.stack {
+		fmt.Fprintf(&b, "%s\n\t%s:%d\n", f.Function, f.File, f.Line)
+	}
+	if k.Creator.Function != "" {
+		fmt.Fprintf(&b, "created by %s\n\t%s:%d\n", k.Creator.Function, k.Creator.File, k.Creator.Line)
+	}
+	lr.Body().SetStr(strings.TrimSuffix(b.String(), "\n"))
+
+	attrs := lr.Attributes()
+	attrs.PutStr("goroutine.signature", k.ID.String())
+	attrs.PutStr("goroutine.wait", k.Wait)
+	attrs.PutStr("code.function.name", k.Stuck.Function)
+	attrs.PutStr("code.file.path", k.Stuck.File)
+	attrs.PutInt("code.line.number", k.Stuck.Line)
+	attrs.PutStr("goroutine.entry", k.Entry)
+	if k.Creator.Function != "" {
+		attrs.PutStr("goroutine.creator", k.Creator.Function)
+	}
+	attrs.PutInt("goroutine.count", rec.count)
+	if !math.IsNaN(rec.growth) {
+		attrs.PutDouble("goroutine.growth", rec.growth)
+	}
+	if rec.minutes >= 0 {
+		attrs.PutInt("goroutine.wait.max_minutes", rec.minutes)
+	}
+	if rec.leaked >= 0 {
+		attrs.PutInt("goroutine.leaked", rec.leaked)
+	}
+	for i, key := range s.labelAttrs {
+		if i < len(k.LabelValues) {
+			attrs.PutStr(key, k.LabelValues[i])
+		}
+	}
 }
 
 // countLimits counts the limits one scrape reached: the one that refused it,

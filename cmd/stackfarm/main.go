@@ -49,6 +49,7 @@ func run(args []string) error {
 	labels := fs.Bool("labels", false, "run each goroutine under pprof labels (two keys, values by stack)")
 	out := fs.String("out", "", "write the goroutine profile (debug=0) to this file and exit")
 	addr := fs.String("addr", "", "serve /debug/pprof on this address until interrupted")
+	crash := fs.Bool("crash", false, "panic once the goroutines are parked: with GOTRACEBACK=system, the runtime prints every goroutine in its crash form (gp= headers, runtime frames)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,12 +64,15 @@ func run(args []string) error {
 		return fmt.Errorf("-goroutines %d: fewer than -stacks %d", *goroutines, *stacks)
 	case *depth < 2*digits:
 		return fmt.Errorf("-depth %d: %d stacks need at least %d", *depth, *stacks, 2*digits)
-	case (*out == "") == (*addr == ""):
-		return errors.New("give one of -out and -addr")
+	case !*crash && (*out == "") == (*addr == ""):
+		return errors.New("give one of -out, -addr and -crash")
 	}
 
 	f := farm{stop: make(chan struct{})}
 	f.start(*stacks, digits, *depth, *goroutines, *labels)
+	if *crash {
+		panic("stackfarm: -crash")
+	}
 	defer f.release()
 
 	if *out != "" {

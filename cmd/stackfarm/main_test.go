@@ -62,7 +62,7 @@ func TestFarmFlags(t *testing.T) {
 		{[]string{"-stacks", "0", "-out", "x"}, "-stacks must be positive"},
 		{[]string{"-stacks", "10", "-goroutines", "5", "-out", "x"}, "fewer than -stacks"},
 		{[]string{"-stacks", "1000", "-depth", "4", "-out", "x"}, "need at least 6"},
-		{[]string{"-stacks", "10"}, "give one of -out and -addr"},
+		{[]string{"-stacks", "10"}, "give one of -out, -addr and -crash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -19,6 +19,8 @@ type GroupAttributes struct {
 	Signature, Wait, Function, File string
 	Line                            int64
 	Entry                           string
+	// Creator is set from a dump only; an empty one is left out.
+	Creator string
 	// LabelKeys are the full attribute names (goroutine.label.<key>),
 	// LabelValues their values.
 	LabelKeys, LabelValues []string
@@ -27,50 +29,59 @@ type GroupAttributes struct {
 // RecordGoGoroutineGroupCountDataPointWithLabels records go.goroutine.group.count.
 func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPointWithLabels(ts pcommon.Timestamp, val int64, a GroupAttributes) {
 	m := &mb.metricGoGoroutineGroupCount
-	if !m.config.Enabled {
-		// A disabled metric's data is never initialized as a gauge.
-		return
-	}
-	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature) {
-		appendGroupPoint(m.data.Gauge().DataPoints(), mb.startTime, ts, m.config.EnabledAttributes, a).SetIntValue(val)
-		m.aggDataPoints = append(m.aggDataPoints, 1)
-		return
-	}
-	withLabels(m.data.Gauge().DataPoints(), a, func() {
-		m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry)
-	})
+	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
+		func(dp pmetric.NumberDataPoint) { dp.SetIntValue(val) },
+		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator) })
 }
 
 // RecordGoGoroutineGroupGrowthDataPointWithLabels records go.goroutine.group.growth.
 func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPointWithLabels(ts pcommon.Timestamp, val float64, a GroupAttributes) {
 	m := &mb.metricGoGoroutineGroupGrowth
-	if !m.config.Enabled {
-		return
-	}
-	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature) {
-		appendGroupPoint(m.data.Gauge().DataPoints(), mb.startTime, ts, m.config.EnabledAttributes, a).SetDoubleValue(val)
-		m.aggDataPoints = append(m.aggDataPoints, 1)
-		return
-	}
-	withLabels(m.data.Gauge().DataPoints(), a, func() {
-		m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry)
-	})
+	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
+		func(dp pmetric.NumberDataPoint) { dp.SetDoubleValue(val) },
+		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator) })
 }
 
 // RecordGoGoroutineGroupSuspectedDataPointWithLabels records go.goroutine.group.suspected.
 func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPointWithLabels(ts pcommon.Timestamp, val int64, a GroupAttributes) {
 	m := &mb.metricGoGoroutineGroupSuspected
-	if !m.config.Enabled {
+	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
+		func(dp pmetric.NumberDataPoint) { dp.SetIntValue(val) },
+		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator) })
+}
+
+// RecordGoGoroutineGroupWaitMaxDataPointWithLabels records go.goroutine.group.wait.max.
+func (mb *MetricsBuilder) RecordGoGoroutineGroupWaitMaxDataPointWithLabels(ts pcommon.Timestamp, val int64, a GroupAttributes) {
+	m := &mb.metricGoGoroutineGroupWaitMax
+	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
+		func(dp pmetric.NumberDataPoint) { dp.SetIntValue(val) },
+		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator) })
+}
+
+// RecordGoGoroutineGroupLeakedDataPointWithLabels records go.goroutine.group.leaked.
+func (mb *MetricsBuilder) RecordGoGoroutineGroupLeakedDataPointWithLabels(ts pcommon.Timestamp, val int64, a GroupAttributes) {
+	m := &mb.metricGoGoroutineGroupLeaked
+	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
+		func(dp pmetric.NumberDataPoint) { dp.SetIntValue(val) },
+		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry) })
+}
+
+// recordGroup records one group's point of a gauge: appended with set when
+// goroutine.signature keeps every group's point apart, else through the
+// generated record, which merges points that the enabled attributes no
+// longer tell apart.
+func recordGroup[K ~string, N int64 | float64](enabled bool, keys []K, data pmetric.Metric, agg *[]N, start, ts pcommon.Timestamp, a GroupAttributes, set func(pmetric.NumberDataPoint), record func()) {
+	if !enabled {
+		// A disabled metric's data is never initialized as a gauge.
 		return
 	}
-	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature) {
-		appendGroupPoint(m.data.Gauge().DataPoints(), mb.startTime, ts, m.config.EnabledAttributes, a).SetIntValue(val)
-		m.aggDataPoints = append(m.aggDataPoints, 1)
+	dps := data.Gauge().DataPoints()
+	if slices.Contains(keys, "goroutine.signature") {
+		set(appendGroupPoint(dps, start, ts, keys, a))
+		*agg = append(*agg, 1)
 		return
 	}
-	withLabels(m.data.Gauge().DataPoints(), a, func() {
-		m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry)
-	})
+	withLabels(dps, a, record)
 }
 
 // appendGroupPoint appends a point with the enabled attributes of a. The
@@ -105,6 +116,9 @@ func appendGroupPoint[K ~string](dps pmetric.NumberDataPointSlice, start, ts pco
 	}
 	if slices.Contains(enabled, "goroutine.entry") {
 		attrs.PutStr("goroutine.entry", a.Entry)
+	}
+	if a.Creator != "" && slices.Contains(enabled, "goroutine.creator") {
+		attrs.PutStr("goroutine.creator", a.Creator)
 	}
 	for i, k := range a.LabelKeys {
 		attrs.PutStr(k, a.LabelValues[i])

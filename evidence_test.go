@@ -1,0 +1,350 @@
+package goroutinereceiver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/dump"
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+)
+
+// pprofTarget serves a process's three goroutine endpoints from files (a
+// nil one answers 404) and counts the requests for each.
+type pprofTarget struct {
+	profile, dump, leak []byte
+	mu                  sync.Mutex
+	hits                map[string]int
+}
+
+func (pt *pprofTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	kind := r.URL.Path
+	if r.URL.Query().Get("debug") == "2" {
+		kind += "?debug=2"
+	}
+	pt.mu.Lock()
+	pt.hits[kind]++
+	pt.mu.Unlock()
+	var body []byte
+	switch kind {
+	case "/debug/pprof/goroutine":
+		body = pt.profile
+	case "/debug/pprof/goroutine?debug=2":
+		body = pt.dump
+	case "/debug/pprof/goroutineleak":
+		body = pt.leak
+	}
+	if body == nil {
+		http.NotFound(w, r)
+		return
+	}
+	_, _ = w.Write(body)
+}
+
+func (pt *pprofTarget) count(kind string) int {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.hits[kind]
+}
+
+func startPprofTarget(t *testing.T, profile, dump, leak []byte) (*pprofTarget, string) {
+	t.Helper()
+	pt := &pprofTarget{profile: profile, dump: dump, leak: leak, hits: map[string]int{}}
+	srv := httptest.NewServer(pt)
+	t.Cleanup(srv.Close)
+	return pt, srv.URL
+}
+
+// clockScraper is a scraper on an injected clock, with its log records in a
+// sink and its own log lines observed.
+type clockScraper struct {
+	*goroutineScraper
+	now  time.Time
+	logs *consumertest.LogsSink
+	own  *observer.ObservedLogs
+}
+
+func newClockScraper(t *testing.T, cfg *Config) *clockScraper {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	cs := &clockScraper{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC), logs: new(consumertest.LogsSink)}
+	set := receivertest.NewNopSettings(metadata.Type)
+	var core zapcore.Core
+	core, cs.own = observer.New(zap.InfoLevel)
+	set.Logger = zap.New(core)
+	s, err := newScraper(cfg, set, func() time.Time { return cs.now })
+	require.NoError(t, err)
+	s.logs = cs.logs
+	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, s.shutdown(context.Background())) })
+	cs.goroutineScraper = s
+	return cs
+}
+
+func (cs *clockScraper) scrapeAt(t *testing.T, at time.Duration) pmetric.Metrics {
+	t.Helper()
+	cs.now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).Add(at)
+	m, err := cs.scrape(context.Background())
+	require.NoError(t, err)
+	return m
+}
+
+// records returns every log record received, with its resource's service.
+func (cs *clockScraper) records() []plog.LogRecord {
+	var out []plog.LogRecord
+	for _, l := range cs.logs.AllLogs() {
+		for i := range l.ResourceLogs().Len() {
+			rl := l.ResourceLogs().At(i)
+			for j := range rl.ScopeLogs().Len() {
+				lrs := rl.ScopeLogs().At(j).LogRecords()
+				for k := range lrs.Len() {
+					out = append(out, lrs.At(k))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// pointsBy returns a gauge's points of one target, by the stuck function.
+func pointsBy(t *testing.T, m pmetric.Metrics, service, name string) map[string]pmetric.NumberDataPoint {
+	t.Helper()
+	out := map[string]pmetric.NumberDataPoint{}
+	if !hasMetric(byService(t, m, service), name) {
+		return out
+	}
+	dps := metric(t, byService(t, m, service), name).Gauge().DataPoints()
+	for i := range dps.Len() {
+		fn, _ := dps.At(i).Attributes().Get("code.function.name")
+		out[fn.Str()] = dps.At(i)
+	}
+	return out
+}
+
+func attr(m pcommon.Map, key string) string {
+	v, ok := m.Get(key)
+	if !ok {
+		return ""
+	}
+	return v.AsString()
+}
+
+// TestDumpMode scrapes a captured debug=2 dump: the groups carry the ids
+// the profile gives them, their creator and their longest wait; only the
+// dump is asked for.
+func TestDumpMode(t *testing.T) {
+	txt := mustRead("testdata/dumps/leaktarget.txt")
+	pt, url := startPprofTarget(t, nil, txt, nil)
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: url, ServiceName: "app"}}
+	cfg.Mode = modeDump
+	cs := newClockScraper(t, cfg)
+
+	m := cs.scrapeAt(t, 0)
+	assert.Equal(t, int64(1), gaugeValue(t, byService(t, m, "app"), "go.goroutine.scrape.up"))
+	counts := pointsBy(t, m, "app", "go.goroutine.group.count")
+	fanout, ok := counts["main.fanoutWorker"]
+	require.True(t, ok)
+	assert.Equal(t, "main.firstResult", attr(fanout.Attributes(), "goroutine.creator"))
+	assert.Equal(t, "chan send", attr(fanout.Attributes(), "goroutine.wait"))
+	assert.Equal(t, int64(bytes.Count(txt, []byte("\nmain.fanoutWorker("))), fanout.IntValue(), "one goroutine per fanoutWorker frame")
+	waits := pointsBy(t, m, "app", "go.goroutine.group.wait.max")
+	require.Contains(t, waits, "main.fanoutWorker")
+	assert.Equal(t, "main.firstResult", attr(waits["main.fanoutWorker"].Attributes(), "goroutine.creator"))
+	assert.Zero(t, metric(t, byService(t, m, "app"), "go.goroutine.scrape.truncated").Sum().DataPoints().At(0).IntValue())
+	assert.Equal(t, 1, pt.count("/debug/pprof/goroutine?debug=2"))
+	assert.Zero(t, pt.count("/debug/pprof/goroutine"))
+}
+
+// TestDumpModeTruncated serves a dump cut at 64 MiB inside a goroutine, as
+// the runtime cuts it: the scrape succeeds without that goroutine and is
+// counted truncated.
+func TestDumpModeTruncated(t *testing.T) {
+	one := mustRead("testdata/dumps/leaktarget.txt")
+	var buf bytes.Buffer
+	for buf.Len() < dump.MaxBytes {
+		buf.Write(one)
+		buf.WriteString("\n")
+	}
+	_, url := startPprofTarget(t, nil, buf.Bytes()[:dump.MaxBytes], nil)
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: url, ServiceName: "app"}}
+	cfg.Mode = modeDump
+	cfg.Timeout = 20 * time.Second
+	cfg.CollectionInterval = time.Minute
+	cs := newClockScraper(t, cfg)
+
+	m := cs.scrapeAt(t, 0)
+	ms := byService(t, m, "app")
+	assert.Equal(t, int64(1), gaugeValue(t, ms, "go.goroutine.scrape.up"))
+	assert.Equal(t, int64(1), metric(t, ms, "go.goroutine.scrape.truncated").Sum().DataPoints().At(0).IntValue())
+	complete := int64(bytes.Count(buf.Bytes()[:dump.MaxBytes], []byte("\ngoroutine ")))
+	assert.Equal(t, complete, gaugeValue(t, ms, "go.goroutine.count"), "every goroutine but the cut one")
+}
+
+// TestLeakProfile scrapes two targets over two hours of an injected clock
+// with leak_profile on: one serves the goroutineleak profile, one answers
+// 404. The first is read every leak_profile_interval and its proven leaks
+// are reported at every scrape, with one log record per group when first
+// proven; the second is asked once, recorded absent once, and asked again
+// only after an hour.
+func TestLeakProfile(t *testing.T) {
+	profile := mustRead("testdata/dumps/leaktarget.pb.gz")
+	leak := mustRead("testdata/dumps/leaktarget-leak.pb.gz")
+	with, withURL := startPprofTarget(t, profile, nil, leak)
+	without, withoutURL := startPprofTarget(t, profile, nil, nil)
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: withURL, ServiceName: "with"}, {Endpoint: withoutURL, ServiceName: "without"}}
+	cfg.LeakProfile = true
+	cs := newClockScraper(t, cfg)
+
+	var leakedFanout []int64
+	for at := time.Duration(0); at < 2*time.Hour; at += 30 * time.Second {
+		m := cs.scrapeAt(t, at)
+		leaked := pointsBy(t, m, "with", "go.goroutine.group.leaked")
+		leakedFanout = append(leakedFanout, leaked["main.fanoutWorker"].IntValue())
+		assert.NotContains(t, leaked, "main.poolWorker", "a pool waiting for jobs is not leaked")
+		assert.Equal(t, int64(1), gaugeValue(t, byService(t, m, "with"), "go.goroutine.leak_profile.available"))
+		assert.Equal(t, int64(0), gaugeValue(t, byService(t, m, "without"), "go.goroutine.leak_profile.available"))
+		assert.Empty(t, pointsBy(t, m, "without", "go.goroutine.group.leaked"))
+	}
+	assert.Equal(t, 24, with.count("/debug/pprof/goroutineleak"), "every 5 minutes for 2 hours")
+	assert.Equal(t, 2, without.count("/debug/pprof/goroutineleak"), "at the start and an hour later")
+	assert.Equal(t, 240, with.count("/debug/pprof/goroutine"), "the profile every scrape")
+	for _, n := range leakedFanout {
+		assert.Equal(t, leakedFanout[0], n, "reported at every scrape as of the last read")
+	}
+	assert.Positive(t, leakedFanout[0])
+	assert.Equal(t, 1, cs.own.FilterMessageSnippet("serves no goroutineleak profile").Len(), "recorded once, not per ask or scrape")
+
+	// One record per proven group, on its first proof only.
+	var proven []plog.LogRecord
+	for _, r := range cs.records() {
+		if r.EventName() == eventProven {
+			proven = append(proven, r)
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range proven {
+		sig := attr(r.Attributes(), "goroutine.signature")
+		assert.False(t, seen[sig], "group %s reported proven twice", sig)
+		seen[sig] = true
+	}
+	var fanout plog.LogRecord
+	for _, r := range proven {
+		if attr(r.Attributes(), "code.function.name") == "main.fanoutWorker" {
+			fanout = r
+		}
+	}
+	require.NotEqual(t, plog.LogRecord{}, fanout, "no record for the fan-out leak")
+	body := fanout.Body().Str()
+	assert.Contains(t, body, "proven leaked by the runtime")
+	assert.Contains(t, body, "main.fanoutWorker\n\tgithub.com/goroutinewatch/goroutinereceiver/cmd/leaktarget/patterns.go:")
+	assert.Equal(t, fmt.Sprint(leakedFanout[0]), attr(fanout.Attributes(), "goroutine.leaked"))
+}
+
+// TestEvidenceOnSuspect grows one group of a synthetic target until it is
+// suspected: only then are the dump and the leak profile fetched, once,
+// and one log record carries the stack, the creator and the wait from the
+// dump. Later scrapes, the group still suspected, fetch nothing more.
+func TestEvidenceOnSuspect(t *testing.T) {
+	st := &syntheticTarget{counts: map[string]int64{"app.poolWorker": 50, "app.leak": 1}, vdso: 0x7f0000000000}
+	var (
+		mu   sync.Mutex
+		hits = map[string]int{}
+		n    int64
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		kind := r.URL.Path + "?" + r.URL.RawQuery
+		hits[kind]++
+		leaking := n
+		mu.Unlock()
+		switch kind {
+		case "/debug/pprof/goroutine?":
+			st.ServeHTTP(w, r)
+		case "/debug/pprof/goroutine?debug=2":
+			// The synthetic profile's stack as the runtime prints it, its
+			// own frames hidden.
+			for i := range leaking {
+				fmt.Fprintf(w, "goroutine %d [chan send, 7 minutes]:\napp.leak()\n\tapp/main.go:10 +0x1d\ncreated by app.serve in goroutine 1\n\tapp/main.go:42 +0x66\n\n", 100+i)
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: srv.URL, ServiceName: "app"}}
+	cfg.CollectionInterval = 15 * time.Second
+	cfg.Evidence = evidenceOnSuspect
+	cs := newClockScraper(t, cfg)
+
+	suspectedAt := -1
+	for i := range 4 * 40 {
+		mu.Lock()
+		n = int64(1 + 4*i)
+		mu.Unlock()
+		st.set("app.leak", n)
+		m := cs.scrapeAt(t, time.Duration(i)*15*time.Second)
+		susp := pointsBy(t, m, "app", "go.goroutine.group.suspected")
+		if suspectedAt < 0 && susp["app.leak"].IntValue() == 1 {
+			suspectedAt = i
+		}
+		mu.Lock()
+		dumps, leaks := hits["/debug/pprof/goroutine?debug=2"], hits["/debug/pprof/goroutineleak?"]
+		mu.Unlock()
+		if suspectedAt < 0 {
+			assert.Zero(t, dumps, "a dump fetched before any suspicion, scrape %d", i)
+			assert.Zero(t, leaks, "a leak profile fetched before any suspicion, scrape %d", i)
+			continue
+		}
+		assert.Equal(t, 1, dumps, "one dump for one suspicion, scrape %d", i)
+		assert.Equal(t, 1, leaks, "one leak profile for one suspicion, scrape %d", i)
+		if i == suspectedAt {
+			waits := pointsBy(t, m, "app", "go.goroutine.group.wait.max")
+			require.Contains(t, waits, "app.leak")
+			assert.Equal(t, int64(7), waits["app.leak"].IntValue())
+			assert.Equal(t, "app.serve", attr(waits["app.leak"].Attributes(), "goroutine.creator"))
+			counts := pointsBy(t, m, "app", "go.goroutine.group.count")
+			require.Contains(t, counts, "app.leak")
+			assert.Empty(t, attr(counts["app.leak"].Attributes(), "goroutine.creator"), "the count's series keeps its attributes")
+		}
+	}
+	require.GreaterOrEqual(t, suspectedAt, 0, "the leak was never suspected")
+
+	records := cs.records()
+	require.Len(t, records, 1, "one record for one group turning suspected")
+	r := records[0]
+	assert.Equal(t, eventSuspected, r.EventName())
+	assert.Equal(t, "app.leak", attr(r.Attributes(), "code.function.name"))
+	assert.Equal(t, "app.serve", attr(r.Attributes(), "goroutine.creator"))
+	assert.Equal(t, "7", attr(r.Attributes(), "goroutine.wait.max_minutes"))
+	assert.Equal(t, "chan send", attr(r.Attributes(), "goroutine.wait"))
+	assert.NotContains(t, r.Attributes().AsRaw(), "goroutine.leaked", "the target has no leak profile")
+	assert.Equal(t, strings.Join([]string{
+		"goroutine group " + attr(r.Attributes(), "goroutine.signature") + " suspected of leaking: " + attr(r.Attributes(), "goroutine.count") +
+			" goroutines [chan send], growing 16.0/min",
+		"app.leak", "\tapp/main.go:10",
+		"created by app.serve", "\tapp/main.go:42",
+	}, "\n"), r.Body().Str())
+}

@@ -1,0 +1,73 @@
+package group
+
+import (
+	"bytes"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
+	"github.com/goroutinewatch/goroutinereceiver/internal/dump"
+)
+
+// TestDumpMatchesProfile groups a debug=2 dump and the debug=0 profile
+// taken of the same process a moment before it (the leaks had stopped at
+// -requests 20): every group of the example target's patterns has the same
+// id, count and wait in both, and the dump adds the creator and the leaked
+// marks.
+func TestDumpMatchesProfile(t *testing.T) {
+	pb, err := os.ReadFile("../../testdata/dumps/leaktarget.pb.gz")
+	require.NoError(t, err, "run scripts/capture-dumps.sh")
+	txt, err := os.ReadFile("../../testdata/dumps/leaktarget.txt")
+	require.NoError(t, err)
+	p, err := decode.Decode(bytes.NewReader(pb), decode.Limits{MaxBytes: 64 << 20})
+	require.NoError(t, err)
+	fromProfile, err := Of(p, Options{})
+	require.NoError(t, err)
+	var g Grouper
+	fromDump, err := g.OfDump(bytes.NewReader(txt), dump.MaxBytes, Options{})
+	require.NoError(t, err)
+
+	for _, stuck := range []string{"main.fanoutWorker", "main.slowCompute", "main.verifyReady", "main.(*ttlCache).cacheJanitor", "main.appendLedger", "main.poolWorker", "main.growWorker", "main.waitCond"} {
+		t.Run(stuck, func(t *testing.T) {
+			want := find(fromProfile.Groups, "", stuck)
+			got := find(fromDump.Groups, "", stuck)
+			require.NotNil(t, want)
+			require.NotNil(t, got)
+			assert.Equal(t, want.ID, got.ID, "one id for one stack in either format")
+			assert.Equal(t, want.Count, got.Count)
+			assert.Equal(t, want.Wait, got.Wait, "the profile's frames and the dump's header agree")
+			assert.Equal(t, want.Stuck, got.Stuck)
+			assert.NotEmpty(t, got.Creator.Function)
+			assert.NotEmpty(t, got.Stack)
+		})
+	}
+	fanout := find(fromDump.Groups, "", "main.fanoutWorker")
+	assert.Equal(t, fanout.Count, fanout.Leaked, "every fan-out worker is proven leaked")
+	assert.Equal(t, "main.firstResult", fanout.Creator.Function)
+	assert.Zero(t, find(fromDump.Groups, "", "main.poolWorker").Leaked)
+	assert.Zero(t, fromDump.Truncated)
+	var sum int64
+	for _, gr := range fromDump.Groups {
+		sum += gr.Count
+	}
+	assert.Equal(t, fromDump.Total, sum)
+}
+
+// TestDumpLabels keeps a label that the runtime printed in the headers
+// (GODEBUG=tracebacklabels=1).
+func TestDumpLabels(t *testing.T) {
+	txt, err := os.ReadFile("../../testdata/dumps/labels.txt")
+	require.NoError(t, err, "run scripts/capture-dumps.sh")
+	var g Grouper
+	res, err := g.OfDump(bytes.NewReader(txt), dump.MaxBytes, Options{Labels: []string{"pattern"}})
+	require.NoError(t, err)
+	fanout := find(res.Groups, "fanout", "main.fanoutWorker")
+	require.NotNil(t, fanout)
+	assert.Equal(t, []string{"fanout"}, fanout.LabelValues)
+	pool := find(res.Groups, "pool", "main.poolWorker")
+	require.NotNil(t, pool)
+	assert.Equal(t, []string{"pool"}, pool.LabelValues)
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Regenerates testdata/dumps from real Go processes: the example target built
+# with GOEXPERIMENT=goroutineleakprofile, running every pattern, captured
+# as a debug=0 profile, a goroutineleak profile and then a debug=2 dump
+# (after the leak profile's collection marked the proven leaks "(leaked)");
+# the same target under GOTRACEBACK=system and GODEBUG=tracebacklabels=1
+# (labels in headers); cmd/stackfarm with 120-frame stacks (elided frames);
+# and cmd/stackfarm's crash traceback under GOTRACEBACK=system (gp= headers,
+# runtime frames).
+#
+#   scripts/capture-dumps.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out="$root/testdata/dumps"
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+mkdir -p "$out"
+(cd "$root" && GOEXPERIMENT=goroutineleakprofile go build -trimpath -o "$tmp/leaktarget" ./cmd/leaktarget)
+(cd "$root" && go build -trimpath -o "$tmp/stackfarm" ./cmd/stackfarm)
+
+# start NAME BIN ARGS...: runs a target on a free port and sets $addr.
+start() {
+  local name=$1 bin=$2; shift 2
+  "$bin" -addr 127.0.0.1:0 "$@" >"$tmp/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do
+    addr=$(sed -n 's#^[a-z]* serving \(http://[^/]*\)/.*#\1#p' "$tmp/$name.log")
+    [ -n "$addr" ] && return 0
+    sleep 0.1
+  done
+  echo "$name did not start" >&2; cat "$tmp/$name.log" >&2; return 1
+}
+
+start all "$tmp/leaktarget" -patterns all -rate 10 -requests 20
+sleep 3.5
+curl -sf "$addr/debug/pprof/goroutine" -o "$out/leaktarget.pb.gz"
+curl -sf "$addr/debug/pprof/goroutineleak" -o "$out/leaktarget-leak.pb.gz"
+curl -sf "$addr/debug/pprof/goroutine?debug=2" -o "$out/leaktarget.txt"
+
+GOTRACEBACK=system start system "$tmp/leaktarget" -patterns fanout,mutex -rate 10 -requests 5
+sleep 1
+curl -sf "$addr/debug/pprof/goroutine?debug=2" -o "$out/gotraceback-system.txt"
+
+GODEBUG=tracebacklabels=1 start labels "$tmp/leaktarget" -patterns fanout,pool -rate 10 -requests 5
+sleep 1
+curl -sf "$addr/debug/pprof/goroutine?debug=2" -o "$out/labels.txt"
+
+start deep "$tmp/stackfarm" -stacks 3 -depth 120
+curl -sf "$addr/debug/pprof/goroutine?debug=2" -o "$out/deep.txt"
+
+# A crash traceback: the same form, with gp= headers; the panic message
+# before the first goroutine is cut off.
+GOTRACEBACK=system "$tmp/stackfarm" -stacks 3 -depth 12 -crash 2>"$tmp/crash.txt" || true
+sed -n '/^goroutine /,$p' "$tmp/crash.txt" >"$out/crash-system.txt"
+ls -l "$out"
