@@ -89,8 +89,9 @@ type target struct {
 	leakAbsentUntil time.Time
 	leakAvailable   int
 	leaked          []leakedGroup
-	// proven holds the signatures already reported proven by a log record.
-	proven map[signature.ID]bool
+	// reported holds the signatures a log record has reported, suspected
+	// or proven: one record per group, until it is neither.
+	reported map[signature.ID]bool
 
 	// The dump fetched as evidence (evidence: on_suspect), by signature.
 	evidenceGrouper group.Grouper
@@ -226,7 +227,7 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 			limits:        map[metadata.AttributeLimit]int64{},
 			tracker:       trend.NewTracker[group.Key](&s.leak, cfg.Leak.MaxTrackedGroups),
 			suspected:     map[group.Key]bool{},
-			proven:        map[signature.ID]bool{},
+			reported:      map[signature.ID]bool{},
 			evidence:      map[signature.ID]dumpFacts{},
 			leakAvailable: -1,
 		})
@@ -382,11 +383,11 @@ const leakRetry = time.Hour
 
 // investigate gathers the evidence for the groups that turned suspected in
 // this scrape (and, with leak_profile, on its own interval): the
-// goroutineleak profile, and with evidence: on_suspect the dump. It then
-// writes a log record per group that turned suspected and per group the
-// runtime newly proved leaked. p is the scrape's profile (nil in dump mode).
-// A failed evidence fetch is counted in the target's errors and costs the
-// records their evidence, not the scrape.
+// goroutineleak profile, and with evidence: on_suspect the dump. It writes
+// one log record per group, when it first turns suspected or is proven
+// leaked, whichever comes first. p is the scrape's profile (nil in dump
+// mode). A failed evidence fetch is counted in the target's errors and
+// costs the records their evidence, not the scrape.
 func (s *goroutineScraper) investigate(ctx context.Context, t *target, d *decode.Decoder, at time.Time, p *decode.Profile, r *result) {
 	var newly []int
 	for i, est := range r.estimates {
@@ -403,13 +404,14 @@ func (s *goroutineScraper) investigate(ctx context.Context, t *target, d *decode
 
 	// The stacks first: p is the worker's decoder's, which the evidence
 	// fetches below reuse.
-	first := len(r.records)
 	for _, i := range newly {
 		g, est := &r.groups.Groups[i], r.estimates[i]
-		rec := record{event: eventSuspected, known: *g.Known, count: g.Count, growth: est.Growth, minutes: -1, leaked: -1}
-		if p == nil { // dump mode: the group has what the dump told
-			rec.stack, rec.minutes = g.Stack, g.WaitMinutes
-		} else {
+		if t.reported[g.ID] {
+			continue
+		}
+		t.reported[g.ID] = true
+		rec := record{event: eventSuspected, known: *g.Known, count: g.Count, growth: est.Growth, minutes: -1, leaked: -1, stack: g.Stack}
+		if p != nil {
 			rec.stack = group.Frames(p, g)
 		}
 		r.records = append(r.records, rec)
@@ -436,23 +438,48 @@ func (s *goroutineScraper) investigate(ctx context.Context, t *target, d *decode
 		}
 	}
 
+	// What the dump and the leak profile add to each record.
 	leaked := make(map[signature.ID]int64, len(t.leaked))
 	for _, l := range t.leaked {
 		leaked[l.ID] += l.count
 	}
-	for i := first; i < first+len(newly); i++ {
-		rec := &r.records[i]
-		if f, ok := t.evidence[rec.known.ID]; ok && p != nil {
-			rec.stack, rec.minutes, rec.known.Creator = f.stack, f.waitMinutes, f.creator
+	var dumped map[signature.ID]*group.Group
+	if p == nil {
+		dumped = make(map[signature.ID]*group.Group, len(r.groups.Groups))
+		for i := range r.groups.Groups {
+			dumped[r.groups.Groups[i].ID] = &r.groups.Groups[i]
 		}
-		if n, ok := leaked[rec.known.ID]; ok || t.leakAvailable == 1 {
+	}
+	for i := range r.records {
+		rec := &r.records[i]
+		id := rec.known.ID
+		if g, ok := dumped[id]; ok {
+			rec.minutes, rec.known.Creator = g.WaitMinutes, g.Creator
+		} else if f, ok := t.evidence[id]; ok {
+			rec.minutes, rec.known.Creator = f.waitMinutes, f.creator
+			if rec.event == eventSuspected {
+				rec.stack = f.stack
+			}
+		}
+		if n, ok := leaked[id]; ok || t.leakAvailable == 1 {
 			rec.leaked = n
+		}
+	}
+
+	// A group neither suspected nor proven any more may be reported again
+	// when it is.
+	for id := range t.reported {
+		if _, ok := leaked[id]; ok {
+			continue
+		}
+		if !slices.ContainsFunc(r.groups.Groups, func(g group.Group) bool { return g.ID == id && t.suspected[g.Key] }) {
+			delete(t.reported, id)
 		}
 	}
 }
 
 // readLeakProfile fetches the goroutineleak profile, keeps its groups and
-// writes a record for each group newly proven leaked.
+// writes a record for each group proven leaked that no record reported yet.
 func (s *goroutineScraper) readLeakProfile(ctx context.Context, t *target, d *decode.Decoder, at time.Time, r *result) error {
 	t.leakAt = at
 	u := *t.url
@@ -477,27 +504,15 @@ func (s *goroutineScraper) readLeakProfile(ctx context.Context, t *target, d *de
 	}
 	t.leakAvailable = 1
 	t.leaked = t.leaked[:0]
-	seen := make(map[signature.ID]bool, len(res.Groups))
 	for i := range res.Groups {
 		g := &res.Groups[i]
 		t.leaked = append(t.leaked, leakedGroup{Known: *g.Known, count: g.Count})
-		seen[g.ID] = true
-		if t.proven[g.ID] {
+		if t.reported[g.ID] {
 			continue
 		}
-		t.proven[g.ID] = true
-		rec := record{event: eventProven, known: *g.Known, count: g.Count, growth: math.NaN(), minutes: -1, leaked: g.Count, stack: group.Frames(p, g)}
-		if f, ok := t.evidence[g.ID]; ok {
-			rec.minutes, rec.known.Creator = f.waitMinutes, f.creator
-		}
-		r.records = append(r.records, rec)
-	}
-	// A group no longer proven leaked (the target restarted, or the
-	// goroutines ended after all) may be proven again later.
-	for id := range t.proven {
-		if !seen[id] {
-			delete(t.proven, id)
-		}
+		t.reported[g.ID] = true
+		r.records = append(r.records, record{event: eventProven, known: *g.Known, count: g.Count, growth: math.NaN(),
+			minutes: -1, leaked: g.Count, stack: group.Frames(p, g)})
 	}
 	slices.SortFunc(t.leaked, func(a, b leakedGroup) int {
 		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.ID, b.ID))

@@ -31,7 +31,9 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPointWithLabels(ts pcom
 	m := &mb.metricGoGoroutineGroupCount
 	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
 		func(dp pmetric.NumberDataPoint) { dp.SetIntValue(val) },
-		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator) })
+		func() {
+			m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator)
+		})
 }
 
 // RecordGoGoroutineGroupGrowthDataPointWithLabels records go.goroutine.group.growth.
@@ -39,7 +41,9 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPointWithLabels(ts pco
 	m := &mb.metricGoGoroutineGroupGrowth
 	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
 		func(dp pmetric.NumberDataPoint) { dp.SetDoubleValue(val) },
-		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator) })
+		func() {
+			m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator)
+		})
 }
 
 // RecordGoGoroutineGroupSuspectedDataPointWithLabels records go.goroutine.group.suspected.
@@ -47,7 +51,9 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPointWithLabels(ts 
 	m := &mb.metricGoGoroutineGroupSuspected
 	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
 		func(dp pmetric.NumberDataPoint) { dp.SetIntValue(val) },
-		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator) })
+		func() {
+			m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator)
+		})
 }
 
 // RecordGoGoroutineGroupWaitMaxDataPointWithLabels records go.goroutine.group.wait.max.
@@ -55,7 +61,9 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupWaitMaxDataPointWithLabels(ts pc
 	m := &mb.metricGoGoroutineGroupWaitMax
 	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
 		func(dp pmetric.NumberDataPoint) { dp.SetIntValue(val) },
-		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator) })
+		func() {
+			m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry, a.Creator)
+		})
 }
 
 // RecordGoGoroutineGroupLeakedDataPointWithLabels records go.goroutine.group.leaked.
@@ -63,7 +71,9 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupLeakedDataPointWithLabels(ts pco
 	m := &mb.metricGoGoroutineGroupLeaked
 	recordGroup(m.config.Enabled, m.config.EnabledAttributes, m.data, &m.aggDataPoints, mb.startTime, ts, a,
 		func(dp pmetric.NumberDataPoint) { dp.SetIntValue(val) },
-		func() { m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry) })
+		func() {
+			m.recordDataPoint(mb.startTime, ts, val, a.Signature, a.Wait, a.Function, a.File, a.Line, a.Entry)
+		})
 }
 
 // recordGroup records one group's point of a gauge: appended with set when
