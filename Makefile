@@ -40,6 +40,7 @@ unit:
 	# deadline with no crasher (golang/go#75804, fixed in Go 1.27).
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 200000x ./internal/decode
 	$(GO) test -run '^$$' -fuzz FuzzGroupMatchesPprof -fuzztime 200000x ./internal/group
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 200000x ./internal/dump
 	# Every benchmark once, so that none rots: BENCHMARKS.md quotes them.
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
@@ -53,6 +54,7 @@ generate:
 
 fixtures:
 	scripts/capture-profiles.sh
+	scripts/capture-dumps.sh
 	$(GO) test . -run TestScrapeGolden -update || true
 	$(GO) test . -run TestScrapeGolden
 
@@ -78,3 +80,5 @@ bench-target:
 # Ten minutes or so; a count, for the reason above.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30000000x ./internal/decode
+	$(GO) test -run '^$$' -fuzz FuzzGroupMatchesPprof -fuzztime 10000000x ./internal/group
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 30000000x ./internal/dump

@@ -47,6 +47,11 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, []string{"main.poolWorker"}, cfg.Ignore)
 	assert.Equal(t, 8, cfg.MaxConcurrency)
 	assert.Equal(t, int64(defaultMaxBodyBytes), cfg.MaxBodyBytes)
+	assert.Equal(t, modeDump, cfg.Mode)
+	assert.True(t, cfg.LeakProfile)
+	assert.Equal(t, 15*time.Minute, cfg.LeakProfileInterval)
+	assert.Equal(t, evidenceOnSuspect, cfg.Evidence)
+	assert.Equal(t, time.Hour, cfg.EvidenceInterval)
 	v, ok := cfg.Headers.Get("Authorization")
 	require.True(t, ok)
 	assert.Equal(t, configopaque.String("Bearer s3cr3t"), v)
@@ -81,6 +86,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad_leak", "leak.min_growth -1: must not be negative"},
 		{"bad_leak", "leak.significance 0.5: must be above 0 and below 0.5"},
 		{"bad_leak", "leak.max_tracked_groups 10: must be at least max_groups 200"},
+		{"bad_evidence", `mode "text": must be profile or dump`},
+		{"bad_evidence", `evidence "always": must be none or on_suspect`},
+		{"bad_evidence", "leak_profile_interval 0s: must be positive"},
+		{"bad_evidence", "evidence_interval -1m0s: must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

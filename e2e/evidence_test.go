@@ -302,6 +302,22 @@ service:
 		}
 	}
 	require.Len(t, fanout, 1, "one record for the fan-out leak, not one per scrape")
+	// Every leak pattern: one record, with its creator and its stack.
+	for _, p := range leakPatterns {
+		var n int
+		for i, r := range logs.records {
+			fn, _ := r.Attributes().Get("code.function.name")
+			if logs.service[i] != "with-leak-profile" || fn.Str() != stuckIn[p] {
+				continue
+			}
+			n++
+			creator, _ := r.Attributes().Get("goroutine.creator")
+			assert.NotEmpty(t, creator.Str(), "the record of %s names no creator", p)
+			assert.Contains(t, r.Body().Str(), stuckIn[p]+"\n\t", "the record of %s holds no stack", p)
+			assert.Contains(t, r.Body().Str(), "created by "+creator.Str(), "the record of %s", p)
+		}
+		assert.Equal(t, 1, n, "records of leak %s", p)
+	}
 	r := fanout[0]
 	body := r.Body().Str()
 	t.Logf("the fan-out leak's record, %s:\n%s\nattributes: %v", r.EventName(), body, r.Attributes().AsRaw())

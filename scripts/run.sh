@@ -23,7 +23,8 @@ _build/otelcol-goroutine --config examples/collector.yaml >"$out/collector.log" 
 pids+=($!)
 
 echo "example target: http://$TARGET_ENDPOINT/debug/pprof/ (log $out/leaktarget.log)"
-echo "collector:      debug exporter output in $out/collector.log"
+echo "collector:      debug exporter output in $out/collector.log, with a log record"
+echo "                (stack, creator, wait) for each group that turns suspected"
 echo "prometheus:     http://$PROMETHEUS_ENDPOINT/metrics"
 echo
 
