@@ -348,3 +348,34 @@ func TestEvidenceOnSuspect(t *testing.T) {
 		"created by app.serve", "\tapp/main.go:42",
 	}, "\n"), r.Body().Str())
 }
+
+// TestDumpModeBadTargets feeds dump mode what is not a dump, and a dump
+// with more distinct stacks than max_samples: each fails its own target
+// with a named cause and a counted error, and the good target is reported.
+func TestDumpModeBadTargets(t *testing.T) {
+	var many bytes.Buffer
+	for i := range 500 {
+		fmt.Fprintf(&many, "goroutine %d [select]:\nmain.f%d()\n\t/a.go:1 +0x1\n\n", i+1, i)
+	}
+	_, good := startPprofTarget(t, nil, mustRead("testdata/dumps/leaktarget.txt"), nil)
+	_, html := startPprofTarget(t, nil, []byte("<html><body>not here</body></html>\n"), nil)
+	_, wide := startPprofTarget(t, nil, many.Bytes(), nil)
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: good, ServiceName: "good"}, {Endpoint: html, ServiceName: "html"}, {Endpoint: wide, ServiceName: "wide"}}
+	cfg.Mode = modeDump
+	cfg.MaxSamples = 200
+	cs := newClockScraper(t, cfg)
+
+	cs.now = cs.now.Add(time.Second)
+	m, err := cs.scrape(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "malformed goroutine dump")
+	assert.Contains(t, err.Error(), "profile exceeds max_samples (200)")
+	assert.Equal(t, int64(1), gaugeValue(t, byService(t, m, "good"), "go.goroutine.scrape.up"))
+	for svc, want := range map[string]metadata.AttributeErrorType{"html": metadata.AttributeErrorTypeDecode, "wide": metadata.AttributeErrorTypeLimit} {
+		ms := byService(t, m, svc)
+		assert.Equal(t, int64(0), gaugeValue(t, ms, "go.goroutine.scrape.up"), svc)
+		dp := metric(t, ms, "go.goroutine.scrape.errors").Sum().DataPoints().At(0)
+		assert.Equal(t, want.String(), attr(dp.Attributes(), "error.type"), svc)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
+	"github.com/goroutinewatch/goroutinereceiver/internal/dump"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
@@ -600,11 +601,12 @@ func (s *goroutineScraper) fetchDump(ctx context.Context, u *url.URL, g *group.G
 	}
 	defer rc.Close()
 	body := &decode.CountingReader{R: rc}
-	res, err := g.OfDump(body, s.cfg.MaxProfileBytes, s.opts)
+	lim := s.limits // max_profile_bytes bounds the text
+	res, err := g.OfDump(body, lim, s.opts)
 	if err != nil {
 		return group.Result{}, body.N, false, err
 	}
-	return res, body.N, res.Truncated > 0, nil
+	return res, body.N, res.Cut, nil
 }
 
 // emit records one target's metrics under its resource and returns its
@@ -832,7 +834,7 @@ func errorType(err error) metadata.AttributeErrorType {
 		return metadata.AttributeErrorTypeLimit
 	case errors.Is(err, errPanic):
 		return metadata.AttributeErrorTypeInternal
-	case errors.Is(err, decode.ErrMalformed):
+	case errors.Is(err, decode.ErrMalformed), errors.Is(err, dump.ErrMalformed):
 		return metadata.AttributeErrorTypeDecode
 	case errors.Is(err, group.ErrNotGoroutineProfile):
 		return metadata.AttributeErrorTypeNotGoroutineProfile

@@ -66,6 +66,9 @@ type Goroutine struct {
 	// Elided counts frames the runtime left out of the middle of a deep
 	// stack ("...12 frames elided...").
 	Elided int
+	// Truncated reports a stack longer than the Reader's MaxFrames: its
+	// innermost MaxFrames frames are kept.
+	Truncated bool
 	// CreatedBy is the frame of the go statement that started the
 	// goroutine; its Function is empty for the main goroutine.
 	CreatedBy signature.Frame
@@ -87,6 +90,9 @@ type Reader struct {
 	err   error
 	ended bool // the last line had no newline
 	cut   bool // the limit was reached
+	// MaxFrames is the most frames kept per goroutine; 0 keeps all. The
+	// runtime prints at most 100, so only a dump from elsewhere has more.
+	MaxFrames int
 	// strings holds the function and file names read so far: a dump
 	// repeats a few hundred of them for every goroutine.
 	strings map[string]string
@@ -185,6 +191,10 @@ func (d *Reader) next() (*Goroutine, error) {
 			}
 			if err != nil {
 				return nil, err
+			}
+			if d.MaxFrames > 0 && len(g.Frames) >= d.MaxFrames {
+				g.Truncated = true
+				continue
 			}
 			g.Frames = append(g.Frames, signature.Frame{Function: fn, File: file, Line: lineNo})
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/dump"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
 )
@@ -17,10 +18,13 @@ import (
 // exact wait reason, the longest wait, who started the goroutines, how many
 // the runtime marked leaked, and the stack of the first goroutine seen.
 //
-// A dump cut inside a goroutine (the runtime stops at 64 MiB, and limit
-// may stop it sooner) loses that goroutine only; Result.Truncated then
-// counts 1.
-func (g *Grouper) OfDump(r io.Reader, limit int64, opts Options) (Result, error) {
+// A dump cut inside a goroutine (the runtime stops at 64 MiB, and
+// lim.MaxBytes may stop it sooner) loses that goroutine only, and
+// Result.Cut reports it. As with a profile, a stack keeps its
+// innermost lim.MaxFrames frames, and more than lim.MaxSamples groups is
+// refused with a *decode.LimitError: a dump's size bounds its goroutines,
+// not its distinct stacks.
+func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, error) {
 	if g.known == nil {
 		g.known = make(map[signature.ID]*entry)
 	}
@@ -28,7 +32,8 @@ func (g *Grouper) OfDump(r io.Reader, limit int64, opts Options) (Result, error)
 	g.groups = g.groups[:0]
 	g.stacks = g.stacks[:0]
 
-	d := dump.NewReader(r, limit)
+	d := dump.NewReader(r, lim.MaxBytes)
+	d.MaxFrames = lim.MaxFrames
 	var res Result
 	for {
 		gr, err := d.Next()
@@ -49,8 +54,15 @@ func (g *Grouper) OfDump(r io.Reader, limit int64, opts Options) (Result, error)
 		for _, f := range gr.Frames {
 			c = c.Then(signature.FrameChain(f.Function, f.Line, opts.Mode))
 		}
+		if gr.Truncated {
+			res.Truncated++
+		}
 		e := g.dumpEntry(c.ID(), gr, opts)
 		if e.seen != g.gen {
+			if lim.MaxSamples > 0 && len(g.groups) >= lim.MaxSamples {
+				g.forget()
+				return Result{}, &decode.LimitError{Limit: "max_samples", Max: int64(lim.MaxSamples)}
+			}
 			e.seen, e.pos = g.gen, len(g.groups)
 			g.groups = append(g.groups, Group{Known: &e.Known, Sample: len(g.stacks)})
 			g.stacks = append(g.stacks, slices.Clone(gr.Frames))
@@ -62,9 +74,7 @@ func (g *Grouper) OfDump(r io.Reader, limit int64, opts Options) (Result, error)
 			grp.Leaked++
 		}
 	}
-	if d.Truncated {
-		res.Truncated = 1
-	}
+	res.Cut = d.Truncated
 	for i := range g.groups {
 		g.groups[i].Stack = g.stacks[g.groups[i].Sample]
 	}

@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestDumpMatchesProfile(t *testing.T) {
 	fromProfile, err := Of(p, Options{})
 	require.NoError(t, err)
 	var g Grouper
-	fromDump, err := g.OfDump(bytes.NewReader(txt), dump.MaxBytes, Options{})
+	fromDump, err := g.OfDump(bytes.NewReader(txt), decode.Limits{MaxBytes: dump.MaxBytes}, Options{})
 	require.NoError(t, err)
 
 	for _, stuck := range []string{"main.fanoutWorker", "main.slowCompute", "main.verifyReady", "main.(*ttlCache).cacheJanitor", "main.appendLedger", "main.poolWorker", "main.growWorker", "main.waitCond"} {
@@ -49,6 +50,7 @@ func TestDumpMatchesProfile(t *testing.T) {
 	assert.Equal(t, "main.firstResult", fanout.Creator.Function)
 	assert.Zero(t, find(fromDump.Groups, "", "main.poolWorker").Leaked)
 	assert.Zero(t, fromDump.Truncated)
+	assert.False(t, fromDump.Cut)
 	var sum int64
 	for _, gr := range fromDump.Groups {
 		sum += gr.Count
@@ -62,7 +64,7 @@ func TestDumpLabels(t *testing.T) {
 	txt, err := os.ReadFile("../../testdata/dumps/labels.txt")
 	require.NoError(t, err, "run scripts/capture-dumps.sh")
 	var g Grouper
-	res, err := g.OfDump(bytes.NewReader(txt), dump.MaxBytes, Options{Labels: []string{"pattern"}})
+	res, err := g.OfDump(bytes.NewReader(txt), decode.Limits{MaxBytes: dump.MaxBytes}, Options{Labels: []string{"pattern"}})
 	require.NoError(t, err)
 	fanout := find(res.Groups, "fanout", "main.fanoutWorker")
 	require.NotNil(t, fanout)
@@ -70,4 +72,28 @@ func TestDumpLabels(t *testing.T) {
 	pool := find(res.Groups, "pool", "main.poolWorker")
 	require.NotNil(t, pool)
 	assert.Equal(t, []string{"pool"}, pool.LabelValues)
+}
+
+// TestDumpLimits holds a dump to the profile's limits: stacks keep their
+// innermost max_frames frames, and more distinct stacks than max_samples
+// are refused, since a dump's size bounds its goroutines, not its groups.
+func TestDumpLimits(t *testing.T) {
+	txt, err := os.ReadFile("../../testdata/dumps/deep.txt")
+	require.NoError(t, err, "run scripts/capture-dumps.sh")
+	var g Grouper
+	res, err := g.OfDump(bytes.NewReader(txt), decode.Limits{MaxBytes: dump.MaxBytes, MaxFrames: 5}, Options{})
+	require.NoError(t, err)
+	assert.Positive(t, res.Truncated)
+	for _, gr := range res.Groups {
+		assert.LessOrEqual(t, len(gr.Stack), 5)
+	}
+
+	var many bytes.Buffer
+	for i := range 100 {
+		fmt.Fprintf(&many, "goroutine %d [select]:\nmain.f%d()\n\t/a.go:1 +0x1\n\n", i+1, i)
+	}
+	_, err = g.OfDump(&many, decode.Limits{MaxBytes: dump.MaxBytes, MaxSamples: 10}, Options{})
+	var le *decode.LimitError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, "max_samples", le.Limit)
 }

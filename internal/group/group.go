@@ -87,6 +87,8 @@ type Result struct {
 	// Truncated counts samples whose stacks exceeded the decoder's frame
 	// limit; their signature is of the innermost frames only.
 	Truncated int
+	// Cut reports a dump that ended inside a goroutine (OfDump).
+	Cut bool
 }
 
 // Of groups p with a Grouper of its own.
