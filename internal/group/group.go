@@ -1,5 +1,6 @@
-// Package group sums a goroutine profile's samples into groups by stack
-// signature (and by the pprof labels the user keeps), largest first.
+// Package group sums goroutines into groups by stack signature (and by the
+// pprof labels the user keeps), read from a debug=0 profile or a debug=2
+// dump.
 package group // import "github.com/goroutinewatch/goroutinereceiver/internal/group"
 
 import (
