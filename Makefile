@@ -59,8 +59,8 @@ fixtures:
 	$(GO) test . -run TestScrapeGolden
 
 # BENCHMARKS.md's tables. bench: decode+group against google/pprof and gzip
-# (about 15 minutes); bench-scale: the collector against up to 5,000 targets
-# (about 15 minutes); bench-target: what each endpoint costs the target
+# (about 10 minutes); bench-scale: the collector against up to 5,000 targets,
+# and 500 targets of 100 to 10,000 stacks (about 20 minutes); bench-target: what each endpoint costs the target
 # (about 10 minutes). Output and benchstat tables land in _build/bench.
 BENCHSTAT := $(GO) tool -modfile=internal/tools/go.mod benchstat
 bench:
@@ -72,6 +72,8 @@ bench-scale: collector
 	mkdir -p _build/bench
 	SCALE_TARGETS=100,500,1000,2000,5000 SCALE_INTERVAL=15s OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) \
 	  $(GO) test -tags e2e -run '^$$' -bench CollectorScale -benchtime 4x -timeout 2h ./e2e | tee _build/bench/scale.txt
+	SCALE_TARGETS=500 SCALE_STACKS=100,1000,10000 SCALE_INTERVAL=15s OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) \
+	  $(GO) test -tags e2e -run '^$$' -bench CollectorScale -benchtime 4x -timeout 1h ./e2e | tee _build/bench/scale-stacks.txt
 
 bench-target:
 	mkdir -p _build/bench

@@ -28,32 +28,44 @@ import (
 // scrape of every target; the metrics are exported over OTLP to this test,
 // which counts that each scrape held every target, up.
 //
-// The sizes and the interval come from the environment, so that CI runs a
-// small case and BENCHMARKS.md the full table:
+// The sizes, the distinct stacks per target and the interval come from the
+// environment, so that CI runs a small case and BENCHMARKS.md the full
+// tables:
 //
 //	SCALE_TARGETS=100,500,1000,2000,5000 SCALE_INTERVAL=15s \
 //	  OTELCOL_BIN=$PWD/_build/otelcol-goroutine \
 //	  go test -tags e2e -run '^$' -bench CollectorScale -benchtime 4x -timeout 2h ./e2e
+//	SCALE_TARGETS=500 SCALE_STACKS=100,1000,10000 SCALE_INTERVAL=15s ... (the same)
 func BenchmarkCollectorScale(b *testing.B) {
-	sizes := []int{200}
-	if env := os.Getenv("SCALE_TARGETS"); env != "" {
-		sizes = nil
-		for _, f := range strings.Split(env, ",") {
-			n, err := strconv.Atoi(f)
-			require.NoError(b, err, "SCALE_TARGETS")
-			sizes = append(sizes, n)
-		}
-	}
+	sizes := envInts(b, "SCALE_TARGETS", 200)
+	stacks := envInts(b, "SCALE_STACKS", 1000)
 	interval := 5 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("SCALE_INTERVAL")); err == nil {
 		interval = d
 	}
-	profile := recordFarm(b, 1000, 10000)
-	for _, n := range sizes {
-		b.Run(fmt.Sprintf("targets=%d/stacks=1000", n), func(b *testing.B) {
-			scaleRun(b, n, interval, profile)
-		})
+	for _, s := range stacks {
+		profile := recordFarm(b, s, max(s, 10000))
+		for _, n := range sizes {
+			b.Run(fmt.Sprintf("targets=%d/stacks=%d", n, s), func(b *testing.B) {
+				scaleRun(b, n, interval, profile)
+			})
+		}
 	}
+}
+
+// envInts reads a comma-separated list of integers from the environment.
+func envInts(tb testing.TB, name string, def int) []int {
+	env := os.Getenv(name)
+	if env == "" {
+		return []int{def}
+	}
+	var out []int
+	for _, f := range strings.Split(env, ",") {
+		n, err := strconv.Atoi(f)
+		require.NoError(tb, err, name)
+		out = append(out, n)
+	}
+	return out
 }
 
 // recordFarm runs cmd/stackfarm once and returns its goroutine profile.

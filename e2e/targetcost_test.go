@@ -30,15 +30,7 @@ import (
 //	TARGET_GOROUTINES=1000,10000,100000 go test -tags e2e -run '^$' \
 //	  -bench TargetCost -benchtime 3x -timeout 1h ./e2e
 func BenchmarkTargetCost(b *testing.B) {
-	sizes := []int{1000}
-	if env := os.Getenv("TARGET_GOROUTINES"); env != "" {
-		sizes = nil
-		for _, f := range strings.Split(env, ",") {
-			n, err := strconv.Atoi(f)
-			require.NoError(b, err, "TARGET_GOROUTINES")
-			sizes = append(sizes, n)
-		}
-	}
+	sizes := envInts(b, "TARGET_GOROUTINES", 1000)
 	bin := filepath.Join(b.TempDir(), "stackfarm")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/stackfarm")
 	build.Dir = repoRoot(b)
