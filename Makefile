@@ -59,9 +59,10 @@ fixtures:
 	$(GO) test . -run TestScrapeGolden
 
 # BENCHMARKS.md's tables. bench: decode+group against google/pprof and gzip
-# (about 10 minutes); bench-scale: the collector against up to 5,000 targets,
-# and 500 targets of 100 to 10,000 stacks (about 20 minutes); bench-target: what each endpoint costs the target
-# (about 10 minutes). Output and benchstat tables land in _build/bench.
+# (about 10 minutes); bench-scale: the collector against up to 5,000
+# targets, then 500 targets of 100 to 10,000 stacks (about 20 minutes);
+# bench-target: what each endpoint costs the target (about 10 minutes).
+# Output and benchstat tables land in _build/bench.
 BENCHSTAT := $(GO) tool -modfile=internal/tools/go.mod benchstat
 bench:
 	mkdir -p _build/bench
