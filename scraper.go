@@ -439,13 +439,16 @@ func (s *goroutineScraper) investigate(ctx context.Context, t *target, d *decode
 		}
 	}
 
+	if len(r.records) == 0 && len(t.reported) == 0 {
+		return // the common case: nothing to report, nothing to forget
+	}
 	// What the dump and the leak profile add to each record.
 	leaked := make(map[signature.ID]int64, len(t.leaked))
 	for _, l := range t.leaked {
 		leaked[l.ID] += l.count
 	}
 	var dumped map[signature.ID]*group.Group
-	if p == nil {
+	if p == nil && len(r.records) > 0 {
 		dumped = make(map[signature.ID]*group.Group, len(r.groups.Groups))
 		for i := range r.groups.Groups {
 			dumped[r.groups.Groups[i].ID] = &r.groups.Groups[i]
