@@ -25,7 +25,6 @@ import (
 	_ "net/http/pprof" //nolint:gosec // serving pprof is this program's purpose.
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -145,6 +144,12 @@ type farm struct {
 // start returns once every goroutine is parked in its stack, so that a
 // profile taken next holds all of them.
 func (f *farm) start(stacks, digits, depth, goroutines int, labels bool) {
+	waitingNow := []metrics.Sample{{Name: "/sched/goroutines/waiting:goroutines"}}
+	metrics.Read(waitingNow)
+	var before uint64
+	if waitingNow[0].Value.Kind() == metrics.KindUint64 {
+		before = waitingNow[0].Value.Uint64()
+	}
 	var parked sync.WaitGroup
 	parked.Add(goroutines)
 	for g := range goroutines {
@@ -165,7 +170,16 @@ func (f *farm) start(stacks, digits, depth, goroutines int, labels bool) {
 		}()
 	}
 	parked.Wait()
-	runtime.Gosched()
+	// Done comes just before the receive that parks each goroutine: wait
+	// until the runtime counts them all waiting, or a goroutine caught
+	// between the two would show a stack of its own.
+	waiting := []metrics.Sample{{Name: "/sched/goroutines/waiting:goroutines"}}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		metrics.Read(waiting)
+		if waiting[0].Value.Kind() != metrics.KindUint64 || waiting[0].Value.Uint64() >= before+uint64(goroutines) {
+			return
+		}
+	}
 }
 
 func (f *farm) release() {
