@@ -116,19 +116,29 @@ type sink struct {
 	each    func(pmetric.Metrics)
 }
 
-func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// otlpBody reads an OTLP/HTTP request's body, gzip-compressed or not; on
+// failure it has answered 400 and returns false.
+func otlpBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	var body io.Reader = r.Body
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+			return nil, false
 		}
 		body = zr
 	}
 	b, err := io.ReadAll(body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	return b, true
+}
+
+func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, ok := otlpBody(w, r)
+	if !ok {
 		return
 	}
 	req := pmetricotlp.NewExportRequest()
