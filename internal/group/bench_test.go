@@ -220,7 +220,7 @@ func pprofGroups(p *profile.Profile, opts Options) map[Key]refGroup {
 				}
 			}
 		}
-		k := Key{ID: info.ID, Labels: joinLengthPrefixed(values)}
+		k := Key{ID: info.ID, Labels: string(appendLengthPrefixed(nil, values))}
 		g, ok := groups[k]
 		if !ok {
 			g = refGroup{Known: Known{Info: info, Key: k, LabelValues: values}, Frames: frames}

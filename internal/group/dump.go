@@ -44,9 +44,7 @@ func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, 
 			return Result{}, err
 		}
 		res.Total++
-		if len(opts.Ignore) > 0 && slices.ContainsFunc(gr.Frames, func(f signature.Frame) bool {
-			return slices.Contains(opts.Ignore, f.Function)
-		}) {
+		if ignored(gr.Frames, opts.Ignore) {
 			res.Ignored++
 			continue
 		}

@@ -85,8 +85,9 @@ type Result struct {
 	// Groups holds every group, in the order the profile first shows them;
 	// Cut picks the largest.
 	Groups []Group
-	// Truncated counts samples whose stacks exceeded the decoder's frame
-	// limit; their signature is of the innermost frames only.
+	// Truncated counts samples (goroutines, in a dump) whose stacks
+	// exceeded the frame limit; their signature is of the innermost frames
+	// only.
 	Truncated int
 	// Cut reports a dump that ended inside a goroutine (OfDump).
 	Cut bool
@@ -370,6 +371,7 @@ func appendFrames(frames []signature.Frame, p *decode.Profile, s *decode.Sample)
 	return frames
 }
 
+// ignored reports a stack holding any of the functions of Options.Ignore.
 func ignored(frames []signature.Frame, ignore []string) bool {
 	if len(ignore) == 0 {
 		return false
@@ -407,8 +409,4 @@ func appendLengthPrefixed(dst []byte, values []string) []byte {
 		dst = append(dst, v...)
 	}
 	return dst
-}
-
-func joinLengthPrefixed(values []string) string {
-	return string(appendLengthPrefixed(nil, values))
 }
