@@ -10,8 +10,9 @@ GOBIN       := $(shell $(GO) env GOPATH)/bin
 OCB_VERSION := v0.164.0
 OCB         := $(GOBIN)/builder
 COLLECTOR   := _build/otelcol-goroutine
+DISCOVERY   := _build/discovery/otelcol-goroutine-discovery
 
-.PHONY: run test check unit e2e collector generate fixtures fuzz bench bench-scale bench-target
+.PHONY: run test check unit e2e collector collector-discovery generate fixtures fuzz bench bench-scale bench-target
 
 run: collector
 	scripts/run.sh
@@ -24,6 +25,10 @@ $(OCB):
 
 collector: $(OCB)
 	$(OCB) --config builder-config.yaml
+
+# The collector with receiver_creator and the host and Kubernetes observers.
+collector-discovery: $(OCB)
+	$(OCB) --config builder-config-discovery.yaml
 
 check:
 	$(GO) vet ./...
@@ -44,8 +49,9 @@ unit:
 	# Every benchmark once, so that none rots: BENCHMARKS.md quotes them.
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
-e2e: collector
-	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) $(GO) test -tags e2e -count=1 -v ./e2e
+e2e: collector collector-discovery
+	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) OTELCOL_DISCOVERY_BIN=$(CURDIR)/$(DISCOVERY) \
+	  $(GO) test -tags e2e -count=1 -v ./e2e
 	# The collector and target-cost benchmarks at their small default sizes.
 	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) $(GO) test -tags e2e -run '^$$' -bench . -benchtime 2x ./e2e
 

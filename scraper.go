@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -678,6 +679,7 @@ func (s *goroutineScraper) emit(now pcommon.Timestamp, t *target, r result, logs
 	host, port := hostPort(t.url)
 	rb.SetServerAddress(host)
 	rb.SetServerPort(port)
+	rb.SetServiceInstanceID(net.JoinHostPort(host, strconv.FormatInt(port, 10)))
 	rb.SetURLFull(t.url.Redacted())
 	if t.serviceName != "" {
 		rb.SetServiceName(t.serviceName)

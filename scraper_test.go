@@ -72,6 +72,7 @@ func compareGolden(t *testing.T, name string, m pmetric.Metrics) {
 	require.NoError(t, err)
 	require.NoError(t, pmetrictest.CompareMetrics(want, m,
 		pmetrictest.IgnoreResourceAttributeValue("server.port"),
+		pmetrictest.IgnoreResourceAttributeValue("service.instance.id"),
 		pmetrictest.IgnoreResourceAttributeValue("url.full"),
 		pmetrictest.IgnoreMetricValues("go.goroutine.scrape.duration"),
 		pmetrictest.IgnoreStartTimestamp(),
@@ -470,6 +471,7 @@ func TestScrapeResourceAttributes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, host, attrs["server.address"])
 	assert.EqualValues(t, mustAtoi(t, port), attrs["server.port"])
+	assert.Equal(t, host+":"+port, attrs["service.instance.id"], "the instance label, as Prometheus names it")
 	assert.Equal(t, srv.URL+defaultPath, attrs["url.full"])
 	assert.Equal(t, "checkout", attrs["service.name"])
 	ts := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0).Timestamp()

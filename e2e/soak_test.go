@@ -231,7 +231,14 @@ func thirds(xs []int64) (middle, last float64) {
 // runCollector starts the collector with a config file.
 func runCollector(t testing.TB, config string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(collectorBinary(t), "--config", config)
+	return runCollectorBin(t, collectorBinary(t), config)
+}
+
+// runCollectorBin starts the collector bin with a config file; its log is
+// shown when the test fails.
+func runCollectorBin(t testing.TB, bin, config string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "--config", config)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "collector.log"))
 	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = logs, logs

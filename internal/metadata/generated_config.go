@@ -621,10 +621,11 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 
 // ResourceAttributesConfig provides config for goroutine resource attributes.
 type ResourceAttributesConfig struct {
-	ServerAddress ResourceAttributeConfig `mapstructure:"server.address"`
-	ServerPort    ResourceAttributeConfig `mapstructure:"server.port"`
-	ServiceName   ResourceAttributeConfig `mapstructure:"service.name"`
-	URLFull       ResourceAttributeConfig `mapstructure:"url.full"`
+	ServerAddress     ResourceAttributeConfig `mapstructure:"server.address"`
+	ServerPort        ResourceAttributeConfig `mapstructure:"server.port"`
+	ServiceInstanceID ResourceAttributeConfig `mapstructure:"service.instance.id"`
+	ServiceName       ResourceAttributeConfig `mapstructure:"service.name"`
+	URLFull           ResourceAttributeConfig `mapstructure:"url.full"`
 }
 
 func DefaultResourceAttributesConfig() ResourceAttributesConfig {
@@ -633,6 +634,9 @@ func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 			Enabled: true,
 		},
 		ServerPort: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		ServiceInstanceID: ResourceAttributeConfig{
 			Enabled: true,
 		},
 		ServiceName: ResourceAttributeConfig{

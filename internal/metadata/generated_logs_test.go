@@ -22,6 +22,7 @@ func TestLogsBuilderAppendLogRecord(t *testing.T) {
 	rb := lb.NewResourceBuilder()
 	rb.SetServerAddress("server.address-val")
 	rb.SetServerPort(11)
+	rb.SetServiceInstanceID("service.instance.id-val")
 	rb.SetServiceName("service.name-val")
 	rb.SetURLFull("url.full-val")
 	res := rb.Emit()

@@ -35,6 +35,13 @@ func (rb *ResourceBuilder) SetServerPort(val int64) {
 	}
 }
 
+// SetServiceInstanceID sets provided value as "service.instance.id" attribute.
+func (rb *ResourceBuilder) SetServiceInstanceID(val string) {
+	if rb.config.ServiceInstanceID.Enabled {
+		rb.res.Attributes().PutStr("service.instance.id", val)
+	}
+}
+
 // SetServiceName sets provided value as "service.name" attribute.
 func (rb *ResourceBuilder) SetServiceName(val string) {
 	if rb.config.ServiceName.Enabled {

@@ -1,0 +1,156 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// discoveryBinary is the collector of builder-config-discovery.yaml:
+// receiver_creator and the host and Kubernetes observers besides ours.
+func discoveryBinary(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv("OTELCOL_DISCOVERY_BIN")
+	if bin == "" {
+		bin = filepath.Join(repoRoot(t), "_build", "discovery", "otelcol-goroutine-discovery")
+	}
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "build the discovery collector first: make collector-discovery")
+	return bin
+}
+
+// TestHostObserverDiscoversTarget runs the collector with no target address
+// in its config: the host observer lists this machine's listening ports,
+// receiver_creator's rule matches the example target's by process name and
+// starts a goroutine receiver on it, and the endpoint's attributes reach the
+// metrics. When the target exits, its receiver is stopped.
+func TestHostObserverDiscoversTarget(t *testing.T) {
+	var s sink
+	srv := httptest.NewServer(&s)
+	defer srv.Close()
+
+	target, addr := runTarget(t, buildTarget(t), "127.0.0.1:0", "-patterns", "fanout,pool", "-rate", "5")
+
+	config := fmt.Sprintf(`
+extensions:
+  host_observer:
+    refresh_interval: 1s
+receivers:
+  receiver_creator:
+    watch_observers: [host_observer]
+    receivers:
+      goroutine:
+        rule: type == "hostport" && process_name == "leaktarget"
+        config:
+          collection_interval: 1s
+          initial_delay: 0s
+          timeout: 800ms
+          labels: [pattern]
+        resource_attributes:
+          process.executable.name: "`+"`process_name`"+`"
+exporters:
+  otlphttp:
+    endpoint: %s
+    compression: none
+    retry_on_failure:
+      enabled: false
+service:
+  extensions: [host_observer]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [receiver_creator]
+      exporters: [otlphttp]
+`, srv.URL)
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
+	runCollectorBin(t, discoveryBinary(t), path)
+
+	// The fan-out group of the discovered target, scraped more than once.
+	var fanout []int64
+	var resource map[string]any
+	require.Eventually(t, func() bool {
+		fanout, resource = fanoutOf(s.snapshot(), addr)
+		return len(fanout) >= 3
+	}, 30*time.Second, 250*time.Millisecond, "no fan-out group from the discovered target")
+
+	assert.Equal(t, addr, resource["service.instance.id"])
+	assert.Equal(t, "http://"+addr+"/debug/pprof/goroutine", resource["url.full"])
+	assert.Equal(t, "leaktarget", resource["process.executable.name"], "receiver_creator's resource attribute")
+	assert.Positive(t, fanout[len(fanout)-1])
+	assert.GreaterOrEqual(t, fanout[len(fanout)-1], fanout[0], "a leak only grows: %v", fanout)
+
+	// The target goes away: the observer drops its endpoint and
+	// receiver_creator stops the receiver, so that no scrape of a
+	// vanished port is reported any more.
+	stop(t, target)
+	var last int
+	require.Eventually(t, func() bool {
+		n := batchesOf(s.snapshot(), addr)
+		quiet := n == last
+		last = n
+		return quiet
+	}, 20*time.Second, 3*time.Second, "the receiver of a vanished target kept reporting")
+}
+
+// fanoutOf returns the fan-out group's counts, one per scrape of the target
+// at addr, and the resource they came with.
+func fanoutOf(batches []pmetric.Metrics, addr string) ([]int64, map[string]any) {
+	var counts []int64
+	var resource map[string]any
+	for _, pts := range groupPointsOf(batches, addr) {
+		if p := find(pts.points, "main.fanoutWorker"); p != nil {
+			counts = append(counts, p.count)
+			resource = pts.resource
+		}
+	}
+	return counts, resource
+}
+
+type scrapePoints struct {
+	resource map[string]any
+	points   []point
+}
+
+// groupPointsOf is groupPoints for the resources of one target.
+func groupPointsOf(batches []pmetric.Metrics, addr string) []scrapePoints {
+	var out []scrapePoints
+	for _, m := range batches {
+		for i := range m.ResourceMetrics().Len() {
+			rm := m.ResourceMetrics().At(i)
+			if v, _ := rm.Resource().Attributes().Get("service.instance.id"); v.Str() != addr {
+				continue
+			}
+			one := pmetric.NewMetrics()
+			rm.CopyTo(one.ResourceMetrics().AppendEmpty())
+			for _, pts := range groupPoints([]pmetric.Metrics{one}) {
+				out = append(out, scrapePoints{resource: rm.Resource().Attributes().AsRaw(), points: pts})
+			}
+		}
+	}
+	return out
+}
+
+// batchesOf counts the resources reported for the target at addr.
+func batchesOf(batches []pmetric.Metrics, addr string) int {
+	n := 0
+	for _, m := range batches {
+		for i := range m.ResourceMetrics().Len() {
+			if v, _ := m.ResourceMetrics().At(i).Resource().Attributes().Get("service.instance.id"); v.Str() == addr {
+				n++
+			}
+		}
+	}
+	return n
+}
