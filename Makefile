@@ -12,12 +12,12 @@ OCB         := $(GOBIN)/builder
 COLLECTOR   := _build/otelcol-goroutine
 DISCOVERY   := _build/discovery/otelcol-goroutine-discovery
 
-.PHONY: run test check unit e2e collector collector-discovery generate fixtures fuzz bench bench-scale bench-target
+.PHONY: run test check rules unit e2e collector collector-discovery generate fixtures fuzz bench bench-scale bench-target
 
 run: collector
 	scripts/run.sh
 
-test: check unit e2e
+test: check rules unit e2e
 
 # ocb is installed at the version the manifest's modules were built with.
 $(OCB):
@@ -37,6 +37,13 @@ check:
 	scripts/generate.sh
 	@git diff --exit-code -- internal/metadata documentation.md 'generated_*' || \
 	  { echo "generated code is stale: run make generate and commit"; exit 1; }
+
+# The example alerting rules: valid, and each rule's unit tests (firing and
+# not firing) pass. Debian's promtool is installed where missing.
+rules:
+	scripts/install-prometheus.sh
+	promtool check rules examples/prometheus/goroutine-rules.yaml
+	cd examples/prometheus && promtool test rules goroutine-rules.test.yaml
 
 unit:
 	$(GO) test -race -count=1 ./...
