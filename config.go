@@ -59,6 +59,11 @@ type Config struct {
 	CollectionInterval time.Duration `mapstructure:"collection_interval"`
 	InitialDelay       time.Duration `mapstructure:"initial_delay"`
 
+	// ServiceName is Endpoint's service.name: a single-target receiver, as
+	// receiver_creator starts one per discovered endpoint, names its service
+	// here (a rule's config or a pod's annotation hint).
+	ServiceName string `mapstructure:"service_name"`
+
 	// Targets are scraped besides Endpoint, with the same client settings.
 	Targets []TargetConfig `mapstructure:"targets"`
 

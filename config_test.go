@@ -34,6 +34,7 @@ func TestLoadConfig(t *testing.T) {
 	cfg := loadConfig(t, "custom")
 	require.NoError(t, confmap.Validate(cfg))
 	assert.Equal(t, "127.0.0.1:6060", cfg.Endpoint)
+	assert.Equal(t, "edge", cfg.ServiceName)
 	assert.Equal(t, []TargetConfig{
 		{Endpoint: "https://checkout.internal:8443/debug/pprof/goroutine", ServiceName: "checkout"},
 		{Endpoint: "http://10.0.0.7:6060"},

@@ -236,7 +236,7 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 		return nil
 	}
 	if cfg.Endpoint != "" {
-		if err := add(cfg.Endpoint, ""); err != nil {
+		if err := add(cfg.Endpoint, cfg.ServiceName); err != nil {
 			return nil, err
 		}
 	}

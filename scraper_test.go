@@ -478,6 +478,20 @@ func TestScrapeResourceAttributes(t *testing.T) {
 	assert.Equal(t, pcommon.NewTimestampFromTime(fixedNow), ts, "timestamps come from the injected clock")
 }
 
+// TestScrapeEndpointServiceName checks that service_name names endpoint's
+// service, as a receiver_creator rule or annotation hint sets it.
+func TestScrapeEndpointServiceName(t *testing.T) {
+	srv := serveFile(t, "testdata/profiles/fanout-1.pb.gz")
+	cfg := createDefaultConfig()
+	cfg.Endpoint = srv.URL
+	cfg.ServiceName = "checkout"
+	m, err := newTestScraper(t, cfg).scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, m.ResourceMetrics().Len())
+	name, _ := m.ResourceMetrics().At(0).Resource().Attributes().Get("service.name")
+	assert.Equal(t, "checkout", name.Str())
+}
+
 func mustAtoi(t *testing.T, s string) int64 {
 	t.Helper()
 	var n int64

@@ -185,18 +185,7 @@ func startPrometheus(t *testing.T, dir string) string {
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 		"--log.level=warn")
-	logs, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stop(t, cmd)
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("prometheus log (last 4 KiB):\n%s", b[max(0, len(b)-4096):])
-		}
-		_ = logs.Close()
-	})
+	startLogged(t, cmd, "prometheus")
 	api := "http://" + addr
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(api + "/-/ready")

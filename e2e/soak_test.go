@@ -234,12 +234,19 @@ func runCollector(t testing.TB, config string) *exec.Cmd {
 	return runCollectorBin(t, collectorBinary(t), config)
 }
 
-// runCollectorBin starts the collector bin with a config file; its log is
-// shown when the test fails.
+// runCollectorBin starts the collector bin with a config file.
 func runCollectorBin(t testing.TB, bin, config string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "--config", config)
-	logs, err := os.Create(filepath.Join(t.TempDir(), "collector.log"))
+	startLogged(t, cmd, "collector")
+	return cmd
+}
+
+// startLogged starts cmd with its output in a file, which is shown when the
+// test fails, and stops it when the test ends.
+func startLogged(t testing.TB, cmd *exec.Cmd, name string) {
+	t.Helper()
+	logs, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
@@ -247,11 +254,10 @@ func runCollectorBin(t testing.TB, bin, config string) *exec.Cmd {
 		stop(t, cmd)
 		if t.Failed() {
 			b, _ := os.ReadFile(logs.Name())
-			t.Logf("collector log (last 4 KiB):\n%s", b[max(0, len(b)-4096):])
+			t.Logf("%s log (last 4 KiB):\n%s", name, b[max(0, len(b)-4096):])
 		}
 		_ = logs.Close()
 	})
-	return cmd
 }
 
 func freeAddr(t testing.TB) string {

@@ -1,0 +1,281 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+// TestKubernetesObserverDiscoversPods runs the per-node collector of
+// examples/kubernetes/configmap.yaml, unchanged but for its credentials,
+// intervals and exporter, against pods of node-1 that a stand-in for the
+// Kubernetes API serves: the k8s observer watches them as it watches a
+// cluster's, through client-go's list and watch. The pods' IP is loopback,
+// where real example targets listen.
+//
+//   - checkout carries the annotation hints of
+//     examples/kubernetes/annotated-deployment.yaml on its pprof port;
+//   - billing has no annotation but a container port named "pprof", which the
+//     config's static rule matches;
+//   - web has neither, and checkout's application port no hint.
+//
+// It requires that checkout and billing are scraped with their pod's
+// resource attributes and the service.name the hint (over the pod's label)
+// or the pod's label gives, and that no other port is. The collector is
+// the binary examples/kubernetes/Dockerfile packs on a distroless static
+// base, so it must be statically linked.
+func TestKubernetesObserverDiscoversPods(t *testing.T) {
+	root := repoRoot(t)
+	bin := buildTarget(t)
+	_, checkout := runTarget(t, bin, "127.0.0.1:0", "-patterns", "fanout,pool", "-rate", "5")
+	_, billing := runTarget(t, bin, "127.0.0.1:0", "-patterns", "fanout,pool", "-rate", "5")
+	nobody := []string{freeAddr(t), freeAddr(t)} // ports where nothing listens
+
+	// The example deployment's hints, for checkout's pprof port.
+	var deploy struct {
+		Spec struct {
+			Template struct {
+				Metadata struct {
+					Annotations map[string]string `yaml:"annotations"`
+				} `yaml:"metadata"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	readYAML(t, filepath.Join(root, "examples", "kubernetes", "annotated-deployment.yaml"), &deploy)
+	hints := map[string]string{}
+	for k, v := range deploy.Spec.Template.Metadata.Annotations {
+		k = strings.Replace(k, ".6060/", "."+portOf(t, checkout)+"/", 1)
+		hints[k] = strings.Replace(v, "collection_interval: 30s", "collection_interval: 1s\ntimeout: 800ms", 1)
+	}
+	require.Contains(t, hints, "io.opentelemetry.discovery.metrics."+portOf(t, checkout)+"/scraper")
+
+	kube := &fakeKube{node: "node-1", quit: make(chan struct{}), pods: []any{
+		pod("shop", "checkout-7d9f", map[string]string{"app.kubernetes.io/name": "storefront"}, hints,
+			port{"http", nobody[0]}, port{"debug", checkout}),
+		pod("billing", "billing-5c6b", map[string]string{"app.kubernetes.io/name": "billing"}, nil,
+			port{"pprof", billing}),
+		pod("web", "web-0", nil, nil, port{"http", nobody[1]}),
+	}}
+	api := httptest.NewServer(kube)
+	t.Cleanup(func() {
+		close(kube.quit) // ends the open watches, which Close waits for
+		api.Close()
+	})
+
+	var s sink
+	otlp := httptest.NewServer(&s)
+	defer otlp.Close()
+
+	dir := t.TempDir()
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	readYAML(t, filepath.Join(root, "examples", "kubernetes", "configmap.yaml"), &cm)
+	example := filepath.Join(dir, "collector.yaml")
+	require.NoError(t, os.WriteFile(example, []byte(cm.Data["collector.yaml"]), 0o600))
+	// Merged over the example: kubeconfig credentials instead of the pod's
+	// service account, one-second scrapes, metrics to this test.
+	override := filepath.Join(dir, "override.yaml")
+	require.NoError(t, os.WriteFile(override, []byte(fmt.Sprintf(`
+extensions:
+  k8s_observer:
+    auth_type: kubeConfig
+receivers:
+  receiver_creator/goroutine:
+    receivers:
+      goroutine:
+        config:
+          collection_interval: 1s
+          initial_delay: 0s
+          timeout: 800ms
+exporters:
+  otlphttp:
+    endpoint: %s
+    compression: none
+    retry_on_failure:
+      enabled: false
+service:
+  pipelines:
+    metrics:
+      exporters: [otlphttp]
+`, otlp.URL)), 0o600))
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+  - name: test
+    cluster:
+      server: %s
+users:
+  - name: test
+    user:
+      token: test
+contexts:
+  - name: test
+    context: {cluster: test, user: test}
+current-context: test
+`, api.URL)), 0o600))
+
+	exe, err := elf.Open(discoveryBinary(t))
+	require.NoError(t, err)
+	for _, p := range exe.Progs {
+		require.NotEqual(t, elf.PT_INTERP, p.Type, "the collector is linked dynamically: distroless/static cannot run it")
+	}
+	require.NoError(t, exe.Close())
+
+	cmd := exec.Command(discoveryBinary(t), "--config", example, "--config", override)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "K8S_NODE_NAME=node-1", "POD_IP=127.0.0.1")
+	startLogged(t, cmd, "collector")
+
+	want := map[string]map[string]any{
+		checkout: {"k8s.pod.name": "checkout-7d9f", "k8s.namespace.name": "shop", "service.name": "checkout"},
+		billing:  {"k8s.pod.name": "billing-5c6b", "k8s.namespace.name": "billing", "service.name": "billing"},
+	}
+	require.Eventually(t, func() bool {
+		batches := s.snapshot()
+		for addr := range want {
+			if counts, _ := fanoutOf(batches, addr); len(counts) < 2 {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 250*time.Millisecond, "discovered pods not scraped")
+
+	batches := s.snapshot()
+	for addr, attrs := range want {
+		counts, resource := fanoutOf(batches, addr)
+		assert.Positive(t, counts[len(counts)-1], "%s: fan-out group", addr)
+		for k, v := range attrs {
+			assert.Equal(t, v, resource[k], "%s: %s", addr, k)
+		}
+		assert.Equal(t, "app", resource["k8s.container.name"], addr)
+		assert.Equal(t, "c0ffee"+fmt.Sprint(resource["k8s.pod.name"]), resource["container.id"], addr)
+		assert.Equal(t, "http://"+addr+"/debug/pprof/goroutine", resource["url.full"], addr)
+	}
+	for _, addr := range nobody {
+		assert.Zero(t, batchesOf(batches, addr), "%s was scraped: no hint or rule names it", addr)
+	}
+	require.NotEmpty(t, kube.asked())
+	for _, q := range kube.asked() {
+		assert.Equal(t, "spec.nodeName=node-1", q, "a per-node collector asks for its own node's pods only")
+	}
+}
+
+// fakeKube serves the two requests the k8s observer's pod informer makes:
+// list pods, then watch them (with client-go's watch-list, the initial
+// pods come as ADDED events closed by a bookmark). The watch stays open
+// with no further event until the client goes.
+type fakeKube struct {
+	node string
+	pods []any
+	quit chan struct{}
+
+	mu        sync.Mutex
+	selectors []string
+}
+
+func (k *fakeKube) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/api/v1/pods" {
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+		return
+	}
+	q := r.URL.Query()
+	k.mu.Lock()
+	k.selectors = append(k.selectors, q.Get("fieldSelector"))
+	k.mu.Unlock()
+	var pods []any
+	if q.Get("fieldSelector") == "spec.nodeName="+k.node {
+		pods = k.pods
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	if q.Get("watch") != "true" && q.Get("watch") != "1" {
+		_ = enc.Encode(map[string]any{"kind": "PodList", "apiVersion": "v1", "metadata": map[string]any{"resourceVersion": "1"}, "items": pods})
+		return
+	}
+	if q.Get("sendInitialEvents") == "true" {
+		for _, p := range pods {
+			_ = enc.Encode(map[string]any{"type": "ADDED", "object": p})
+		}
+		_ = enc.Encode(map[string]any{"type": "BOOKMARK", "object": map[string]any{
+			"kind": "Pod", "apiVersion": "v1",
+			"metadata": map[string]any{"resourceVersion": "1", "annotations": map[string]string{"k8s.io/initial-events-end": "true"}},
+		}})
+	}
+	w.(http.Flusher).Flush()
+	select {
+	case <-r.Context().Done():
+	case <-k.quit:
+	}
+}
+
+func (k *fakeKube) asked() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.selectors...)
+}
+
+type port struct{ name, addr string }
+
+// pod is a running pod of node-1 with one container, "app", whose ports
+// are ports; its IP is their host.
+func pod(namespace, name string, labels, annotations map[string]string, ports ...port) any {
+	var ip string
+	var cports []any
+	for _, p := range ports {
+		host, number, _ := net.SplitHostPort(p.addr)
+		ip = host
+		var n int
+		_, _ = fmt.Sscan(number, &n)
+		cports = append(cports, map[string]any{"name": p.name, "containerPort": n, "protocol": "TCP"})
+	}
+	return map[string]any{
+		"kind": "Pod", "apiVersion": "v1",
+		"metadata": map[string]any{
+			"name": name, "namespace": namespace, "uid": name + "-uid", "resourceVersion": "1",
+			"labels": labels, "annotations": annotations,
+		},
+		"spec": map[string]any{
+			"nodeName":   "node-1",
+			"containers": []any{map[string]any{"name": "app", "image": "registry.example.com/" + name, "ports": cports}},
+		},
+		"status": map[string]any{
+			"phase": "Running", "podIP": ip,
+			"containerStatuses": []any{map[string]any{
+				"name": "app", "ready": true, "containerID": "containerd://c0ffee" + name,
+				"state": map[string]any{"running": map[string]any{}},
+			}},
+		},
+	}
+}
+
+func portOf(t *testing.T, addr string) string {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	return p
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, v), path)
+}
