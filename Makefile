@@ -1,9 +1,11 @@
 # The two commands of the README:
 #   make run    build the collector with ocb, start the example target and
 #               show its per-signature goroutine groups
-#   make test   every test: vet, format, generated code, unit, end-to-end
-# Both work on a fresh machine with Go and network access to the Go module
-# proxy; everything else is installed here.
+#   make test   every test: vet, format, generated code, alerting rules, unit,
+#               end-to-end
+# Both work on a fresh machine with Go, network access to the Go module proxy
+# and, for make test, Debian's package archive (prometheus and promtool are
+# installed with apt-get where missing); everything else is installed here.
 
 GO          ?= go
 GOBIN       := $(shell $(GO) env GOPATH)/bin
@@ -12,7 +14,7 @@ OCB         := $(GOBIN)/builder
 COLLECTOR   := _build/otelcol-goroutine
 DISCOVERY   := _build/discovery/otelcol-goroutine-discovery
 
-.PHONY: run test check rules unit e2e collector collector-discovery generate fixtures fuzz bench bench-scale bench-target
+.PHONY: run test check rules unit e2e collector collector-discovery generate fixtures chart fuzz bench bench-scale bench-target
 
 run: collector
 	scripts/run.sh
@@ -64,6 +66,10 @@ e2e: collector collector-discovery
 
 generate:
 	scripts/generate.sh
+
+# docs/chart.svg, the README's picture, from a 4-minute run.
+chart: collector
+	scripts/chart.sh
 
 fixtures:
 	scripts/capture-profiles.sh
