@@ -6,12 +6,14 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -278,4 +280,95 @@ func readYAML(t *testing.T, path string, v any) {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(b, v), path)
+}
+
+// TestKubernetesManifestsAgree checks what kubectl apply would only find
+// out in a cluster: the DaemonSet runs as the ServiceAccount that rbac.yaml
+// binds to read pods, mounts the ConfigMap and passes its key as --config,
+// and sets every environment variable the config reads.
+func TestKubernetesManifestsAgree(t *testing.T) {
+	dir := filepath.Join(repoRoot(t), "examples", "kubernetes")
+	type object struct {
+		Kind     string `yaml:"kind"`
+		Metadata struct {
+			Name      string `yaml:"name"`
+			Namespace string `yaml:"namespace"`
+		} `yaml:"metadata"`
+		Rules []struct {
+			Resources []string `yaml:"resources"`
+			Verbs     []string `yaml:"verbs"`
+		} `yaml:"rules"`
+		Subjects []struct {
+			Name      string `yaml:"name"`
+			Namespace string `yaml:"namespace"`
+		} `yaml:"subjects"`
+		Data map[string]string `yaml:"data"`
+		Spec struct {
+			Template struct {
+				Spec struct {
+					ServiceAccountName string `yaml:"serviceAccountName"`
+					Containers         []struct {
+						Args []string `yaml:"args"`
+						Env  []struct {
+							Name string `yaml:"name"`
+						} `yaml:"env"`
+						VolumeMounts []struct {
+							Name      string `yaml:"name"`
+							MountPath string `yaml:"mountPath"`
+						} `yaml:"volumeMounts"`
+					} `yaml:"containers"`
+					Volumes []struct {
+						Name      string `yaml:"name"`
+						ConfigMap struct {
+							Name string `yaml:"name"`
+						} `yaml:"configMap"`
+					} `yaml:"volumes"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	byKind := map[string]object{}
+	for _, file := range []string{"rbac.yaml", "configmap.yaml", "daemonset.yaml"} {
+		f, err := os.Open(filepath.Join(dir, file))
+		require.NoError(t, err)
+		dec := yaml.NewDecoder(f)
+		for {
+			var o object
+			if err := dec.Decode(&o); err != nil {
+				require.ErrorIs(t, err, io.EOF, file)
+				break
+			}
+			byKind[o.Kind] = o
+		}
+		require.NoError(t, f.Close())
+	}
+	ds, sa, role, binding, cm := byKind["DaemonSet"], byKind["ServiceAccount"], byKind["ClusterRole"], byKind["ClusterRoleBinding"], byKind["ConfigMap"]
+	pod := ds.Spec.Template.Spec
+	require.Len(t, pod.Containers, 1)
+	c := pod.Containers[0]
+
+	assert.Equal(t, sa.Metadata.Name, pod.ServiceAccountName)
+	require.Len(t, binding.Subjects, 1)
+	assert.Equal(t, sa.Metadata.Name, binding.Subjects[0].Name)
+	assert.Equal(t, ds.Metadata.Namespace, binding.Subjects[0].Namespace)
+	require.Len(t, role.Rules, 1)
+	assert.Equal(t, []string{"pods"}, role.Rules[0].Resources)
+	assert.ElementsMatch(t, []string{"get", "list", "watch"}, role.Rules[0].Verbs)
+
+	require.Len(t, pod.Volumes, 1)
+	assert.Equal(t, cm.Metadata.Name, pod.Volumes[0].ConfigMap.Name)
+	assert.Equal(t, ds.Metadata.Namespace, cm.Metadata.Namespace)
+	require.Len(t, c.VolumeMounts, 1)
+	assert.Equal(t, pod.Volumes[0].Name, c.VolumeMounts[0].Name)
+	config, ok := cm.Data["collector.yaml"]
+	require.True(t, ok)
+	assert.Equal(t, []string{"--config=" + c.VolumeMounts[0].MountPath + "/collector.yaml"}, c.Args)
+
+	var env []string
+	for _, e := range c.Env {
+		env = append(env, e.Name)
+	}
+	for _, m := range regexp.MustCompile(`\$\{env:(\w+)\}`).FindAllStringSubmatch(config, -1) {
+		assert.Contains(t, env, m[1], "the config reads %s", m[1])
+	}
 }
