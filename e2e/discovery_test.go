@@ -109,23 +109,6 @@ service:
 func fanoutOf(batches []pmetric.Metrics, addr string) ([]int64, map[string]any) {
 	var counts []int64
 	var resource map[string]any
-	for _, pts := range groupPointsOf(batches, addr) {
-		if p := find(pts.points, "main.fanoutWorker"); p != nil {
-			counts = append(counts, p.count)
-			resource = pts.resource
-		}
-	}
-	return counts, resource
-}
-
-type scrapePoints struct {
-	resource map[string]any
-	points   []point
-}
-
-// groupPointsOf is groupPoints for the resources of one target.
-func groupPointsOf(batches []pmetric.Metrics, addr string) []scrapePoints {
-	var out []scrapePoints
 	for _, m := range batches {
 		for i := range m.ResourceMetrics().Len() {
 			rm := m.ResourceMetrics().At(i)
@@ -135,11 +118,14 @@ func groupPointsOf(batches []pmetric.Metrics, addr string) []scrapePoints {
 			one := pmetric.NewMetrics()
 			rm.CopyTo(one.ResourceMetrics().AppendEmpty())
 			for _, pts := range groupPoints([]pmetric.Metrics{one}) {
-				out = append(out, scrapePoints{resource: rm.Resource().Attributes().AsRaw(), points: pts})
+				if p := find(pts, "main.fanoutWorker"); p != nil {
+					counts = append(counts, p.count)
+					resource = rm.Resource().Attributes().AsRaw()
+				}
 			}
 		}
 	}
-	return out
+	return counts, resource
 }
 
 // batchesOf counts the resources reported for the target at addr.
