@@ -19,13 +19,7 @@ import (
 // receiver_creator and the host and Kubernetes observers besides ours.
 func discoveryBinary(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv("OTELCOL_DISCOVERY_BIN")
-	if bin == "" {
-		bin = filepath.Join(repoRoot(t), "_build", "discovery", "otelcol-goroutine-discovery")
-	}
-	_, err := os.Stat(bin)
-	require.NoError(t, err, "build the discovery collector first: make collector-discovery")
-	return bin
+	return builtCollector(t, "OTELCOL_DISCOVERY_BIN", "collector-discovery", "_build", "discovery", "otelcol-goroutine-discovery")
 }
 
 // TestHostObserverDiscoversTarget runs the collector with no target address
@@ -115,13 +109,9 @@ func fanoutOf(batches []pmetric.Metrics, addr string) ([]int64, map[string]any) 
 			if v, _ := rm.Resource().Attributes().Get("service.instance.id"); v.Str() != addr {
 				continue
 			}
-			one := pmetric.NewMetrics()
-			rm.CopyTo(one.ResourceMetrics().AppendEmpty())
-			for _, pts := range groupPoints([]pmetric.Metrics{one}) {
-				if p := find(pts, "main.fanoutWorker"); p != nil {
-					counts = append(counts, p.count)
-					resource = rm.Resource().Attributes().AsRaw()
-				}
+			if p := find(resourcePoints(rm), "main.fanoutWorker"); p != nil {
+				counts = append(counts, p.count)
+				resource = rm.Resource().Attributes().AsRaw()
 			}
 		}
 	}

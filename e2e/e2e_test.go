@@ -42,12 +42,19 @@ func repoRoot(t testing.TB) string {
 
 func collectorBinary(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv("OTELCOL_BIN")
+	return builtCollector(t, "OTELCOL_BIN", "collector", "_build", "otelcol-goroutine")
+}
+
+// builtCollector returns the collector binary named by the environment
+// variable env, else the one make target builds at path under the root.
+func builtCollector(t testing.TB, env, target string, path ...string) string {
+	t.Helper()
+	bin := os.Getenv(env)
 	if bin == "" {
-		bin = filepath.Join(repoRoot(t), "_build", "otelcol-goroutine")
+		bin = filepath.Join(append([]string{repoRoot(t)}, path...)...)
 	}
 	_, err := os.Stat(bin)
-	require.NoError(t, err, "build the collector first: make collector")
+	require.NoError(t, err, "build the collector first: make %s", target)
 	return bin
 }
 
@@ -206,25 +213,29 @@ func groupPoints(batches []pmetric.Metrics) [][]point {
 	var scrapes [][]point
 	for _, m := range batches {
 		for i := range m.ResourceMetrics().Len() {
-			rm := m.ResourceMetrics().At(i)
-			port, _ := rm.Resource().Attributes().Get("server.port")
-			var pts []point
-			ms := rm.ScopeMetrics().At(0).Metrics()
-			for j := range ms.Len() {
-				if ms.At(j).Name() != "go.goroutine.group.count" {
-					continue
-				}
-				dps := ms.At(j).Gauge().DataPoints()
-				for k := range dps.Len() {
-					pts = append(pts, point{port: port.Int(), count: dps.At(k).IntValue(), attrs: dps.At(k).Attributes().AsRaw()})
-				}
-			}
-			if len(pts) > 0 {
+			if pts := resourcePoints(m.ResourceMetrics().At(i)); len(pts) > 0 {
 				scrapes = append(scrapes, pts)
 			}
 		}
 	}
 	return scrapes
+}
+
+// resourcePoints returns one target's group counts of one scrape.
+func resourcePoints(rm pmetric.ResourceMetrics) []point {
+	port, _ := rm.Resource().Attributes().Get("server.port")
+	var pts []point
+	ms := rm.ScopeMetrics().At(0).Metrics()
+	for j := range ms.Len() {
+		if ms.At(j).Name() != "go.goroutine.group.count" {
+			continue
+		}
+		dps := ms.At(j).Gauge().DataPoints()
+		for k := range dps.Len() {
+			pts = append(pts, point{port: port.Int(), count: dps.At(k).IntValue(), attrs: dps.At(k).Attributes().AsRaw()})
+		}
+	}
+	return pts
 }
 
 func find(pts []point, fn string) *point {

@@ -234,12 +234,13 @@ func query(t *testing.T, api, expr string) []series {
 	return body.Data.Result
 }
 
-func getJSON(t *testing.T, u string, v any) {
-	t.Helper()
+// getJSON decodes the JSON answer to a GET of u into v.
+func getJSON(tb testing.TB, u string, v any) {
+	tb.Helper()
 	resp, err := http.Get(u)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	defer resp.Body.Close()
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(v), u)
+	require.NoError(tb, json.NewDecoder(resp.Body).Decode(v), u)
 }
 
 func hasValue(res []series, label, value string) bool {

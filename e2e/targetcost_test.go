@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -107,11 +106,8 @@ type pauses struct {
 
 func pausesOf(tb testing.TB, addr string) pauses {
 	tb.Helper()
-	resp, err := http.Get("http://" + addr + "/debug/pauses")
-	require.NoError(tb, err)
-	defer resp.Body.Close()
 	var p pauses
-	require.NoError(tb, json.NewDecoder(resp.Body).Decode(&p))
+	getJSON(tb, "http://"+addr+"/debug/pauses", &p)
 	return p
 }
 
