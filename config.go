@@ -94,18 +94,15 @@ type Config struct {
 	MaxSamples   int `mapstructure:"max_samples"`
 	MaxLocations int `mapstructure:"max_locations"`
 
-	// Mode is "profile" (default: the debug=0 profile every scrape) or
-	// "dump" (the debug=2 dump every scrape: creators and wait ages, at the
-	// cost of stopping the target's world for the whole dump).
-	Mode string `mapstructure:"mode"`
+	// Mode is what every scrape fetches.
+	Mode Mode `mapstructure:"mode"`
 	// LeakProfile also fetches /debug/pprof/goroutineleak, at most every
 	// LeakProfileInterval: each fetch runs a leak-detecting GC in the target.
 	LeakProfile         bool          `mapstructure:"leak_profile"`
 	LeakProfileInterval time.Duration `mapstructure:"leak_profile_interval"`
-	// Evidence is "none" (default) or "on_suspect": fetch the dump and the
-	// leak profile of a target when one of its groups turns suspected, at
-	// most every EvidenceInterval.
-	Evidence         string        `mapstructure:"evidence"`
+	// Evidence is when a target's dump and leak profile are fetched beside
+	// the scrape, at most every EvidenceInterval.
+	Evidence         Evidence      `mapstructure:"evidence"`
 	EvidenceInterval time.Duration `mapstructure:"evidence_interval"`
 
 	// Leak holds the leak test's window and thresholds.
@@ -276,10 +273,10 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	if cfg.Mode != modeProfile && cfg.Mode != modeDump {
-		errs = append(errs, fmt.Errorf("mode %q: must be profile or dump", cfg.Mode))
+		errs = append(errs, fmt.Errorf("mode %q: must be %s or %s", cfg.Mode, modeProfile, modeDump))
 	}
 	if cfg.Evidence != evidenceNone && cfg.Evidence != evidenceOnSuspect {
-		errs = append(errs, fmt.Errorf("evidence %q: must be none or on_suspect", cfg.Evidence))
+		errs = append(errs, fmt.Errorf("evidence %q: must be %s or %s", cfg.Evidence, evidenceNone, evidenceOnSuspect))
 	}
 	if cfg.LeakProfileInterval <= 0 {
 		errs = append(errs, fmt.Errorf("leak_profile_interval %v: must be positive", cfg.LeakProfileInterval))
@@ -291,12 +288,28 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// The values of mode and evidence.
+// Mode is what every scrape fetches: the value of `mode`.
+type Mode string
+
 const (
-	modeProfile       = "profile"
-	modeDump          = "dump"
-	evidenceNone      = "none"
-	evidenceOnSuspect = "on_suspect"
+	// modeProfile fetches the debug=0 profile, whose cost to the target does
+	// not grow with its goroutines (the default).
+	modeProfile Mode = "profile"
+	// modeDump fetches the debug=2 dump: creators and wait ages on every
+	// scrape, at the cost of stopping the target's world for the whole dump.
+	modeDump Mode = "dump"
+)
+
+// Evidence is when a target's dump and leak profile are fetched beside the
+// scrape: the value of `evidence`.
+type Evidence string
+
+const (
+	// evidenceNone fetches them only as leak_profile says (the default).
+	evidenceNone Evidence = "none"
+	// evidenceOnSuspect fetches them when one of the target's groups turns
+	// suspected.
+	evidenceOnSuspect Evidence = "on_suspect"
 )
 
 func (l LeakConfig) validate(interval time.Duration, maxGroups int) []error {

@@ -28,7 +28,7 @@ func TestPanicIsContained(t *testing.T) {
 	cfg := createDefaultConfig()
 	cfg.Targets = []TargetConfig{{Endpoint: bad.URL, ServiceName: "bad"}, {Endpoint: good.URL, ServiceName: "good"}}
 	s := newTestScraper(t, cfg)
-	s.decode = func(d *decode.Decoder, r io.Reader, lim decode.Limits) (*decode.Profile, error) {
+	s.reader.decode = func(d *decode.Decoder, r io.Reader, lim decode.Limits) (*decode.Profile, error) {
 		p, err := d.Decode(r, lim)
 		if err == nil && p.Instance() == badInstance {
 			panic("decoder bug")
@@ -44,7 +44,7 @@ func TestPanicIsContained(t *testing.T) {
 	typ, _ := errs.At(0).Attributes().Get("error.type")
 	assert.Equal(t, metadata.AttributeErrorTypeInternal.String(), typ.Str())
 
-	s.decode = (*decode.Decoder).Decode
+	s.reader.decode = (*decode.Decoder).Decode
 	_, err = s.scrape(context.Background())
 	require.NoError(t, err)
 }

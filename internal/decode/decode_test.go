@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -126,7 +128,7 @@ func TestDecodeMaxFrames(t *testing.T) {
 	truncated := 0
 	for _, s := range p.Sample {
 		assert.LessOrEqual(t, len(s.Location), 2)
-		if s.Truncated {
+		if s.StackCut {
 			truncated++
 		}
 	}
@@ -159,7 +161,7 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "text dump", give: []byte("goroutine 1 [running]:\nmain.main()\n"), wantErr: ErrMalformed},
 		{name: "truncated gzip", give: valid[:len(valid)/2], wantErr: ErrMalformed, wantMsg: "truncated"},
 		{name: "gzip of garbage", give: gz(t, []byte("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff")), wantErr: ErrMalformed},
-		{name: "too large", give: valid, limits: Limits{MaxBytes: 100}, wantErr: ErrLimit},
+		{name: "too large", give: valid, limits: Limits{MaxBytes: 100}, wantErr: limit.MaxProfileBytes},
 		{name: "no empty string", give: noEmptyString, wantErr: ErrMalformed, wantMsg: "string table"},
 		{name: "dangling location", give: danglingLocation, wantErr: ErrMalformed, wantMsg: "unknown location 99"},
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode/hostile"
+	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
 )
 
 // defaultLimits are the receiver's defaults.
@@ -28,20 +29,20 @@ func TestHostileProfiles(t *testing.T) {
 		name      string
 		give      func() io.Reader
 		wantErr   error
-		wantLimit string
+		wantLimit limit.Limit
 		wantMsg   string
 	}{
 		{
 			name:      "10 GiB gzip bomb",
 			give:      func() io.Reader { return hostile.GzipBomb(10 << 30) },
-			wantErr:   ErrLimit,
-			wantLimit: "compression_ratio",
+			wantErr:   limit.ErrLimit,
+			wantLimit: limit.CompressionRatio,
 		},
 		{
 			name:      "sample of 64M location ids in 62 KB",
 			give:      func() io.Reader { return bytes.NewReader(hostile.HugeSample(64 << 20)) },
-			wantErr:   ErrLimit,
-			wantLimit: "max_message_bytes",
+			wantErr:   limit.ErrLimit,
+			wantLimit: limit.MaxMessageBytes,
 		},
 		{
 			name:    "many empty gzip members",
@@ -78,8 +79,8 @@ func TestHostileProfiles(t *testing.T) {
 			_, err := Decode(in, defaultLimits)
 			require.ErrorIs(t, err, tt.wantErr)
 			assert.Contains(t, err.Error(), tt.wantMsg)
-			if tt.wantLimit != "" {
-				var le *LimitError
+			if tt.wantLimit != 0 {
+				var le *limit.Error
 				require.True(t, errors.As(err, &le))
 				assert.Equal(t, tt.wantLimit, le.Limit)
 			}
@@ -97,16 +98,16 @@ func TestLimitsOnCounts(t *testing.T) {
 	tests := []struct {
 		name      string
 		limits    Limits
-		wantLimit string
+		wantLimit limit.Limit
 	}{
-		{"samples", Limits{MaxBytes: 64 << 20, MaxSamples: len(p.Sample) - 1}, "max_samples"},
-		{"locations", Limits{MaxBytes: 64 << 20, MaxLocations: 5}, "max_locations"},
-		{"bytes", Limits{MaxBytes: 1000}, "max_profile_bytes"},
+		{"samples", Limits{MaxBytes: 64 << 20, MaxSamples: len(p.Sample) - 1}, limit.MaxSamples},
+		{"locations", Limits{MaxBytes: 64 << 20, MaxLocations: 5}, limit.MaxLocations},
+		{"bytes", Limits{MaxBytes: 1000}, limit.MaxProfileBytes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Decode(bytes.NewReader(valid), tt.limits)
-			var le *LimitError
+			var le *limit.Error
 			require.True(t, errors.As(err, &le), "%v", err)
 			assert.Equal(t, tt.wantLimit, le.Limit)
 		})
@@ -114,7 +115,7 @@ func TestLimitsOnCounts(t *testing.T) {
 
 	got, err := Decode(bytes.NewReader(valid), Limits{MaxBytes: 64 << 20, MaxStringBytes: 8})
 	require.NoError(t, err)
-	assert.Positive(t, got.TruncatedStrings)
+	assert.Positive(t, got.StringsCut)
 	for _, s := range got.Sample {
 		for _, l := range s.Location {
 			for _, ln := range got.Location[l].Line {

@@ -29,8 +29,8 @@ type Profile struct {
 	Mapping []Mapping
 	// TimeNanos is when the target took the profile, in Unix nanoseconds.
 	TimeNanos int64
-	// TruncatedStrings counts strings cut to Limits.MaxStringBytes.
-	TruncatedStrings int
+	// StringsCut counts strings cut to Limits.MaxStringBytes.
+	StringsCut int
 
 	// The arenas the slices of Sample and Location are cut from.
 	lines           []Line
@@ -85,9 +85,9 @@ type Sample struct {
 	Location []int32
 	Value    []int64
 	Label    []Label
-	// Truncated reports that the stack held more than Limits.MaxFrames
+	// StackCut reports that the stack held more than Limits.MaxFrames
 	// locations and the outermost ones were dropped.
-	Truncated bool
+	StackCut bool
 }
 
 // Location is a program counter; Line holds one entry per function inlined

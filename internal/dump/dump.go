@@ -66,9 +66,9 @@ type Goroutine struct {
 	// Elided counts frames the runtime left out of the middle of a deep
 	// stack ("...12 frames elided...").
 	Elided int
-	// Truncated reports a stack longer than the Reader's MaxFrames: its
+	// StackCut reports a stack longer than the Reader's MaxFrames: its
 	// innermost MaxFrames frames are kept.
-	Truncated bool
+	StackCut bool
 	// CreatedBy is the frame of the go statement that started the
 	// goroutine; its Function is empty for the main goroutine.
 	CreatedBy signature.Frame
@@ -82,25 +82,24 @@ type Label struct{ Key, Value string }
 
 // Reader reads a dump one goroutine at a time.
 type Reader struct {
-	r     *bufio.Reader
-	limit int64
-	n     int64 // bytes read
-	line  int   // lines read
-	g     Goroutine
-	err   error
-	ended bool // the last line had no newline
-	cut   bool // the limit was reached
+	r       *bufio.Reader
+	limit   int64
+	n       int64 // bytes read
+	line    int   // lines read
+	g       Goroutine
+	err     error
+	ended   bool // the last line had no newline
+	atLimit bool // the limit was reached
 	// MaxFrames is the most frames kept per goroutine; 0 keeps all. The
 	// runtime prints at most 100, so only a dump from elsewhere has more.
 	MaxFrames int
 	// strings holds the function and file names read so far: a dump
 	// repeats a few hundred of them for every goroutine.
 	strings map[string]string
-	// Truncated reports that the dump ended inside a goroutine: at
-	// MaxBytes, as the runtime cuts it, at the Reader's limit, or without
-	// the newline that ends every line the runtime writes. Next drops that
-	// goroutine.
-	Truncated bool
+	// Cut reports that the dump ended inside a goroutine: at MaxBytes, as
+	// the runtime cuts it, at the Reader's limit, or without the newline
+	// that ends every line the runtime writes. Next drops that goroutine.
+	Cut bool
 }
 
 // NewReader returns a Reader of r that reads at most limit bytes: a dump
@@ -193,7 +192,7 @@ func (d *Reader) next() (*Goroutine, error) {
 				return nil, err
 			}
 			if d.MaxFrames > 0 && len(g.Frames) >= d.MaxFrames {
-				g.Truncated = true
+				g.StackCut = true
 				continue
 			}
 			g.Frames = append(g.Frames, signature.Frame{Function: fn, File: file, Line: lineNo})
@@ -202,12 +201,12 @@ func (d *Reader) next() (*Goroutine, error) {
 }
 
 // partial reports, at the end of the stream inside a goroutine, whether
-// the dump was cut there, and marks it truncated if so.
+// the dump was cut there, and marks it Cut if so.
 func (d *Reader) partial() bool {
-	if d.n >= MaxBytes || d.ended || d.cut {
-		d.Truncated = true
+	if d.n >= MaxBytes || d.ended || d.atLimit {
+		d.Cut = true
 	}
-	return d.Truncated
+	return d.Cut
 }
 
 // location reads the line after a function: "\t/file.go:123 +0x1d".
@@ -257,7 +256,7 @@ func (d *Reader) readLine() ([]byte, error) {
 	d.n += int64(len(line))
 	if d.n > d.limit {
 		// Past the limit: the line is cut, and so is the dump.
-		d.cut, d.Truncated = true, true
+		d.atLimit, d.Cut = true, true
 		return nil, io.EOF
 	}
 	if errors.Is(err, bufio.ErrBufferFull) {

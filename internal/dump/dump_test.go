@@ -108,7 +108,7 @@ func TestCapturedDumps(t *testing.T) {
 		t.Run(tt.file+"/"+tt.fn, func(t *testing.T) {
 			b := load(t, tt.file)
 			gs, d := readAll(t, bytes.NewReader(b), MaxBytes)
-			assert.False(t, d.Truncated)
+			assert.False(t, d.Cut)
 			assert.Len(t, gs, bytes.Count(b, []byte("\ngoroutine "))+1, "one per header")
 			g := find(gs, tt.fn)
 			require.NotNil(t, g, "no goroutine in %s", tt.fn)
@@ -149,7 +149,7 @@ func TestTruncated(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			gs, d := readAll(t, bytes.NewReader(tt.give), tt.limit)
-			assert.Equal(t, tt.wantCut, d.Truncated)
+			assert.Equal(t, tt.wantCut, d.Cut)
 			assert.Len(t, gs, tt.wantCount)
 		})
 	}

@@ -182,7 +182,7 @@ func BenchmarkGroup(b *testing.B) {
 
 // refGroup is a group as pprofGroups makes it: with its stack.
 type refGroup struct {
-	Known
+	Identity
 	Count  int64
 	Frames []signature.Frame
 }
@@ -223,7 +223,7 @@ func pprofGroups(p *profile.Profile, opts Options) map[Key]refGroup {
 		k := Key{ID: info.ID, Labels: string(appendLengthPrefixed(nil, values))}
 		g, ok := groups[k]
 		if !ok {
-			g = refGroup{Known: Known{Info: info, Key: k, LabelValues: values}, Frames: frames}
+			g = refGroup{Identity: Identity{Info: info, Key: k, LabelValues: values}, Frames: frames}
 		}
 		g.Count += s.Value[0]
 		groups[k] = g

@@ -73,7 +73,7 @@ func requireSameGroups(t testing.TB, want map[Key]refGroup, p *decode.Profile, g
 		w, ok := want[g.Key]
 		require.True(t, ok, "group %v not in pprof's: %v", g.Key, msgAndArgs)
 		require.Equal(t, w.Frames, Frames(p, &g), msgAndArgs...)
-		require.Equal(t, w.Known, *g.Known, msgAndArgs...)
+		require.Equal(t, w.Identity, *g.Identity, msgAndArgs...)
 		require.Equal(t, w.Count, g.Count, msgAndArgs...)
 		require.Equal(t, g.Key.ID, g.ID, "the joined chains and the frames disagree on the id")
 		total += g.Count

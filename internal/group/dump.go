@@ -8,6 +8,7 @@ import (
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/dump"
+	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
 )
 
@@ -20,9 +21,9 @@ import (
 //
 // A dump cut inside a goroutine (the runtime stops at 64 MiB, and
 // lim.MaxBytes may stop it sooner) loses that goroutine only, and
-// Result.Cut reports it. As with a profile, a stack keeps its
+// Result.DumpCut reports it. As with a profile, a stack keeps its
 // innermost lim.MaxFrames frames, and more than lim.MaxSamples groups is
-// refused with a *decode.LimitError: a dump's size bounds its goroutines,
+// refused with limit.MaxSamples: a dump's size bounds its goroutines,
 // not its distinct stacks.
 func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, error) {
 	if g.known == nil {
@@ -52,17 +53,17 @@ func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, 
 		for _, f := range gr.Frames {
 			c = c.Then(signature.FrameChain(f.Function, f.Line, opts.Mode))
 		}
-		if gr.Truncated {
-			res.Truncated++
+		if gr.StackCut {
+			res.StacksCut++
 		}
 		e := g.dumpEntry(c.ID(), gr, opts)
 		if e.seen != g.gen {
 			if lim.MaxSamples > 0 && len(g.groups) >= lim.MaxSamples {
 				g.forget()
-				return Result{}, &decode.LimitError{Limit: "max_samples", Max: int64(lim.MaxSamples)}
+				return Result{}, limit.Exceeded(limit.MaxSamples, int64(lim.MaxSamples))
 			}
 			e.seen, e.pos = g.gen, len(g.groups)
-			g.groups = append(g.groups, Group{Known: &e.Known, Sample: len(g.stacks)})
+			g.groups = append(g.groups, Group{Identity: &e.Identity, Sample: len(g.stacks)})
 			g.stacks = append(g.stacks, slices.Clone(gr.Frames))
 		}
 		grp := &g.groups[e.pos]
@@ -72,7 +73,7 @@ func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, 
 			grp.Leaked++
 		}
 	}
-	res.Cut = d.Truncated
+	res.DumpCut = d.Cut
 	for i := range g.groups {
 		g.groups[i].Stack = g.stacks[g.groups[i].Sample]
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/dump"
+	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
 )
 
 // TestDumpMatchesProfile groups a debug=2 dump and the debug=0 profile
@@ -49,8 +50,8 @@ func TestDumpMatchesProfile(t *testing.T) {
 	assert.Equal(t, fanout.Count, fanout.Leaked, "every fan-out worker is proven leaked")
 	assert.Equal(t, "main.firstResult", fanout.Creator.Function)
 	assert.Zero(t, find(fromDump.Groups, "", "main.poolWorker").Leaked)
-	assert.Zero(t, fromDump.Truncated)
-	assert.False(t, fromDump.Cut)
+	assert.Zero(t, fromDump.StacksCut)
+	assert.False(t, fromDump.DumpCut)
 	var sum int64
 	for _, gr := range fromDump.Groups {
 		sum += gr.Count
@@ -83,7 +84,7 @@ func TestDumpLimits(t *testing.T) {
 	var g Grouper
 	res, err := g.OfDump(bytes.NewReader(txt), decode.Limits{MaxBytes: dump.MaxBytes, MaxFrames: 5}, Options{})
 	require.NoError(t, err)
-	assert.Positive(t, res.Truncated)
+	assert.Positive(t, res.StacksCut)
 	for _, gr := range res.Groups {
 		assert.LessOrEqual(t, len(gr.Stack), 5)
 	}
@@ -93,7 +94,7 @@ func TestDumpLimits(t *testing.T) {
 		fmt.Fprintf(&many, "goroutine %d [select]:\nmain.f%d()\n\t/a.go:1 +0x1\n\n", i+1, i)
 	}
 	_, err = g.OfDump(&many, decode.Limits{MaxBytes: dump.MaxBytes, MaxSamples: 10}, Options{})
-	var le *decode.LimitError
+	var le *limit.Error
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, "max_samples", le.Limit)
+	assert.Equal(t, limit.MaxSamples, le.Limit)
 }

@@ -38,10 +38,10 @@ type Key struct {
 	Labels string // the label values, length-prefixed
 }
 
-// Known is what a group's stack and labels say. A Grouper works it out once
-// and shares it with every profile that shows the group: it must not be
-// changed.
-type Known struct {
+// Identity is who a group is: its key, and what its stack and labels say of
+// it. A Grouper works it out once and shares it with every profile that
+// shows the group: it must not be changed.
+type Identity struct {
 	signature.Info
 	Key Key
 	// LabelValues holds the value of each of Options.Labels, "" where the
@@ -55,7 +55,7 @@ type Known struct {
 
 // Group is the goroutines that share a signature and kept label values.
 type Group struct {
-	*Known
+	*Identity
 	Count int64
 	// Sample is the position in the profile's samples of the group's first
 	// sample: Frames reads the group's stack from it. A group keeps no stack
@@ -83,14 +83,14 @@ type Result struct {
 	// Ignored is the goroutines left out by Options.Ignore.
 	Ignored int64
 	// Groups holds every group, in the order the profile first shows them;
-	// Cut picks the largest.
+	// Top picks the largest.
 	Groups []Group
-	// Truncated counts samples (goroutines, in a dump) whose stacks
+	// StacksCut counts samples (goroutines, in a dump) whose stacks
 	// exceeded the frame limit; their signature is of the innermost frames
 	// only.
-	Truncated int
-	// Cut reports a dump that ended inside a goroutine (OfDump).
-	Cut bool
+	StacksCut int
+	// DumpCut reports a dump that ended inside a goroutine (OfDump).
+	DumpCut bool
 }
 
 // Of groups p with a Grouper of its own.
@@ -125,7 +125,7 @@ type Grouper struct {
 
 // entry is a known group.
 type entry struct {
-	Known
+	Identity
 	seen uint64 // the last profile that showed the group
 	pos  int    // its position in that profile's groups
 	next *entry
@@ -168,8 +168,8 @@ func (g *Grouper) Of(p *decode.Profile, opts Options) (Result, error) {
 			continue
 		}
 		res.Total += n
-		if s.Truncated {
-			res.Truncated++
+		if s.StackCut {
+			res.StacksCut++
 		}
 		c := signature.Empty
 		skip := false
@@ -187,7 +187,7 @@ func (g *Grouper) Of(p *decode.Profile, opts Options) (Result, error) {
 			continue
 		}
 		e.seen, e.pos = g.gen, len(g.groups)
-		g.groups = append(g.groups, Group{Known: &e.Known, Count: n, Sample: i})
+		g.groups = append(g.groups, Group{Identity: &e.Identity, Count: n, Sample: i})
 	}
 	res.Groups = g.groups
 	g.forget()
@@ -283,11 +283,11 @@ func (g *Grouper) labelKey(labels []decode.Label, keys []string) string {
 	return unsafe.String(unsafe.SliceData(g.key), len(g.key))
 }
 
-// Cut returns the indexes of the groups to report, largest first (and by
+// Top returns the indexes of the groups to report, largest first (and by
 // signature among equals, so that output order is stable): the n largest,
 // and beyond them those keep asks for. The rest are summed into other, so
 // that the reported counts still add up. It sorts only what it keeps.
-func Cut(groups []Group, n int, keep func(i int) bool, dst []int) (kept []int, other int64) {
+func Top(groups []Group, n int, keep func(i int) bool, dst []int) (kept []int, other int64) {
 	kept = dst[:0]
 	for i := range groups {
 		kept = append(kept, i)

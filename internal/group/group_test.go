@@ -111,7 +111,7 @@ func withoutSample(groups []Group) []Group {
 	return groups
 }
 
-func TestCut(t *testing.T) {
+func TestTop(t *testing.T) {
 	res, err := Of(load(t, "leaktarget.pb.gz"), Options{Labels: []string{"pattern"}})
 	require.NoError(t, err)
 	require.Greater(t, len(res.Groups), 5)
@@ -119,7 +119,7 @@ func TestCut(t *testing.T) {
 	last := want[len(want)-1].Key
 
 	for n := range len(res.Groups) + 2 {
-		kept, other := Cut(res.Groups, n, func(i int) bool { return res.Groups[i].Key == last }, nil)
+		kept, other := Top(res.Groups, n, func(i int) bool { return res.Groups[i].Key == last }, nil)
 		var got []Group
 		for _, i := range kept {
 			got = append(got, res.Groups[i])

@@ -1,0 +1,199 @@
+package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
+	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+)
+
+// otherSignature names the group that sums every group beyond max_groups.
+const otherSignature = "other"
+
+// emitter writes each target's result as metrics under the target's
+// resource, and its records as log records under the same. It reads the
+// result and the target and writes nothing else.
+type emitter struct {
+	mb       *metadata.MetricsBuilder
+	settings receiver.Settings
+	// labelKeys are the goroutine.label.<key> attributes of the kept pprof
+	// labels; noLabels an empty value for each, for the other group.
+	labelKeys, noLabels []string
+	// scrapeDumps is set when every scrape reads the dump: the groups then
+	// carry their creators and wait ages.
+	scrapeDumps bool
+	maxGroups   int
+	start       pcommon.Timestamp // of every point: the receiver's start
+
+	counts, suspected, waits, leaked *groupGauge[int64]
+	growths                          *groupGauge[float64]
+	gauges                           []gauge // the five above
+}
+
+// gauge is a groupGauge of either value type.
+type gauge interface {
+	recordShell(ts pcommon.Timestamp)
+	moveInto(ms pmetric.MetricSlice)
+}
+
+func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp) *emitter {
+	mb := metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set, metadata.WithStartTime(start))
+	e := &emitter{mb: mb, settings: set, scrapeDumps: cfg.Mode == modeDump, maxGroups: cfg.MaxGroups, start: start}
+	for _, l := range cfg.Labels {
+		e.labelKeys = append(e.labelKeys, "goroutine.label."+l)
+	}
+	e.noLabels = make([]string, len(cfg.Labels))
+	info, mc := metadata.MetricsInfo, cfg.Metrics
+	e.counts = newGroupGauge[int64](info.GoGoroutineGroupCount.Name, mc.GoGoroutineGroupCount.Enabled,
+		info.GoGoroutineGroupCount.Attributes, mc.GoGoroutineGroupCount.EnabledAttributes, mc.GoGoroutineGroupCount.AggregationStrategy, e.labelKeys,
+		func(ts pcommon.Timestamp) { mb.RecordGoGoroutineGroupCountDataPoint(ts, 0, "", "", "", "", 0, "", "") })
+	e.growths = newGroupGauge[float64](info.GoGoroutineGroupGrowth.Name, mc.GoGoroutineGroupGrowth.Enabled,
+		info.GoGoroutineGroupGrowth.Attributes, mc.GoGoroutineGroupGrowth.EnabledAttributes, mc.GoGoroutineGroupGrowth.AggregationStrategy, e.labelKeys,
+		func(ts pcommon.Timestamp) { mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 0, "", "", "", "", 0, "", "") })
+	e.suspected = newGroupGauge[int64](info.GoGoroutineGroupSuspected.Name, mc.GoGoroutineGroupSuspected.Enabled,
+		info.GoGoroutineGroupSuspected.Attributes, mc.GoGoroutineGroupSuspected.EnabledAttributes, mc.GoGoroutineGroupSuspected.AggregationStrategy, e.labelKeys,
+		func(ts pcommon.Timestamp) {
+			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 0, "", "", "", "", 0, "", "")
+		})
+	e.waits = newGroupGauge[int64](info.GoGoroutineGroupWaitMax.Name, mc.GoGoroutineGroupWaitMax.Enabled,
+		info.GoGoroutineGroupWaitMax.Attributes, mc.GoGoroutineGroupWaitMax.EnabledAttributes, mc.GoGoroutineGroupWaitMax.AggregationStrategy, e.labelKeys,
+		func(ts pcommon.Timestamp) {
+			mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 0, "", "", "", "", 0, "", "")
+		})
+	e.leaked = newGroupGauge[int64](info.GoGoroutineGroupLeaked.Name, mc.GoGoroutineGroupLeaked.Enabled,
+		info.GoGoroutineGroupLeaked.Attributes, mc.GoGoroutineGroupLeaked.EnabledAttributes, mc.GoGoroutineGroupLeaked.AggregationStrategy, e.labelKeys,
+		func(ts pcommon.Timestamp) { mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 0, "", "", "", "", 0, "") })
+	e.gauges = []gauge{e.counts, e.growths, e.suspected, e.waits, e.leaked}
+	return e
+}
+
+// emit appends one target's metrics to out and its records to logs.
+func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.ResourceMetricsSlice, logs plog.ResourceLogsSlice) {
+	mb := e.mb
+	var up int64
+	if r.err == nil {
+		up = 1
+		e.emitGroups(now, t, r)
+	}
+	mb.RecordGoGoroutineScrapeUpDataPoint(now, up)
+	if t.evidence.Leak != evidence.Unasked {
+		mb.RecordGoGoroutineLeakProfileAvailableDataPoint(now, boolInt(t.evidence.Leak == evidence.Served))
+	}
+	h := &t.health
+	if e.scrapeDumps || h.dumpsCut > 0 {
+		mb.RecordGoGoroutineScrapeTruncatedDataPoint(now, h.dumpsCut)
+	}
+	mb.RecordGoGoroutineScrapeDurationDataPoint(now, r.duration.Seconds())
+	mb.RecordGoGoroutineScrapeSizeDataPoint(now, r.bytes)
+	for _, kind := range errorTypes {
+		if n := h.errors[kind]; n > 0 {
+			mb.RecordGoGoroutineScrapeErrorsDataPoint(now, n, kind)
+		}
+	}
+	for _, l := range limit.All {
+		if n := h.limits[l]; n > 0 {
+			mb.RecordGoGoroutineScrapeLimitBreachesDataPoint(now, n, limitAttribute(l))
+		}
+	}
+
+	rb := mb.NewResourceBuilder()
+	rb.SetServerAddress(t.resource.host)
+	rb.SetServerPort(t.resource.port)
+	rb.SetServiceInstanceID(t.resource.instance)
+	rb.SetURLFull(t.resource.url)
+	if t.resource.serviceName != "" {
+		rb.SetServiceName(t.resource.serviceName)
+	}
+	res := rb.Emit()
+	if len(r.records) > 0 {
+		rl := logs.AppendEmpty()
+		res.CopyTo(rl.Resource())
+		sl := rl.ScopeLogs().AppendEmpty()
+		sl.Scope().SetName(metadata.ScopeName)
+		sl.Scope().SetVersion(e.settings.BuildInfo.Version)
+		for i := range r.records {
+			writeRecord(now, &r.records[i], e.labelKeys, sl.LogRecords().AppendEmpty())
+		}
+	}
+
+	for _, g := range e.gauges {
+		g.recordShell(now)
+	}
+	m := mb.Emit(metadata.WithResource(res))
+	rms := m.ResourceMetrics()
+	for _, g := range e.gauges {
+		ms := pmetric.NewMetricSlice()
+		if rms.Len() > 0 {
+			ms = rms.At(0).ScopeMetrics().At(0).Metrics()
+		}
+		g.moveInto(ms)
+	}
+	rms.MoveAndAppendTo(out)
+}
+
+// emitGroups records a scraped target's total and groups: the groups kept,
+// every suspected one among them, the other group, and what the evidence
+// tells of them.
+func (e *emitter) emitGroups(now pcommon.Timestamp, t *target, r *result) {
+	mb, start := e.mb, e.start
+	mb.RecordGoGoroutineCountDataPoint(now, r.groups.Total)
+	if r.total.Ready {
+		mb.RecordGoGoroutineGrowthDataPoint(now, r.total.Growth)
+	}
+	for _, i := range r.kept {
+		g, est := &r.groups.Groups[i], r.estimates[i]
+		a := e.attributes(g.Identity)
+		e.counts.record(start, now, g.Count, &a)
+		if est.Ready {
+			e.growths.record(start, now, est.Growth, &a)
+			e.suspected.record(start, now, boolInt(est.Suspected), &a)
+		}
+		switch f, ok := t.dumpFacts[g.ID]; {
+		case e.scrapeDumps:
+			e.waits.record(start, now, g.WaitMinutes, &a)
+		case ok:
+			a.creator = f.creator.Function
+			e.waits.record(start, now, f.waitMinutes, &a)
+		}
+	}
+	for i, l := range t.leaked {
+		if i == e.maxGroups {
+			break
+		}
+		a := e.attributes(&l.Identity)
+		e.leaked.record(start, now, l.count, &a)
+	}
+	if r.other > 0 {
+		e.counts.record(start, now, r.other, &groupAttributes{signature: otherSignature, labelValues: e.noLabels})
+	}
+}
+
+// attributes are a group's attributes as every per-group metric carries
+// them. The creator is set in dump mode only, where every scrape knows it:
+// a series must not gain an attribute mid-life.
+func (e *emitter) attributes(id *group.Identity) groupAttributes {
+	a := groupAttributes{
+		signature: id.ID.String(), wait: id.Wait,
+		function: id.Stuck.Function, file: id.Stuck.File, line: id.Stuck.Line,
+		entry: id.Entry, labelValues: id.LabelValues,
+	}
+	if e.scrapeDumps {
+		a.creator = id.Creator.Function
+	}
+	if len(a.labelValues) == 0 {
+		a.labelValues = e.noLabels
+	}
+	return a
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,36 @@
+package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
+	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
+)
+
+// gather performs the evidence fetches the policy asked for, in the
+// scrape's deadline: the dump, grouped with the target's evidence grouper,
+// and the leak profile, decoded with the worker's decoder and grouped with
+// the target's leak grouper. It decides nothing; the target's report keeps
+// what it brings.
+func (s *goroutineScraper) gather(ctx context.Context, w *worker, t *target, asked evidence.Fetch) found {
+	var f found
+	if asked.Dump {
+		f.dump, _, f.dumpErr = s.reader.dump(ctx, t.endpoints.Dump, &t.evidenceGrouper)
+	}
+	if asked.Leak {
+		p, _, err := s.reader.profile(ctx, t.endpoints.Leak, &w.decoder)
+		var status *fetch.StatusError
+		switch {
+		case errors.As(err, &status) && status.Code == http.StatusNotFound:
+			f.leakAbsent = true
+		case err != nil:
+			f.leakErr = err
+		default:
+			f.leak, f.leakErr = t.leakGrouper.Of(p, s.reader.opts)
+			f.leakProfile = p
+		}
+	}
+	return f
+}

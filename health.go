@@ -1,0 +1,130 @@
+package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
+	"github.com/goroutinewatch/goroutinereceiver/internal/dump"
+	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
+	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+)
+
+// errPanic reports a panic while reading a target: a bug, turned into that
+// target's error so that the receiver and the other targets go on.
+var errPanic = errors.New("internal error")
+
+// forgetAfter is how many failed scrapes in a row free a target's leak
+// windows: a target that went away must not hold memory, and one that comes
+// back after that long starts afresh anyway.
+const forgetAfter = 3
+
+// health is how a target's scrapes went since the receiver started: the
+// cumulative counters its scrape metrics report. Only target.report writes
+// it.
+type health struct {
+	// errors counts failed fetches by cause: scrapes, and the evidence
+	// fetched beside them.
+	errors map[metadata.AttributeErrorType]int64
+	// limits counts scrapes that reached a limit, by limit.
+	limits map[limit.Limit]int64
+	// failures counts failed scrapes in a row.
+	failures int
+	// dumpsCut counts dumps that ended inside a goroutine, scraped or
+	// fetched as evidence.
+	dumpsCut int64
+}
+
+func newHealth() health {
+	return health{errors: map[metadata.AttributeErrorType]int64{}, limits: map[limit.Limit]int64{}}
+}
+
+// scraped counts one scrape: its error, or the limits it was cut by.
+func (h *health) scraped(o *observation) {
+	if o.err != nil {
+		h.failures++
+		h.errors[errorType(o.err)]++
+		if l, ok := limit.Of(o.err); ok {
+			h.limits[l]++
+		}
+		return
+	}
+	h.failures = 0
+	if o.groups.StacksCut > 0 {
+		h.limits[limit.MaxFrames]++
+	}
+	if o.stringsCut > 0 {
+		h.limits[limit.MaxStringBytes]++
+	}
+	if o.groups.DumpCut {
+		h.dumpsCut++
+	}
+}
+
+// evidenceFailed counts a failed evidence fetch: its cause only, since the
+// scrape it came with went on.
+func (h *health) evidenceFailed(err error) {
+	h.errors[errorType(err)]++
+}
+
+// errorTypes lists the causes in the order their counters are emitted.
+var errorTypes = [...]metadata.AttributeErrorType{
+	metadata.AttributeErrorTypeConnect,
+	metadata.AttributeErrorTypeTimeout,
+	metadata.AttributeErrorTypeHTTPStatus,
+	metadata.AttributeErrorTypeLimit,
+	metadata.AttributeErrorTypeDecode,
+	metadata.AttributeErrorTypeNotGoroutineProfile,
+	metadata.AttributeErrorTypeInternal,
+}
+
+// errorType is the one mapping of a failed fetch to its error.type. What no
+// stage names is a failure to get an answer at all: refused, DNS, TLS,
+// redirects.
+func errorType(err error) metadata.AttributeErrorType {
+	var (
+		status *fetch.StatusError
+		netErr net.Error
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return metadata.AttributeErrorTypeTimeout
+	case errors.As(err, &status):
+		return metadata.AttributeErrorTypeHTTPStatus
+	case errors.Is(err, limit.ErrLimit):
+		return metadata.AttributeErrorTypeLimit
+	case errors.Is(err, errPanic):
+		return metadata.AttributeErrorTypeInternal
+	case errors.Is(err, decode.ErrMalformed), errors.Is(err, dump.ErrMalformed):
+		return metadata.AttributeErrorTypeDecode
+	case errors.Is(err, group.ErrNotGoroutineProfile):
+		return metadata.AttributeErrorTypeNotGoroutineProfile
+	}
+	return metadata.AttributeErrorTypeConnect
+}
+
+// limitAttribute is the one mapping of a limit to its `limit` attribute.
+func limitAttribute(l limit.Limit) metadata.AttributeLimit {
+	switch l {
+	case limit.MaxBodyBytes:
+		return metadata.AttributeLimitMaxBodyBytes
+	case limit.MaxProfileBytes:
+		return metadata.AttributeLimitMaxProfileBytes
+	case limit.MaxSamples:
+		return metadata.AttributeLimitMaxSamples
+	case limit.MaxLocations:
+		return metadata.AttributeLimitMaxLocations
+	case limit.MaxMessageBytes:
+		return metadata.AttributeLimitMaxMessageBytes
+	case limit.CompressionRatio:
+		return metadata.AttributeLimitCompressionRatio
+	case limit.MaxFrames:
+		return metadata.AttributeLimitMaxFrames
+	case limit.MaxStringBytes:
+		return metadata.AttributeLimitMaxStringBytes
+	}
+	return 0
+}

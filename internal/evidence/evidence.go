@@ -1,0 +1,95 @@
+// Package evidence decides when a target's costly endpoints are fetched:
+// the debug=2 dump, which tells who started a group and how long it waited,
+// and the goroutineleak profile, the runtime's proof. Each stops or loads
+// the target, so they are asked for on an interval or when a group turns
+// suspected, never every scrape. The decisions are pure functions of the
+// time, the policy, what the target's past answers left in its State and
+// what just turned suspected: the receiver performs the fetches they ask
+// for and reports the answers back.
+package evidence // import "github.com/goroutinewatch/goroutinereceiver/internal/evidence"
+
+import "time"
+
+// Policy is when evidence is fetched, from the configuration.
+type Policy struct {
+	// LeakProfile fetches the goroutineleak profile every LeakInterval
+	// (leak_profile, leak_profile_interval).
+	LeakProfile  bool
+	LeakInterval time.Duration
+	// OnSuspect fetches the dump and the leak profile of a target when one
+	// of its groups turns suspected, at most every Interval (evidence:
+	// on_suspect, evidence_interval).
+	OnSuspect bool
+	Interval  time.Duration
+	// ScrapeDumps is set when every scrape reads the dump (mode: dump): a
+	// suspicion then asks for the leak profile only.
+	ScrapeDumps bool
+}
+
+// LeakRetry is how long a target that answered 404 for its leak profile
+// goes before it is asked again: it may have been rebuilt with it.
+const LeakRetry = time.Hour
+
+// Availability is what a target said of its leak profile at the last ask.
+type Availability uint8
+
+const (
+	// Unasked: the leak profile was never asked for.
+	Unasked Availability = iota
+	// Absent: the target answered 404.
+	Absent
+	// Served: the target served it.
+	Served
+)
+
+// State is what a target's past fetches leave for the next decision. The
+// zero State is a target never asked anything.
+type State struct {
+	// LeakAt is the last ask for the leak profile, answered or not.
+	LeakAt time.Time
+	// LeakAbsentUntil holds back asks after a 404.
+	LeakAbsentUntil time.Time
+	// Leak is the answer to the last ask.
+	Leak Availability
+	// SuspectAt is the last suspicion that fetched evidence.
+	SuspectAt time.Time
+}
+
+// Fetch is what to fetch now.
+type Fetch struct {
+	Dump, Leak bool
+}
+
+// Plan returns what to fetch at time at, when newlySuspected groups of the
+// target turned suspected in the scrape just made, and the state that the
+// fetches planned leave. A suspicion fetches evidence at most every
+// Interval; it also asks for the leak profile, as its interval does, but
+// never while a 404 holds asks back.
+func (p Policy) Plan(at time.Time, s State, newlySuspected int) (Fetch, State) {
+	leak := p.LeakProfile && at.Sub(s.LeakAt) >= p.LeakInterval
+	suspicion := p.OnSuspect && newlySuspected > 0 &&
+		(s.SuspectAt.IsZero() || at.Sub(s.SuspectAt) >= p.Interval)
+	if suspicion {
+		s.SuspectAt = at
+		leak = true
+	}
+	if at.Before(s.LeakAbsentUntil) {
+		leak = false
+	}
+	if leak {
+		s.LeakAt = at
+	}
+	return Fetch{Dump: suspicion && !p.ScrapeDumps, Leak: leak}, s
+}
+
+// LeakAnswered returns the state after the target answered an ask for its
+// leak profile at time at: served it, or, when absent, said 404. An ask that
+// failed otherwise (a timeout, a refused body) leaves the state as it was.
+func (s State) LeakAnswered(at time.Time, served bool) State {
+	if served {
+		s.Leak = Served
+		return s
+	}
+	s.Leak, s.LeakAbsentUntil = Absent, at.Add(LeakRetry)
+	return s
+}

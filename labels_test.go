@@ -1,0 +1,204 @@
+package goroutinereceiver
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+)
+
+// gaugeTest is an emitter under a metrics config of the test's, whose
+// go.goroutine.group.count points it records and emits.
+type gaugeTest struct {
+	e *emitter
+}
+
+func newGaugeTest(t *testing.T, mc metadata.MetricsBuilderConfig, labels ...string) gaugeTest {
+	t.Helper()
+	cfg := createDefaultConfig()
+	cfg.MetricsBuilderConfig = mc
+	cfg.Labels = labels
+	return gaugeTest{newEmitter(cfg, receivertest.NewNopSettings(metadata.Type), 1)}
+}
+
+// emit moves what was recorded into the metrics the builder emits.
+func (gt gaugeTest) emit() pmetric.Metrics {
+	for _, g := range gt.e.gauges {
+		g.recordShell(2)
+	}
+	m := gt.e.mb.Emit()
+	ms := pmetric.NewMetricSlice()
+	if m.ResourceMetrics().Len() > 0 {
+		ms = m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	}
+	for _, g := range gt.e.gauges {
+		g.moveInto(ms)
+	}
+	return m
+}
+
+func countPoints(t *testing.T, m pmetric.Metrics) pmetric.NumberDataPointSlice {
+	t.Helper()
+	ms := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	require.Equal(t, 1, ms.Len())
+	require.Equal(t, metadata.MetricsInfo.GoGoroutineGroupCount.Name, ms.At(0).Name())
+	return ms.At(0).Gauge().DataPoints()
+}
+
+// TestRecordWithLabelsKeepsLabelledGroupsApart records one stack under two
+// label values: two points, each with its label, not one summed point.
+func TestRecordWithLabelsKeepsLabelledGroupsApart(t *testing.T) {
+	gt := newGaugeTest(t, metadata.DefaultMetricsBuilderConfig(), "tenant")
+	a := func(tenant string) *groupAttributes {
+		return &groupAttributes{signature: "abc", wait: "chan send", function: "main.f", file: "f.go", line: 1, entry: "main.f", labelValues: []string{tenant}}
+	}
+	gt.e.counts.record(1, 2, 3, a("a"))
+	gt.e.counts.record(1, 2, 4, a("b"))
+	gt.e.counts.record(1, 2, 5, a(""))
+
+	dps := countPoints(t, gt.emit())
+	require.Equal(t, 3, dps.Len())
+	for i, want := range []struct {
+		tenant string
+		count  int64
+	}{{"a", 3}, {"b", 4}, {"", 5}} {
+		v, ok := dps.At(i).Attributes().Get("goroutine.label.tenant")
+		require.True(t, ok)
+		assert.Equal(t, want.tenant, v.Str())
+		assert.Equal(t, want.count, dps.At(i).IntValue())
+		assert.Equal(t, pcommon.Timestamp(1), dps.At(i).StartTimestamp())
+		assert.Equal(t, pcommon.Timestamp(2), dps.At(i).Timestamp())
+	}
+}
+
+func TestRecordWithLabelsDisabled(t *testing.T) {
+	cfg := metadata.DefaultMetricsBuilderConfig()
+	cfg.Metrics.GoGoroutineGroupCount.Enabled = false
+	cfg.Metrics.GoGoroutineCount.Enabled = true
+	gt := newGaugeTest(t, cfg, "tenant")
+	gt.e.counts.record(1, 2, 3, &groupAttributes{signature: "abc", labelValues: []string{"a"}})
+	assert.Equal(t, 0, gt.emit().MetricCount())
+}
+
+// TestRecordWithoutSignatureMerges disables goroutine.signature: groups that
+// the remaining attributes no longer tell apart become one point, by the
+// aggregation strategy, as the generated code merges them, instead of two
+// points with equal attributes.
+func TestRecordWithoutSignatureMerges(t *testing.T) {
+	tests := []struct {
+		strategy string
+		labels   []string
+		want     int64
+	}{
+		{strategy: metadata.AggregationStrategyAvg, want: 4},
+		{strategy: metadata.AggregationStrategySum, want: 8},
+		{strategy: metadata.AggregationStrategyMin, want: 3},
+		{strategy: metadata.AggregationStrategyMax, want: 5},
+		{strategy: metadata.AggregationStrategySum, labels: []string{"tenant"}, want: 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.strategy, func(t *testing.T) {
+			cfg := metadata.DefaultMetricsBuilderConfig()
+			cfg.Metrics.GoGoroutineGroupCount.EnabledAttributes = []metadata.GoGoroutineGroupCountMetricAttributeKey{
+				metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, metadata.GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName,
+			}
+			cfg.Metrics.GoGoroutineGroupCount.AggregationStrategy = tt.strategy
+			gt := newGaugeTest(t, cfg, tt.labels...)
+			values := make([]string, len(tt.labels))
+			for i, sig := range []string{"a", "b"} {
+				gt.e.counts.record(1, 2, []int64{3, 5}[i], &groupAttributes{signature: sig, wait: "chan send", function: "main.f", line: 1, labelValues: values})
+			}
+			// A third group the attributes still tell apart.
+			gt.e.counts.record(1, 2, 7, &groupAttributes{signature: "c", wait: "select", function: "main.f", line: 1, labelValues: values})
+			dps := countPoints(t, gt.emit())
+			require.Equal(t, 2, dps.Len())
+			want := map[string]any{"goroutine.wait": "chan send", "code.function.name": "main.f"}
+			if len(tt.labels) > 0 {
+				want["goroutine.label.tenant"] = ""
+			}
+			assert.Equal(t, want, dps.At(0).Attributes().AsRaw())
+			assert.Equal(t, tt.want, dps.At(0).IntValue())
+			assert.Equal(t, int64(7), dps.At(1).IntValue())
+		})
+	}
+}
+
+// TestGroupGaugeGeneratedAPI holds groupGauge to what it takes from
+// mdatagen's output: each per-group metric's shell record emits exactly one
+// gauge of the declared name, each declared attribute is one groupAttributes
+// puts, and the attributes enabled by default are the declared ones. An
+// mdatagen upgrade or a metadata.yaml edit that changes any of these fails
+// here, not in a user's dashboard.
+func TestGroupGaugeGeneratedAPI(t *testing.T) {
+	e := newEmitter(createDefaultConfig(), receivertest.NewNopSettings(metadata.Type), 1)
+	info := metadata.MetricsInfo
+	declared := map[*groupGauge[int64]][]string{
+		e.counts:    info.GoGoroutineGroupCount.Attributes,
+		e.suspected: info.GoGoroutineGroupSuspected.Attributes,
+		e.waits:     info.GoGoroutineGroupWaitMax.Attributes,
+		e.leaked:    info.GoGoroutineGroupLeaked.Attributes,
+	}
+	for g, attrs := range declared {
+		assert.Equal(t, attrs, g.keys, "%s: every declared attribute enabled by default, in order", g.name)
+	}
+	assert.Equal(t, info.GoGoroutineGroupGrowth.Attributes, e.growths.keys)
+
+	a := groupAttributes{creator: "main.main"}
+	for _, attrs := range [][]string{info.GoGoroutineGroupCount.Attributes, info.GoGoroutineGroupGrowth.Attributes,
+		info.GoGoroutineGroupSuspected.Attributes, info.GoGoroutineGroupWaitMax.Attributes, info.GoGoroutineGroupLeaked.Attributes} {
+		for _, k := range attrs {
+			m := pcommon.NewMap()
+			assert.True(t, a.put(m, k), "attribute %s is declared but never put", k)
+			_, ok := m.Get(k)
+			assert.True(t, ok, k)
+		}
+	}
+
+	for _, g := range e.gauges {
+		g.recordShell(2) // nothing recorded: no shell
+	}
+	assert.Zero(t, e.mb.Emit().MetricCount())
+	metrics := []struct {
+		name  string
+		attrs []string
+	}{
+		{info.GoGoroutineGroupCount.Name, info.GoGoroutineGroupCount.Attributes},
+		{info.GoGoroutineGroupGrowth.Name, info.GoGoroutineGroupGrowth.Attributes},
+		{info.GoGoroutineGroupSuspected.Name, info.GoGoroutineGroupSuspected.Attributes},
+		{info.GoGoroutineGroupWaitMax.Name, info.GoGoroutineGroupWaitMax.Attributes},
+		{info.GoGoroutineGroupLeaked.Name, info.GoGoroutineGroupLeaked.Attributes},
+	}
+	require.Len(t, e.gauges, len(metrics))
+	for i, g := range e.gauges {
+		t.Run(metrics[i].name, func(t *testing.T) {
+			switch g := g.(type) {
+			case *groupGauge[int64]:
+				g.record(1, 2, 9, &a)
+			case *groupGauge[float64]:
+				g.record(1, 2, 9, &a)
+			}
+			g.recordShell(2)
+			m := e.mb.Emit()
+			ms := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+			require.Equal(t, 1, ms.Len(), "the shell emits its metric alone")
+			require.Equal(t, metrics[i].name, ms.At(0).Name())
+			require.Equal(t, pmetric.MetricTypeGauge, ms.At(0).Type())
+			require.Equal(t, 1, ms.At(0).Gauge().DataPoints().Len(), "one placeholder point")
+			assert.NotEmpty(t, ms.At(0).Description())
+			g.moveInto(ms)
+			dps := ms.At(0).Gauge().DataPoints()
+			require.Equal(t, 1, dps.Len(), "the placeholder replaced")
+			got := dps.At(0).Attributes().AsRaw()
+			assert.Len(t, got, len(metrics[i].attrs))
+			_, hasCreator := got["goroutine.creator"]
+			assert.Equal(t, slices.Contains(metrics[i].attrs, "goroutine.creator"), hasCreator)
+			assert.Equal(t, pcommon.Timestamp(1), dps.At(0).StartTimestamp())
+		})
+	}
+}

@@ -1,0 +1,302 @@
+package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
+
+import (
+	"cmp"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
+	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
+	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
+	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
+)
+
+// target is one scraped process and everything the receiver remembers of
+// it between scrapes. One worker at a time touches a target, so it needs no
+// lock; report is the one writer of its state.
+type target struct {
+	endpoints fetch.Endpoints
+	resource  resource
+	logger    *zap.Logger
+
+	health health
+
+	// maxGroups is the most groups reported per scrape, suspected ones
+	// aside.
+	maxGroups int
+	// tracker holds the leak windows of the target's total and groups;
+	// suspected the groups suspected at the last scrape: a group absent from
+	// it that is suspected now is newly suspected.
+	tracker   *trend.Tracker[group.Key]
+	suspected map[group.Key]bool
+
+	// evidence is what the target's past evidence fetches leave for the
+	// policy; dumpFacts is what the last dump fetched as evidence told, by
+	// signature, and leaked what the last leak profile served proved,
+	// largest first.
+	evidence  evidence.State
+	dumpFacts map[signature.ID]dumpFacts
+	leaked    []leakedGroup
+	// reported holds the signatures a log record has reported, suspected
+	// or proven: one record per group, until it is neither.
+	reported map[signature.ID]bool
+
+	// The groupers keep what each endpoint's groups say from one scrape to
+	// the next: the scrape's, the evidence dump's and the leak profile's.
+	grouper, evidenceGrouper, leakGrouper group.Grouper
+
+	// Reused across scrapes: a result is emitted before the controller
+	// starts the next scrape, so its slices are free again by then.
+	keys      []group.Key
+	counts    []float64
+	estimates []trend.Estimate
+	kept      []int
+	newly     []int
+}
+
+// resource is what a target's resource says of it, worked out once.
+type resource struct {
+	host, instance, url, serviceName string
+	port                             int64
+}
+
+// dumpFacts is what a dump says of one signature: what a profile cannot.
+type dumpFacts struct {
+	creator     signature.Frame
+	waitMinutes int64
+	stack       []signature.Frame
+}
+
+// leakedGroup is one group of the goroutineleak profile.
+type leakedGroup struct {
+	group.Identity
+	count int64
+}
+
+func newTarget(u *url.URL, serviceName string, maxGroups int, leak *trend.Config, maxTracked int, logger *zap.Logger) *target {
+	host, port := hostPort(u)
+	return &target{
+		endpoints: fetch.EndpointsOf(u),
+		resource: resource{
+			host: host, port: port, instance: net.JoinHostPort(host, strconv.FormatInt(port, 10)),
+			url: u.Redacted(), serviceName: serviceName,
+		},
+		logger:    logger.With(zap.String("target", u.Redacted())),
+		health:    newHealth(),
+		maxGroups: maxGroups,
+		tracker:   trend.NewTracker[group.Key](leak, maxTracked),
+		suspected: map[group.Key]bool{},
+		dumpFacts: map[signature.ID]dumpFacts{},
+		reported:  map[signature.ID]bool{},
+	}
+}
+
+// result is what one scrape of a target gives the emitter.
+type result struct {
+	observation
+	total     trend.Estimate
+	estimates []trend.Estimate // one per group
+	kept      []int            // the groups reported, by index
+	other     int64            // the goroutines of the groups not reported
+	records   []record
+	duration  time.Duration
+}
+
+// found is what the evidence fetches of one scrape brought back. A fetch
+// not asked for leaves its fields zero.
+type found struct {
+	dump    group.Result
+	dumpErr error
+	// leak is the leak profile's groups, leakProfile their tables (the
+	// worker's decoder's, valid until it decodes again).
+	leak        group.Result
+	leakProfile *decode.Profile
+	leakAbsent  bool // the target answered 404
+	leakErr     error
+}
+
+// report applies one scrape to the target: its outcome to the health, its
+// groups to their leak windows, what turned suspected to the evidence
+// policy, whose fetches gather performs, and what they brought to the
+// evidence the records and metrics carry. It is the one writer of the
+// target's state, and returns what the emitter writes.
+func (t *target) report(at time.Time, o observation, policy evidence.Policy, gather func(evidence.Fetch) found) result {
+	t.health.scraped(&o)
+	r := result{observation: o}
+	if o.err != nil {
+		// A failed scrape leaves the leak windows untouched: a gap, never
+		// a zero; enough of them in a row free the windows.
+		if t.health.failures == forgetAfter {
+			t.tracker.Reset()
+		}
+		return r
+	}
+
+	t.keys, t.counts = t.keys[:0], t.counts[:0]
+	for _, g := range o.groups.Groups {
+		t.keys = append(t.keys, g.Key)
+		t.counts = append(t.counts, float64(g.Count))
+	}
+	r.total, t.estimates = t.tracker.Observe(at, o.instance, float64(o.groups.Total), t.keys, t.counts, t.estimates)
+	r.estimates = t.estimates
+	// Leaks start small: a suspected group is reported beyond max_groups.
+	t.kept, r.other = group.Top(o.groups.Groups, t.maxGroups, func(i int) bool { return r.estimates[i].Suspected }, t.kept)
+	r.kept = t.kept
+
+	newly := t.suspect(&r)
+	// The stacks first: the profile is the worker's decoder's, which the
+	// evidence fetches reuse.
+	for _, i := range newly {
+		g := &o.groups.Groups[i]
+		if t.reported[g.ID] {
+			continue
+		}
+		t.reported[g.ID] = true
+		rec := newRecord(eventSuspected, g.Identity, g.Count)
+		rec.growth = some(r.estimates[i].Growth)
+		rec.stack = g.Stack
+		if o.profile != nil {
+			rec.stack = group.Frames(o.profile, g)
+		}
+		r.records = append(r.records, rec)
+	}
+
+	var fetches evidence.Fetch
+	fetches, t.evidence = policy.Plan(at, t.evidence, len(newly))
+	if fetches != (evidence.Fetch{}) {
+		t.takeEvidence(at, fetches, gather(fetches), &r)
+	}
+	t.annotate(&r, policy.ScrapeDumps)
+	return r
+}
+
+// suspect returns the positions of the groups suspected now that were not
+// at the last scrape, and remembers those suspected now.
+func (t *target) suspect(r *result) []int {
+	t.newly = t.newly[:0]
+	for i, est := range r.estimates {
+		if est.Suspected && !t.suspected[r.groups.Groups[i].Key] {
+			t.newly = append(t.newly, i)
+		}
+	}
+	clear(t.suspected)
+	for i, est := range r.estimates {
+		if est.Suspected {
+			t.suspected[r.groups.Groups[i].Key] = true
+		}
+	}
+	return t.newly
+}
+
+// takeEvidence keeps what the fetches asked for brought: the dump's facts
+// by signature, and the leak profile's answer, with a record for each group
+// it proves that no record reported yet. A failed fetch costs the records
+// their evidence, not the scrape.
+func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *result) {
+	if asked.Dump {
+		clear(t.dumpFacts)
+		if f.dumpErr != nil {
+			t.evidenceFailed("goroutine dump", f.dumpErr)
+		} else {
+			if f.dump.DumpCut {
+				t.health.dumpsCut++
+			}
+			for _, g := range f.dump.Groups {
+				facts := t.dumpFacts[g.ID]
+				if facts.stack == nil {
+					facts.stack, facts.creator = g.Stack, g.Creator
+				}
+				facts.waitMinutes = max(facts.waitMinutes, g.WaitMinutes)
+				t.dumpFacts[g.ID] = facts
+			}
+		}
+	}
+	if !asked.Leak {
+		return
+	}
+	switch {
+	case f.leakAbsent:
+		if t.evidence.Leak != evidence.Absent {
+			t.logger.Info("target serves no goroutineleak profile (build it with GOEXPERIMENT=goroutineleakprofile); asking again in an hour")
+		}
+		t.evidence = t.evidence.LeakAnswered(at, false)
+		t.leaked = t.leaked[:0]
+	case f.leakErr != nil:
+		t.evidenceFailed("goroutineleak profile", f.leakErr)
+	default:
+		t.evidence = t.evidence.LeakAnswered(at, true)
+		t.leaked = t.leaked[:0]
+		for i := range f.leak.Groups {
+			g := &f.leak.Groups[i]
+			t.leaked = append(t.leaked, leakedGroup{Identity: *g.Identity, count: g.Count})
+			if t.reported[g.ID] {
+				continue
+			}
+			t.reported[g.ID] = true
+			rec := newRecord(eventProven, g.Identity, g.Count)
+			rec.leaked = some(g.Count)
+			rec.stack = group.Frames(f.leakProfile, g)
+			r.records = append(r.records, rec)
+		}
+		slices.SortFunc(t.leaked, func(a, b leakedGroup) int {
+			return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.ID, b.ID))
+		})
+	}
+}
+
+// evidenceFailed counts a failed evidence fetch under its cause, and says
+// so where the collector's debug log shows it.
+func (t *target) evidenceFailed(what string, err error) {
+	t.health.evidenceFailed(err)
+	t.logger.Debug("evidence fetch failed", zap.String("endpoint", what), zap.Error(err))
+}
+
+// annotate adds to each record what the dumps and the leak profile tell of
+// its group, and forgets the groups neither suspected nor proven any more:
+// they may be reported again when they are. scrapeDumps is set when the
+// scrape's own groups are a dump's.
+func (t *target) annotate(r *result, scrapeDumps bool) {
+	if len(r.records) == 0 && len(t.reported) == 0 {
+		return // the common case: nothing to report, nothing to forget
+	}
+	leaked := make(map[signature.ID]int64, len(t.leaked))
+	for _, l := range t.leaked {
+		leaked[l.ID] += l.count
+	}
+	var dumped map[signature.ID]*group.Group
+	if scrapeDumps && len(r.records) > 0 {
+		dumped = make(map[signature.ID]*group.Group, len(r.groups.Groups))
+		for i := range r.groups.Groups {
+			dumped[r.groups.Groups[i].ID] = &r.groups.Groups[i]
+		}
+	}
+	for i := range r.records {
+		rec := &r.records[i]
+		if g, ok := dumped[rec.id.ID]; ok {
+			rec.waitMinutes, rec.creator = some(g.WaitMinutes), g.Creator
+		} else if f, ok := t.dumpFacts[rec.id.ID]; ok {
+			rec.waitMinutes, rec.creator = some(f.waitMinutes), f.creator
+			if rec.event == eventSuspected {
+				rec.stack = f.stack
+			}
+		}
+		if n, ok := leaked[rec.id.ID]; ok || t.evidence.Leak == evidence.Served {
+			rec.leaked = some(n)
+		}
+	}
+	for id := range t.reported {
+		if _, ok := leaked[id]; ok {
+			continue
+		}
+		if !slices.ContainsFunc(r.groups.Groups, func(g group.Group) bool { return g.ID == id && t.suspected[g.Key] }) {
+			delete(t.reported, id)
+		}
+	}
+}
