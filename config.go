@@ -363,20 +363,6 @@ func targetURL(endpoint string) (*url.URL, error) {
 	return u, nil
 }
 
-// hostPort returns the server.address and server.port of a target URL,
-// with the scheme's port where the URL names none.
-func hostPort(u *url.URL) (string, int64) {
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
-	n, _ := strconv.ParseInt(port, 10, 64)
-	return u.Hostname(), n
-}
-
 // controllerConfig is what the scraper controller is given: it schedules
 // scrapes; each target's deadline is applied per target (Config.Timeout).
 func (cfg *Config) controllerConfig() scraperhelper.ControllerConfig {

@@ -14,13 +14,13 @@ import (
 // and the leak profile, decoded with the worker's decoder and grouped with
 // the target's leak grouper. It decides nothing; the target's report keeps
 // what it brings.
-func (s *goroutineScraper) gather(ctx context.Context, w *worker, t *target, asked evidence.Fetch) found {
+func (r *reader) gather(ctx context.Context, w *worker, t *target, asked evidence.Fetch) found {
 	var f found
 	if asked.Dump {
-		f.dump, _, f.dumpErr = s.reader.dump(ctx, t.endpoints.Dump, &t.evidenceGrouper)
+		f.dump, _, f.dumpErr = r.dump(ctx, t.endpoints.Dump, &t.evidenceGrouper)
 	}
 	if asked.Leak {
-		p, _, err := s.reader.profile(ctx, t.endpoints.Leak, &w.decoder)
+		p, _, err := r.profile(ctx, t.endpoints.Leak, &w.decoder)
 		var status *fetch.StatusError
 		switch {
 		case errors.As(err, &status) && status.Code == http.StatusNotFound:
@@ -28,7 +28,7 @@ func (s *goroutineScraper) gather(ctx context.Context, w *worker, t *target, ask
 		case err != nil:
 			f.leakErr = err
 		default:
-			f.leak, f.leakErr = t.leakGrouper.Of(p, s.reader.opts)
+			f.leak, f.leakErr = t.leakGrouper.Of(p, r.opts)
 			f.leakProfile = p
 		}
 	}

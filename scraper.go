@@ -190,9 +190,9 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, w *worke
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	gather := func(asked evidence.Fetch) found { return s.gather(ctx, w, t, asked) }
+	gather := func(asked evidence.Fetch) found { return s.reader.gather(ctx, w, t, asked) }
 
-	o, err := contained("reading the profile", func() observation { return s.source.read(ctx, w, t) })
+	o, err := contained("reading the profile", func() observation { return s.source.read(ctx, w, t.endpoints, &t.grouper) })
 	if err != nil {
 		o = observation{err: err}
 		s.forgetHalfWritten(t, w)

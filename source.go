@@ -10,10 +10,10 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
 )
 
-// A source reads a target's goroutines, grouped: the profile or the dump,
-// as `mode` chose once.
+// A source reads a target's goroutines from its endpoints, grouped by the
+// target's grouper: the profile or the dump, as `mode` chose once.
 type source interface {
-	read(ctx context.Context, w *worker, t *target) observation
+	read(ctx context.Context, w *worker, e fetch.Endpoints, g *group.Grouper) observation
 }
 
 // observation is what a source read of a target at one scrape.
@@ -82,13 +82,13 @@ func (r *reader) dump(ctx context.Context, u *url.URL, g *group.Grouper) (group.
 // size.
 type profileSource struct{ *reader }
 
-func (s profileSource) read(ctx context.Context, w *worker, t *target) observation {
-	p, n, err := s.profile(ctx, t.endpoints.Profile, &w.decoder)
+func (s profileSource) read(ctx context.Context, w *worker, e fetch.Endpoints, g *group.Grouper) observation {
+	p, n, err := s.profile(ctx, e.Profile, &w.decoder)
 	o := observation{bytes: n, err: err}
 	if err != nil {
 		return o
 	}
-	if o.groups, o.err = t.grouper.Of(p, s.opts); o.err != nil {
+	if o.groups, o.err = g.Of(p, s.opts); o.err != nil {
 		return o
 	}
 	o.profile, o.instance, o.stringsCut = p, p.Instance(), p.StringsCut
@@ -98,7 +98,7 @@ func (s profileSource) read(ctx context.Context, w *worker, t *target) observati
 // dumpSource reads the debug=2 dump: creators and wait ages every scrape.
 type dumpSource struct{ *reader }
 
-func (s dumpSource) read(ctx context.Context, _ *worker, t *target) observation {
-	res, n, err := s.dump(ctx, t.endpoints.Dump, &t.grouper)
+func (s dumpSource) read(ctx context.Context, _ *worker, e fetch.Endpoints, g *group.Grouper) observation {
+	res, n, err := s.dump(ctx, e.Dump, g)
 	return observation{groups: res, bytes: n, err: err}
 }

@@ -52,8 +52,13 @@ type target struct {
 	// the next: the scrape's, the evidence dump's and the leak profile's.
 	grouper, evidenceGrouper, leakGrouper group.Grouper
 
-	// Reused across scrapes: a result is emitted before the controller
-	// starts the next scrape, so its slices are free again by then.
+	scratch scratch
+}
+
+// scratch is a target's memory reused across scrapes: a result is emitted
+// before the controller starts the next scrape, so its slices are free
+// again by then. It holds nothing from one scrape to the next.
+type scratch struct {
 	keys      []group.Key
 	counts    []float64
 	estimates []trend.Estimate
@@ -98,6 +103,20 @@ func newTarget(u *url.URL, serviceName string, maxGroups int, leak *trend.Config
 	}
 }
 
+// hostPort returns the server.address and server.port of a target URL,
+// with the scheme's port where the URL names none.
+func hostPort(u *url.URL) (string, int64) {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	n, _ := strconv.ParseInt(port, 10, 64)
+	return u.Hostname(), n
+}
+
 // result is what one scrape of a target gives the emitter.
 type result struct {
 	observation
@@ -139,16 +158,17 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 		return r
 	}
 
-	t.keys, t.counts = t.keys[:0], t.counts[:0]
+	sc := &t.scratch
+	sc.keys, sc.counts = sc.keys[:0], sc.counts[:0]
 	for _, g := range o.groups.Groups {
-		t.keys = append(t.keys, g.Key)
-		t.counts = append(t.counts, float64(g.Count))
+		sc.keys = append(sc.keys, g.Key)
+		sc.counts = append(sc.counts, float64(g.Count))
 	}
-	r.total, t.estimates = t.tracker.Observe(at, o.instance, float64(o.groups.Total), t.keys, t.counts, t.estimates)
-	r.estimates = t.estimates
+	r.total, sc.estimates = t.tracker.Observe(at, o.instance, float64(o.groups.Total), sc.keys, sc.counts, sc.estimates)
+	r.estimates = sc.estimates
 	// Leaks start small: a suspected group is reported beyond max_groups.
-	t.kept, r.other = group.Top(o.groups.Groups, t.maxGroups, func(i int) bool { return r.estimates[i].Suspected }, t.kept)
-	r.kept = t.kept
+	sc.kept, r.other = group.Top(o.groups.Groups, t.maxGroups, func(i int) bool { return r.estimates[i].Suspected }, sc.kept)
+	r.kept = sc.kept
 
 	newly := t.suspect(&r)
 	// The stacks first: the profile is the worker's decoder's, which the
@@ -161,10 +181,7 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 		t.reported[g.ID] = true
 		rec := newRecord(eventSuspected, g.Identity, g.Count)
 		rec.growth = some(r.estimates[i].Growth)
-		rec.stack = g.Stack
-		if o.profile != nil {
-			rec.stack = group.Frames(o.profile, g)
-		}
+		rec.stack = stackOf(o.profile, g)
 		r.records = append(r.records, rec)
 	}
 
@@ -177,22 +194,32 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 	return r
 }
 
+// stackOf returns the stack of g, a group of the profile p, or of a dump
+// (p nil), whose groups hold their stacks.
+func stackOf(p *decode.Profile, g *group.Group) []signature.Frame {
+	if p == nil {
+		return g.Stack
+	}
+	return group.Frames(p, g)
+}
+
 // suspect returns the positions of the groups suspected now that were not
 // at the last scrape, and remembers those suspected now.
 func (t *target) suspect(r *result) []int {
-	t.newly = t.newly[:0]
+	newly := t.scratch.newly[:0]
 	for i, est := range r.estimates {
 		if est.Suspected && !t.suspected[r.groups.Groups[i].Key] {
-			t.newly = append(t.newly, i)
+			newly = append(newly, i)
 		}
 	}
+	t.scratch.newly = newly
 	clear(t.suspected)
 	for i, est := range r.estimates {
 		if est.Suspected {
 			t.suspected[r.groups.Groups[i].Key] = true
 		}
 	}
-	return t.newly
+	return newly
 }
 
 // takeEvidence keeps what the fetches asked for brought: the dump's facts
@@ -242,7 +269,7 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 			t.reported[g.ID] = true
 			rec := newRecord(eventProven, g.Identity, g.Count)
 			rec.leaked = some(g.Count)
-			rec.stack = group.Frames(f.leakProfile, g)
+			rec.stack = stackOf(f.leakProfile, g)
 			r.records = append(r.records, rec)
 		}
 		slices.SortFunc(t.leaked, func(a, b leakedGroup) int {

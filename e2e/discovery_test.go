@@ -3,10 +3,7 @@
 package e2e
 
 import (
-	"fmt"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -34,7 +31,7 @@ func TestHostObserverDiscoversTarget(t *testing.T) {
 
 	target, addr := runTarget(t, buildTarget(t), "127.0.0.1:0", "-patterns", "fanout,pool", "-rate", "5")
 
-	config := fmt.Sprintf(`
+	runCollectorBin(t, discoveryBinary(t), collectorConfig(t, srv.URL, `
 extensions:
   host_observer:
     refresh_interval: 1s
@@ -51,25 +48,7 @@ receivers:
           labels: [pattern]
         resource_attributes:
           process.executable.name: "`+"`process_name`"+`"
-exporters:
-  otlphttp:
-    endpoint: %s
-    compression: none
-    retry_on_failure:
-      enabled: false
-service:
-  extensions: [host_observer]
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [receiver_creator]
-      exporters: [otlphttp]
-`, srv.URL)
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
-	runCollectorBin(t, discoveryBinary(t), path)
+`))
 
 	// The fan-out group of the discovered target, scraped more than once.
 	var fanout []int64

@@ -176,30 +176,12 @@ func (s *sink) snapshot() []pmetric.Metrics {
 // and an otlphttp exporter to otlpURL.
 func startCollector(t *testing.T, otlpURL, receiver string) {
 	t.Helper()
-	config := fmt.Sprintf(`
+	runCollector(t, collectorConfig(t, otlpURL, `
 receivers:
   goroutine:
     collection_interval: 1s
     initial_delay: 0s
-    timeout: 800ms%s
-exporters:
-  otlphttp:
-    endpoint: %s
-    compression: none
-    retry_on_failure:
-      enabled: false
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [goroutine]
-      exporters: [otlphttp]
-`, receiver, otlpURL)
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
-	runCollector(t, path)
+    timeout: 800ms`+receiver))
 }
 
 // point is one go.goroutine.group.count data point as exported.

@@ -98,7 +98,7 @@ var (
 // no wait for the goroutines it marked leaked), a leaked count from the
 // runtime and exactly one log record with the stack; for the target without the endpoint, one recorded
 // absence and one request in all; for every leak pattern, growth or proof;
-// for no healthy pattern, proof. It logs the table the README quotes.
+// for no healthy pattern, proof. It logs the table docs/evidence.md quotes.
 func TestCollectorGathersEvidence(t *testing.T) {
 	args := []string{"-patterns", strings.Join(append(append([]string{}, leakPatterns...), healthyPatterns...), ","), "-rate", "10"}
 	_, withAddr := runTarget(t, buildTargetWith(t, "GOEXPERIMENT=goroutineleakprofile"), "127.0.0.1:0", args...)
@@ -127,7 +127,7 @@ func TestCollectorGathersEvidence(t *testing.T) {
 	otlp := httptest.NewServer(mux)
 	t.Cleanup(otlp.Close)
 
-	config := fmt.Sprintf(`
+	runCollector(t, collectorConfig(t, otlp.URL, fmt.Sprintf(`
 receivers:
   goroutine:
     targets:
@@ -144,27 +144,12 @@ receivers:
     labels: [pattern]
     leak:
       window: 30s
-exporters:
-  otlphttp:
-    endpoint: %s
-    compression: none
-    retry_on_failure:
-      enabled: false
 service:
-  telemetry:
-    metrics:
-      level: none
   pipelines:
-    metrics:
-      receivers: [goroutine]
-      exporters: [otlphttp]
     logs:
       receivers: [goroutine]
       exporters: [otlphttp]
-`, "http://"+withAddr, counted.URL, otlp.URL)
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
-	runCollector(t, path)
+`, "http://"+withAddr, counted.URL)))
 	time.Sleep(150 * time.Second)
 
 	// Per service and pattern, over the run: the largest leaked count, whether
@@ -238,7 +223,7 @@ service:
 		}
 	}
 
-	// The table the README quotes.
+	// The table docs/evidence.md quotes.
 	var table strings.Builder
 	fmt.Fprintf(&table, "\n| pattern | kind | growth flagged | proven leaked by the runtime |\n| --- | --- | --- | --- |\n")
 	patterns := append(append([]string{}, leakPatterns...), healthyPatterns...)

@@ -93,8 +93,7 @@ func TestKubernetesObserverDiscoversPods(t *testing.T) {
 	require.NoError(t, os.WriteFile(example, []byte(cm.Data["collector.yaml"]), 0o600))
 	// Merged over the example: kubeconfig credentials instead of the pod's
 	// service account, one-second scrapes, metrics to this test.
-	override := filepath.Join(dir, "override.yaml")
-	require.NoError(t, os.WriteFile(override, []byte(fmt.Sprintf(`
+	override := collectorConfig(t, otlp.URL, `
 extensions:
   k8s_observer:
     auth_type: kubeConfig
@@ -106,17 +105,7 @@ receivers:
           collection_interval: 1s
           initial_delay: 0s
           timeout: 800ms
-exporters:
-  otlphttp:
-    endpoint: %s
-    compression: none
-    retry_on_failure:
-      enabled: false
-service:
-  pipelines:
-    metrics:
-      exporters: [otlphttp]
-`, otlp.URL)), 0o600))
+`)
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	require.NoError(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
 kind: Config

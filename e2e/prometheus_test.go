@@ -41,7 +41,7 @@ func TestPrometheusAlertsAndDashboard(t *testing.T) {
 	_, target := runTarget(t, bin, "127.0.0.1:0", "-patterns", "fanout,pool,burst,growpool", "-rate", "5")
 
 	exporter := freeAddr(t)
-	config := fmt.Sprintf(`
+	runCollector(t, collectorConfig(t, "", fmt.Sprintf(`
 receivers:
   goroutine:
     collection_interval: 1s
@@ -72,18 +72,11 @@ exporters:
   prometheus:
     endpoint: %[2]s
 service:
-  telemetry:
-    metrics:
-      level: none
   pipelines:
     metrics:
-      receivers: [goroutine, goroutine/limited]
       exporters: [prometheus]
-`, target, exporter)
+`, target, exporter)))
 	dir := t.TempDir()
-	path := filepath.Join(dir, "collector.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
-	runCollectorBin(t, collectorBinary(t), path)
 
 	// The example rules with short `for`s, and the example Prometheus config
 	// pointed at this collector, scraping and evaluating every second.

@@ -122,8 +122,7 @@ func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte) {
 	b.Cleanup(otlp.Close)
 
 	pprofAddr := freeAddr(b)
-	path := filepath.Join(b.TempDir(), "config.yaml")
-	require.NoError(b, os.WriteFile(path, []byte(fmt.Sprintf(`
+	cmd := runCollector(b, collectorConfig(b, otlp.URL, fmt.Sprintf(`
 extensions:
   pprof:
     endpoint: %s
@@ -136,22 +135,8 @@ receivers:
     timeout: %s
 exporters:
   otlphttp:
-    endpoint: %s
-    compression: none
     timeout: 60s
-    retry_on_failure:
-      enabled: false
-service:
-  extensions: [pprof]
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [goroutine]
-      exporters: [otlphttp]
-`, pprofAddr, targets.String(), interval, interval*4/5, otlp.URL)), 0o600))
-	cmd := runCollector(b, path)
+`, pprofAddr, targets.String(), interval, interval*4/5)))
 	pid := cmd.Process.Pid
 
 	wait := func() {

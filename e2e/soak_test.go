@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,7 +46,7 @@ func misbehaviors(valid, huge []byte) []http.HandlerFunc {
 
 // TestSoak runs one collector against 200 loopback targets, a third of which
 // misbehave in rotating ways, and the collector's own pprof endpoint, for
-// SOAK (default 60s; the README's run used 10m). It checks that the
+// SOAK (default 60s; the run docs/limits.md quotes used 10m). It checks that the
 // collector's RSS stays flat after warm-up, that its own goroutines, read by
 // this very receiver, do not grow, and that no scrape of a healthy target is
 // lost.
@@ -137,8 +136,7 @@ func TestSoak(t *testing.T) {
 	}}
 	otlp := httptest.NewServer(&s)
 	t.Cleanup(otlp.Close)
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`
+	cmd := runCollector(t, collectorConfig(t, otlp.URL, fmt.Sprintf(`
 extensions:
   pprof:
     endpoint: %s
@@ -152,24 +150,7 @@ receivers:
     max_body_bytes: 2097152
     leak:
       window: 40s
-exporters:
-  otlphttp:
-    endpoint: %s
-    compression: none
-    retry_on_failure:
-      enabled: false
-service:
-  extensions: [pprof]
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [goroutine]
-      exporters: [otlphttp]
-`, pprofAddr, yaml.String(), interval, otlp.URL)), 0o600))
-
-	cmd := runCollector(t, path)
+`, pprofAddr, yaml.String(), interval)))
 	var rss []int64
 	deadline := time.Now().Add(duration)
 	for time.Now().Before(deadline) {
@@ -226,38 +207,6 @@ func thirds(xs []int64) (middle, last float64) {
 	}
 	n := len(xs) / 3
 	return mean(xs[n : 2*n]), mean(xs[2*n:])
-}
-
-// runCollector starts the collector with a config file.
-func runCollector(t testing.TB, config string) *exec.Cmd {
-	t.Helper()
-	return runCollectorBin(t, collectorBinary(t), config)
-}
-
-// runCollectorBin starts the collector bin with a config file.
-func runCollectorBin(t testing.TB, bin, config string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, "--config", config)
-	startLogged(t, cmd, "collector")
-	return cmd
-}
-
-// startLogged starts cmd with its output in a file, which is shown when the
-// test fails, and stops it when the test ends.
-func startLogged(t testing.TB, cmd *exec.Cmd, name string) {
-	t.Helper()
-	logs, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stop(t, cmd)
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("%s log (last 4 KiB):\n%s", name, b[max(0, len(b)-4096):])
-		}
-		_ = logs.Close()
-	})
 }
 
 func freeAddr(t testing.TB) string {

@@ -1,0 +1,106 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+// collectorConfig writes a collector's config for a test and returns its
+// path: the YAML the test gives, merged over what every test's collector
+// shares, so that each test states only what differs. Maps merge key by
+// key; anything else the test gives replaces what is shared. Shared: no
+// telemetry of the collector's own; when otlpURL is set, an otlphttp
+// exporter to it, uncompressed and without retries, that the metrics
+// pipeline exports to; and, unless the test lists them, every receiver the
+// test declares in the metrics pipeline and every extension it declares
+// in service.extensions.
+func collectorConfig(t testing.TB, otlpURL, config string) string {
+	t.Helper()
+	var given map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(config), &given), config)
+	service := map[string]any{"telemetry": map[string]any{"metrics": map[string]any{"level": "none"}}}
+	metrics := map[string]any{}
+	if receivers, ok := given["receivers"].(map[string]any); ok {
+		metrics["receivers"] = slices.Sorted(maps.Keys(receivers))
+	}
+	if extensions, ok := given["extensions"].(map[string]any); ok {
+		service["extensions"] = slices.Sorted(maps.Keys(extensions))
+	}
+	shared := map[string]any{"service": service}
+	if otlpURL != "" {
+		shared["exporters"] = map[string]any{"otlphttp": map[string]any{
+			"endpoint":         otlpURL,
+			"compression":      "none",
+			"retry_on_failure": map[string]any{"enabled": false},
+		}}
+		metrics["exporters"] = []string{"otlphttp"}
+	}
+	if len(metrics) > 0 {
+		service["pipelines"] = map[string]any{"metrics": metrics}
+	}
+	b, err := yaml.Marshal(merge(shared, given))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	return path
+}
+
+// merge returns base with over merged into it.
+func merge(base, over map[string]any) map[string]any {
+	for k, v := range over {
+		bm, ok1 := base[k].(map[string]any)
+		om, ok2 := v.(map[string]any)
+		if ok1 && ok2 {
+			base[k] = merge(bm, om)
+			continue
+		}
+		base[k] = v
+	}
+	return base
+}
+
+// runCollector starts the collector with a config file.
+func runCollector(t testing.TB, config string) *exec.Cmd {
+	t.Helper()
+	return runCollectorBin(t, collectorBinary(t), config)
+}
+
+// runCollectorBin starts the collector bin with config files, merged in
+// order as the collector merges them.
+func runCollectorBin(t testing.TB, bin string, configs ...string) *exec.Cmd {
+	t.Helper()
+	var args []string
+	for _, c := range configs {
+		args = append(args, "--config", c)
+	}
+	cmd := exec.Command(bin, args...)
+	startLogged(t, cmd, "collector")
+	return cmd
+}
+
+// startLogged starts cmd with its output in a file, which is shown when the
+// test fails, and stops it when the test ends.
+func startLogged(t testing.TB, cmd *exec.Cmd, name string) {
+	t.Helper()
+	logs, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stop(t, cmd)
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("%s log (last 4 KiB):\n%s", name, b[max(0, len(b)-4096):])
+		}
+		_ = logs.Close()
+	})
+}

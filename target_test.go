@@ -1,0 +1,160 @@
+package goroutinereceiver
+
+import (
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
+	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
+)
+
+// reportTest is one target fed observations on an injected clock, its
+// evidence fetches answered by the test: report with no HTTP.
+type reportTest struct {
+	t      *target
+	logs   *observer.ObservedLogs
+	policy evidence.Policy
+	asked  []evidence.Fetch
+	answer found
+}
+
+func newReportTest(t *testing.T, policy evidence.Policy) *reportTest {
+	t.Helper()
+	u, err := url.Parse("http://10.0.0.7:6060/debug/pprof/goroutine")
+	require.NoError(t, err)
+	core, logs := observer.New(zapcore.InfoLevel)
+	cfg := createDefaultConfig()
+	leak := &trend.Config{Window: cfg.Leak.Window, MinGrowth: cfg.Leak.MinGrowth, MinIncrease: cfg.Leak.MinIncrease, Z: cfg.Leak.z()}
+	return &reportTest{t: newTarget(u, "app", 2, leak, 10, zap.New(core)), logs: logs, policy: policy}
+}
+
+func (rt *reportTest) report(at time.Duration, o observation) result {
+	return rt.t.report(t0.Add(at), o, rt.policy, func(f evidence.Fetch) found {
+		rt.asked = append(rt.asked, f)
+		return rt.answer
+	})
+}
+
+var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+// groupOf is a group of n goroutines stuck in fn.
+func groupOf(fn string, n int64) group.Group {
+	frames := []signature.Frame{{Function: fn, File: "app/main.go", Line: 10}}
+	id := signature.Of(frames, signature.ByFunction)
+	return group.Group{
+		Identity: &group.Identity{Info: signature.Info{ID: id, Wait: signature.WaitChanSend, Stuck: frames[0], Entry: fn}, Key: group.Key{ID: id}},
+		Count:    n,
+		Stack:    frames,
+	}
+}
+
+func observed(groups ...group.Group) observation {
+	o := observation{groups: group.Result{Groups: groups}, instance: 7, bytes: 100}
+	for _, g := range groups {
+		o.groups.Total += g.Count
+	}
+	return o
+}
+
+// TestReportTimeline runs one target through a leak that is suspected,
+// evidence fetched on suspicion (its dump tells the creator, its leak
+// profile is absent), failed scrapes that free the windows, and a restart.
+func TestReportTimeline(t *testing.T) {
+	rt := newReportTest(t, evidence.Policy{OnSuspect: true, Interval: 10 * time.Minute, LeakInterval: 5 * time.Minute})
+	creator := signature.Frame{Function: "app.serve", File: "app/main.go", Line: 42}
+	leakGroup := groupOf("app.leak", 1)
+	rt.answer = found{
+		dump:       group.Result{Groups: []group.Group{{Identity: &group.Identity{Info: leakGroup.Info, Creator: creator}, WaitMinutes: 7, Stack: leakGroup.Stack}}},
+		leakAbsent: true,
+	}
+
+	var records []record
+	suspectedAt := time.Duration(-1)
+	for i := range 30 * 4 {
+		at := time.Duration(i) * 15 * time.Second
+		r := rt.report(at, observed(groupOf("app.pool", 50), groupOf("app.leak", int64(1+4*i))))
+		require.NoError(t, r.err)
+		records = append(records, r.records...)
+		if suspectedAt < 0 && r.estimates[1].Suspected {
+			suspectedAt = at
+			assert.Equal(t, []evidence.Fetch{{Dump: true, Leak: true}}, rt.asked, "evidence fetched on the scrape that suspects")
+			assert.Equal(t, []int{1, 0}, r.kept, "largest first")
+		}
+	}
+	require.Positive(t, suspectedAt)
+	assert.Len(t, rt.asked, 1, "one fetch for one suspicion")
+	require.Len(t, records, 1, "one record for one group turning suspected")
+	rec := records[0]
+	assert.Equal(t, eventSuspected, rec.event)
+	assert.Equal(t, creator, rec.creator, "the dump's creator")
+	assert.Equal(t, some(int64(7)), rec.waitMinutes)
+	assert.False(t, rec.leaked.ok, "the target serves no leak profile")
+	assert.True(t, rec.growth.ok)
+	assert.InDelta(t, 16, rec.growth.v, 0.5)
+	assert.Equal(t, evidence.Absent, rt.t.evidence.Leak)
+	assert.Equal(t, 1, rt.logs.FilterMessageSnippet("serves no goroutineleak profile").Len())
+	assert.Equal(t, map[metadata.AttributeErrorType]int64{}, rt.t.health.errors)
+
+	// The target goes away: a gap for two scrapes, the windows freed at the
+	// third.
+	at := 30 * time.Minute
+	for i := range forgetAfter {
+		r := rt.report(at, observation{err: errors.New("connection refused")})
+		assert.Nil(t, r.estimates)
+		if i < forgetAfter-1 {
+			assert.Positive(t, rt.t.tracker.Len())
+		}
+		at += 15 * time.Second
+	}
+	assert.Zero(t, rt.t.tracker.Len())
+	assert.Equal(t, int64(forgetAfter), rt.t.health.errors[metadata.AttributeErrorTypeConnect])
+
+	// Back: no estimate until the window fills again, the flag cleared.
+	r := rt.report(at, observed(groupOf("app.leak", 1)))
+	assert.False(t, r.estimates[0].Ready)
+	assert.Zero(t, rt.t.health.failures)
+}
+
+// TestReportProof proves a group with the leak profile on its interval:
+// one proven record, none when the same group later turns suspected, and
+// the proof dropped when the target answers 404.
+func TestReportProof(t *testing.T) {
+	rt := newReportTest(t, evidence.Policy{LeakProfile: true, LeakInterval: 5 * time.Minute, Interval: 10 * time.Minute})
+	leaked := groupOf("app.leak", 12)
+	rt.answer = found{leak: group.Result{Groups: []group.Group{leaked}}}
+
+	r := rt.report(0, observed(groupOf("app.leak", 12)))
+	require.Len(t, r.records, 1)
+	assert.Equal(t, eventProven, r.records[0].event)
+	assert.Equal(t, some(int64(12)), r.records[0].leaked)
+	assert.Equal(t, []leakedGroup{{Identity: *leaked.Identity, count: 12}}, rt.t.leaked)
+	assert.Equal(t, evidence.Served, rt.t.evidence.Leak)
+
+	r = rt.report(5*time.Minute, observed(groupOf("app.leak", 12)))
+	assert.Empty(t, r.records, "proven once")
+	assert.Len(t, rt.asked, 2)
+
+	rt.answer = found{leakAbsent: true}
+	r = rt.report(10*time.Minute, observed(groupOf("app.leak", 12)))
+	assert.Empty(t, r.records)
+	assert.Empty(t, rt.t.leaked, "a 404 drops the last proof")
+	assert.Empty(t, rt.t.reported, "neither proven nor suspected: may be reported again")
+
+	rt.answer = found{leakErr: errors.New("read: connection reset by peer")}
+	rt.t.evidence.LeakAbsentUntil = time.Time{}
+	rt.report(15*time.Minute, observed(groupOf("app.leak", 12)))
+	assert.Equal(t, evidence.Absent, rt.t.evidence.Leak, "a failed ask is no answer")
+	assert.Equal(t, int64(1), rt.t.health.errors[metadata.AttributeErrorTypeConnect], "counted under its cause")
+	assert.Zero(t, rt.t.health.failures, "an evidence failure is not a failed scrape")
+}
