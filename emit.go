@@ -37,8 +37,8 @@ type emitter struct {
 
 // gauge is a groupGauge of either value type.
 type gauge interface {
-	recordShell(ts pcommon.Timestamp)
-	moveInto(ms pmetric.MetricSlice)
+	appendTo(ms pmetric.MetricSlice) bool
+	drop()
 }
 
 func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp) *emitter {
@@ -48,26 +48,17 @@ func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp) *em
 		e.labelKeys = append(e.labelKeys, "goroutine.label."+l)
 	}
 	e.noLabels = make([]string, len(cfg.Labels))
-	info, mc := metadata.MetricsInfo, cfg.Metrics
-	e.counts = newGroupGauge[int64](info.GoGoroutineGroupCount.Name, mc.GoGoroutineGroupCount.Enabled,
-		info.GoGoroutineGroupCount.Attributes, mc.GoGoroutineGroupCount.EnabledAttributes, mc.GoGoroutineGroupCount.AggregationStrategy, e.labelKeys,
-		func(ts pcommon.Timestamp) { mb.RecordGoGoroutineGroupCountDataPoint(ts, 0, "", "", "", "", 0, "", "") })
-	e.growths = newGroupGauge[float64](info.GoGoroutineGroupGrowth.Name, mc.GoGoroutineGroupGrowth.Enabled,
-		info.GoGoroutineGroupGrowth.Attributes, mc.GoGoroutineGroupGrowth.EnabledAttributes, mc.GoGoroutineGroupGrowth.AggregationStrategy, e.labelKeys,
-		func(ts pcommon.Timestamp) { mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 0, "", "", "", "", 0, "", "") })
-	e.suspected = newGroupGauge[int64](info.GoGoroutineGroupSuspected.Name, mc.GoGoroutineGroupSuspected.Enabled,
-		info.GoGoroutineGroupSuspected.Attributes, mc.GoGoroutineGroupSuspected.EnabledAttributes, mc.GoGoroutineGroupSuspected.AggregationStrategy, e.labelKeys,
-		func(ts pcommon.Timestamp) {
-			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 0, "", "", "", "", 0, "", "")
-		})
-	e.waits = newGroupGauge[int64](info.GoGoroutineGroupWaitMax.Name, mc.GoGoroutineGroupWaitMax.Enabled,
-		info.GoGoroutineGroupWaitMax.Attributes, mc.GoGoroutineGroupWaitMax.EnabledAttributes, mc.GoGoroutineGroupWaitMax.AggregationStrategy, e.labelKeys,
-		func(ts pcommon.Timestamp) {
-			mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 0, "", "", "", "", 0, "", "")
-		})
-	e.leaked = newGroupGauge[int64](info.GoGoroutineGroupLeaked.Name, mc.GoGoroutineGroupLeaked.Enabled,
-		info.GoGoroutineGroupLeaked.Attributes, mc.GoGoroutineGroupLeaked.EnabledAttributes, mc.GoGoroutineGroupLeaked.AggregationStrategy, e.labelKeys,
-		func(ts pcommon.Timestamp) { mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 0, "", "", "", "", 0, "") })
+	info, mc, tmpl := metadata.MetricsInfo, cfg.Metrics, templates(cfg.MetricsBuilderConfig, set)
+	e.counts = newGroupGauge[int64](tmpl[info.GoGoroutineGroupCount.Name], mc.GoGoroutineGroupCount.Enabled,
+		info.GoGoroutineGroupCount.Attributes, mc.GoGoroutineGroupCount.EnabledAttributes, mc.GoGoroutineGroupCount.AggregationStrategy, e.labelKeys)
+	e.growths = newGroupGauge[float64](tmpl[info.GoGoroutineGroupGrowth.Name], mc.GoGoroutineGroupGrowth.Enabled,
+		info.GoGoroutineGroupGrowth.Attributes, mc.GoGoroutineGroupGrowth.EnabledAttributes, mc.GoGoroutineGroupGrowth.AggregationStrategy, e.labelKeys)
+	e.suspected = newGroupGauge[int64](tmpl[info.GoGoroutineGroupSuspected.Name], mc.GoGoroutineGroupSuspected.Enabled,
+		info.GoGoroutineGroupSuspected.Attributes, mc.GoGoroutineGroupSuspected.EnabledAttributes, mc.GoGoroutineGroupSuspected.AggregationStrategy, e.labelKeys)
+	e.waits = newGroupGauge[int64](tmpl[info.GoGoroutineGroupWaitMax.Name], mc.GoGoroutineGroupWaitMax.Enabled,
+		info.GoGoroutineGroupWaitMax.Attributes, mc.GoGoroutineGroupWaitMax.EnabledAttributes, mc.GoGoroutineGroupWaitMax.AggregationStrategy, e.labelKeys)
+	e.leaked = newGroupGauge[int64](tmpl[info.GoGoroutineGroupLeaked.Name], mc.GoGoroutineGroupLeaked.Enabled,
+		info.GoGoroutineGroupLeaked.Attributes, mc.GoGoroutineGroupLeaked.EnabledAttributes, mc.GoGoroutineGroupLeaked.AggregationStrategy, e.labelKeys)
 	e.gauges = []gauge{e.counts, e.growths, e.suspected, e.waits, e.leaked}
 	return e
 }
@@ -121,17 +112,19 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 		}
 	}
 
-	for _, g := range e.gauges {
-		g.recordShell(now)
-	}
-	m := mb.Emit(metadata.WithResource(res))
-	rms := m.ResourceMetrics()
-	for _, g := range e.gauges {
-		ms := pmetric.NewMetricSlice()
-		if rms.Len() > 0 {
-			ms = rms.At(0).ScopeMetrics().At(0).Metrics()
+	rms := mb.Emit(metadata.WithResource(res)).ResourceMetrics()
+	if rms.Len() == 0 { // the user's resource filters left the target out
+		for _, g := range e.gauges {
+			g.drop()
 		}
-		g.moveInto(ms)
+		return
+	}
+	ms, appended := rms.At(0).ScopeMetrics().At(0).Metrics(), false
+	for _, g := range e.gauges {
+		appended = g.appendTo(ms) || appended
+	}
+	if appended {
+		ms.Sort(byName)
 	}
 	rms.MoveAndAppendTo(out)
 }

@@ -5,6 +5,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
@@ -13,10 +14,12 @@ import (
 // those metadata.yaml declares, and metadata.yaml cannot declare them:
 // their keys come from the user's `labels`. mdatagen's Record…DataPoint
 // methods take a fixed list of attributes, so groupGauge builds a gauge's
-// points itself and moves them into the metric the generated builder
-// emits: name, description, unit and type stay the generated ones. It uses
-// only what mdatagen exports (the metric's name and attribute keys, the
-// user's enabled attributes and aggregation strategy, the Record method);
+// points itself, in a copy of the metric the generated builder made once
+// (name, description, unit and type stay the generated ones), and places
+// it where the generated builder places its metrics: in metadata.yaml's
+// order, which mdatagen keeps sorted by name. It uses only what mdatagen
+// exports (the metric's name and attribute keys, the user's enabled
+// attributes and aggregation strategy, the Record method);
 // TestGroupGaugeGeneratedAPI fails when that changes.
 
 // groupAttributes are the attributes every per-group point carries.
@@ -31,29 +34,69 @@ type groupAttributes struct {
 	labelValues []string
 }
 
-// put sets the attribute key of a, for the keys metadata.yaml declares.
-func (a *groupAttributes) put(m pcommon.Map, key string) bool {
+// attribute is one attribute metadata.yaml declares for the per-group
+// metrics: its key, and which field of groupAttributes it carries, looked
+// up once per gauge rather than once per point.
+type attribute struct {
+	key   string
+	field field
+}
+
+// field names a field of groupAttributes.
+type field uint8
+
+const (
+	fieldSignature field = iota + 1
+	fieldWait
+	fieldFunction
+	fieldFile
+	fieldLine
+	fieldEntry
+	fieldCreator
+)
+
+// fieldOf returns the field that carries the declared attribute key, 0 for
+// a key this receiver does not know.
+func fieldOf(key string) field {
 	switch metadata.GoGoroutineGroupCountMetricAttributeKey(key) {
 	case metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature:
-		m.PutStr(key, a.signature)
+		return fieldSignature
 	case metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineWait:
-		m.PutStr(key, a.wait)
+		return fieldWait
 	case metadata.GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName:
-		m.PutStr(key, a.function)
+		return fieldFunction
 	case metadata.GoGoroutineGroupCountMetricAttributeKeyCodeFilePath:
-		m.PutStr(key, a.file)
+		return fieldFile
 	case metadata.GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber:
-		m.PutInt(key, a.line)
+		return fieldLine
 	case metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry:
-		m.PutStr(key, a.entry)
+		return fieldEntry
 	case metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator:
-		if a.creator != "" {
-			m.PutStr(key, a.creator)
-		}
-	default:
-		return false
+		return fieldCreator
 	}
-	return true
+	return 0
+}
+
+// put sets attribute at of a in m.
+func (a *groupAttributes) put(m pcommon.Map, at attribute) {
+	switch at.field {
+	case fieldSignature:
+		m.PutStr(at.key, a.signature)
+	case fieldWait:
+		m.PutStr(at.key, a.wait)
+	case fieldFunction:
+		m.PutStr(at.key, a.function)
+	case fieldFile:
+		m.PutStr(at.key, a.file)
+	case fieldLine:
+		m.PutInt(at.key, a.line)
+	case fieldEntry:
+		m.PutStr(at.key, a.entry)
+	case fieldCreator:
+		if a.creator != "" {
+			m.PutStr(at.key, a.creator)
+		}
+	}
 }
 
 // number is the value of a gauge's points.
@@ -62,12 +105,15 @@ type number interface{ int64 | float64 }
 // groupGauge records one per-group gauge's points for one resource at a
 // time.
 type groupGauge[N number] struct {
-	name    string
-	enabled bool
-	// keys are the declared attributes the user enabled, in the generated
+	// template is the metric as the generated builder made it, without
+	// points; its zero value when the user disabled the metric.
+	template pmetric.Metric
+	enabled  bool
+	// attrs are the declared attributes the user enabled, in the generated
 	// order, so that output does not depend on the order of the
 	// configuration's list; labelKeys the goroutine.label.<key> attributes.
-	keys, labelKeys []string
+	attrs     []attribute
+	labelKeys []string
 	// distinct is set when goroutine.signature is enabled: a group is its
 	// signature and label values, so no two groups' points can share
 	// attributes, and none need be compared. Without it, points the
@@ -75,26 +121,28 @@ type groupGauge[N number] struct {
 	// code merges them, by the aggregation strategy.
 	distinct bool
 	strategy string
-	// shell records one placeholder point through the generated method, so
-	// that the emitted resource holds the metric that the points move into.
-	shell func(ts pcommon.Timestamp)
 
-	points  pmetric.NumberDataPointSlice
+	// gauge holds the points of the resource being recorded.
+	gauge   pmetric.Gauge
 	merged  []int64     // how many groups each point holds, for avg
 	scratch pcommon.Map // a point's attributes, to compare before merging
+	// capacity is the most points one resource had: moving the points out
+	// takes their array, so the next resource's is sized once up front.
+	capacity int
 }
 
-// newGroupGauge returns the recorder of the metric name, whose declared
-// attributes are declared and of which the user enabled enabled.
-func newGroupGauge[N number, K ~string](name string, on bool, declared []string, enabled []K, strategy string, labelKeys []string, shell func(pcommon.Timestamp)) *groupGauge[N] {
-	g := &groupGauge[N]{name: name, enabled: on, labelKeys: labelKeys, strategy: strategy, shell: shell,
-		points: pmetric.NewNumberDataPointSlice(), scratch: pcommon.NewMap()}
+// newGroupGauge returns the recorder of the metric that the generated
+// builder emitted as template, whose declared attributes are declared and
+// of which the user enabled enabled.
+func newGroupGauge[N number, K ~string](template pmetric.Metric, on bool, declared []string, enabled []K, strategy string, labelKeys []string) *groupGauge[N] {
+	g := &groupGauge[N]{template: template, enabled: on, labelKeys: labelKeys, strategy: strategy,
+		gauge: pmetric.NewGauge(), scratch: pcommon.NewMap()}
 	for _, k := range declared {
 		if slices.Contains(enabled, K(k)) {
-			g.keys = append(g.keys, k)
+			g.attrs = append(g.attrs, attribute{key: k, field: fieldOf(k)})
+			g.distinct = g.distinct || fieldOf(k) == fieldSignature
 		}
 	}
-	g.distinct = slices.Contains(g.keys, string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature))
 	return g
 }
 
@@ -103,30 +151,34 @@ func (g *groupGauge[N]) record(start, ts pcommon.Timestamp, val N, a *groupAttri
 	if !g.enabled {
 		return
 	}
+	points := g.gauge.DataPoints()
+	if points.Len() == 0 {
+		points.EnsureCapacity(g.capacity)
+	}
 	if g.distinct {
-		dp := g.points.AppendEmpty()
+		dp := points.AppendEmpty()
 		g.putAll(dp.Attributes(), a)
 		g.set(dp, start, ts, val)
 		return
 	}
 	g.scratch.Clear()
 	g.putAll(g.scratch, a)
-	for i := range g.points.Len() {
-		if prev := g.points.At(i); prev.Attributes().Equal(g.scratch) {
+	for i := range points.Len() {
+		if prev := points.At(i); prev.Attributes().Equal(g.scratch) {
 			g.merge(i, prev, val)
 			return
 		}
 	}
-	dp := g.points.AppendEmpty()
+	dp := points.AppendEmpty()
 	g.scratch.CopyTo(dp.Attributes())
 	g.set(dp, start, ts, val)
 	g.merged = append(g.merged, 1)
 }
 
 func (g *groupGauge[N]) putAll(attrs pcommon.Map, a *groupAttributes) {
-	attrs.EnsureCapacity(len(g.keys) + len(g.labelKeys))
-	for _, k := range g.keys {
-		a.put(attrs, k)
+	attrs.EnsureCapacity(len(g.attrs) + len(g.labelKeys))
+	for _, at := range g.attrs {
+		a.put(attrs, at)
 	}
 	for i, k := range g.labelKeys {
 		attrs.PutStr(k, a.labelValues[i])
@@ -154,42 +206,61 @@ func (g *groupGauge[N]) merge(i int, prev pmetric.NumberDataPoint, val N) {
 	}
 }
 
-// recordShell makes the generated builder emit the metric, if any point
-// was recorded.
-func (g *groupGauge[N]) recordShell(ts pcommon.Timestamp) {
-	if g.points.Len() > 0 {
-		g.shell(ts)
+// appendTo appends the metric with the points recorded to ms, and reports
+// whether there were any.
+func (g *groupGauge[N]) appendTo(ms pmetric.MetricSlice) bool {
+	points := g.gauge.DataPoints()
+	if points.Len() == 0 {
+		return false
 	}
+	g.capacity = max(g.capacity, points.Len())
+	if g.strategy == metadata.AggregationStrategyAvg && !g.distinct {
+		for i, n := range g.merged {
+			p := points.At(i)
+			setValue(p, valueOf[N](p)/N(n))
+		}
+	}
+	g.merged = g.merged[:0]
+	m := ms.AppendEmpty()
+	g.template.CopyTo(m)
+	g.gauge.MoveTo(m.Gauge())
+	return true
 }
 
-// moveInto moves the points recorded into the metric of ms that the shell
-// made the generated builder emit, replacing its placeholder point. With
-// no such metric (the resource was filtered out) they are dropped.
-func (g *groupGauge[N]) moveInto(ms pmetric.MetricSlice) {
-	defer func() {
-		g.points.RemoveIf(func(pmetric.NumberDataPoint) bool { return true })
-		g.merged = g.merged[:0]
-	}()
-	if g.points.Len() == 0 {
-		return
-	}
-	for i := range ms.Len() {
-		m := ms.At(i)
-		if m.Name() != g.name || m.Type() != pmetric.MetricTypeGauge {
-			continue
-		}
-		if g.strategy == metadata.AggregationStrategyAvg && !g.distinct {
-			for j, n := range g.merged {
-				p := g.points.At(j)
-				setValue(p, valueOf[N](p)/N(n))
-			}
-		}
-		dps := m.Gauge().DataPoints()
-		dps.RemoveIf(func(pmetric.NumberDataPoint) bool { return true })
-		g.points.MoveAndAppendTo(dps)
-		return
-	}
+// drop forgets the points recorded, for a resource the user's resource
+// filters left out.
+func (g *groupGauge[N]) drop() {
+	g.gauge.DataPoints().RemoveIf(func(pmetric.NumberDataPoint) bool { return true })
+	g.merged = g.merged[:0]
 }
+
+// templates returns, by name, the per-group metrics as the generated
+// builder makes them from cfg, without points: one point of each recorded
+// and emitted once, by a builder of their own.
+func templates(cfg metadata.MetricsBuilderConfig, set receiver.Settings) map[string]pmetric.Metric {
+	mb := metadata.NewMetricsBuilder(cfg, set)
+	mb.RecordGoGoroutineGroupCountDataPoint(0, 0, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupGrowthDataPoint(0, 0, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupSuspectedDataPoint(0, 0, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupWaitMaxDataPoint(0, 0, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupLeakedDataPoint(0, 0, "", "", "", "", 0, "")
+	out := map[string]pmetric.Metric{}
+	rms := mb.Emit().ResourceMetrics()
+	if rms.Len() == 0 {
+		return out
+	}
+	ms := rms.At(0).ScopeMetrics().At(0).Metrics()
+	for i := range ms.Len() {
+		m := pmetric.NewMetric()
+		ms.At(i).CopyTo(m)
+		m.Gauge().DataPoints().RemoveIf(func(pmetric.NumberDataPoint) bool { return true })
+		out[m.Name()] = m
+	}
+	return out
+}
+
+// byName orders a resource's metrics as the generated builder does.
+func byName(a, b pmetric.Metric) bool { return a.Name() < b.Name() }
 
 func setValue[N number](dp pmetric.NumberDataPoint, v N) {
 	switch v := any(v).(type) {

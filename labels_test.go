@@ -27,25 +27,18 @@ func newGaugeTest(t *testing.T, mc metadata.MetricsBuilderConfig, labels ...stri
 	return gaugeTest{newEmitter(cfg, receivertest.NewNopSettings(metadata.Type), 1)}
 }
 
-// emit moves what was recorded into the metrics the builder emits.
-func (gt gaugeTest) emit() pmetric.Metrics {
-	for _, g := range gt.e.gauges {
-		g.recordShell(2)
-	}
-	m := gt.e.mb.Emit()
+// emit returns the metrics the gauges recorded, as the emitter appends
+// them to a resource's.
+func (gt gaugeTest) emit() pmetric.MetricSlice {
 	ms := pmetric.NewMetricSlice()
-	if m.ResourceMetrics().Len() > 0 {
-		ms = m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
-	}
 	for _, g := range gt.e.gauges {
-		g.moveInto(ms)
+		g.appendTo(ms)
 	}
-	return m
+	return ms
 }
 
-func countPoints(t *testing.T, m pmetric.Metrics) pmetric.NumberDataPointSlice {
+func countPoints(t *testing.T, ms pmetric.MetricSlice) pmetric.NumberDataPointSlice {
 	t.Helper()
-	ms := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
 	require.Equal(t, 1, ms.Len())
 	require.Equal(t, metadata.MetricsInfo.GoGoroutineGroupCount.Name, ms.At(0).Name())
 	return ms.At(0).Gauge().DataPoints()
@@ -83,7 +76,7 @@ func TestRecordWithLabelsDisabled(t *testing.T) {
 	cfg.Metrics.GoGoroutineCount.Enabled = true
 	gt := newGaugeTest(t, cfg, "tenant")
 	gt.e.counts.record(1, 2, 3, &groupAttributes{signature: "abc", labelValues: []string{"a"}})
-	assert.Equal(t, 0, gt.emit().MetricCount())
+	assert.Equal(t, 0, gt.emit().Len())
 }
 
 // TestRecordWithoutSignatureMerges disables goroutine.signature: groups that
@@ -144,26 +137,31 @@ func TestGroupGaugeGeneratedAPI(t *testing.T) {
 		e.waits:     info.GoGoroutineGroupWaitMax.Attributes,
 		e.leaked:    info.GoGoroutineGroupLeaked.Attributes,
 	}
-	for g, attrs := range declared {
-		assert.Equal(t, attrs, g.keys, "%s: every declared attribute enabled by default, in order", g.name)
+	keys := func(attrs []attribute) []string {
+		var out []string
+		for _, a := range attrs {
+			out = append(out, a.key)
+		}
+		return out
 	}
-	assert.Equal(t, info.GoGoroutineGroupGrowth.Attributes, e.growths.keys)
+	for g, attrs := range declared {
+		assert.Equal(t, attrs, keys(g.attrs), "%s: every declared attribute enabled by default, in order", g.template.Name())
+	}
+	assert.Equal(t, info.GoGoroutineGroupGrowth.Attributes, keys(e.growths.attrs))
 
 	a := groupAttributes{creator: "main.main"}
 	for _, attrs := range [][]string{info.GoGoroutineGroupCount.Attributes, info.GoGoroutineGroupGrowth.Attributes,
 		info.GoGoroutineGroupSuspected.Attributes, info.GoGoroutineGroupWaitMax.Attributes, info.GoGoroutineGroupLeaked.Attributes} {
 		for _, k := range attrs {
+			require.NotZero(t, fieldOf(k), "attribute %s is declared but never put", k)
 			m := pcommon.NewMap()
-			assert.True(t, a.put(m, k), "attribute %s is declared but never put", k)
+			a.put(m, attribute{key: k, field: fieldOf(k)})
 			_, ok := m.Get(k)
 			assert.True(t, ok, k)
 		}
 	}
 
-	for _, g := range e.gauges {
-		g.recordShell(2) // nothing recorded: no shell
-	}
-	assert.Zero(t, e.mb.Emit().MetricCount())
+	assert.False(t, e.counts.appendTo(pmetric.NewMetricSlice()), "nothing recorded, nothing appended")
 	metrics := []struct {
 		name  string
 		attrs []string
@@ -183,22 +181,51 @@ func TestGroupGaugeGeneratedAPI(t *testing.T) {
 			case *groupGauge[float64]:
 				g.record(1, 2, 9, &a)
 			}
-			g.recordShell(2)
-			m := e.mb.Emit()
-			ms := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
-			require.Equal(t, 1, ms.Len(), "the shell emits its metric alone")
-			require.Equal(t, metrics[i].name, ms.At(0).Name())
-			require.Equal(t, pmetric.MetricTypeGauge, ms.At(0).Type())
-			require.Equal(t, 1, ms.At(0).Gauge().DataPoints().Len(), "one placeholder point")
-			assert.NotEmpty(t, ms.At(0).Description())
-			g.moveInto(ms)
-			dps := ms.At(0).Gauge().DataPoints()
-			require.Equal(t, 1, dps.Len(), "the placeholder replaced")
+			ms := pmetric.NewMetricSlice()
+			require.True(t, g.appendTo(ms))
+			require.Equal(t, 1, ms.Len())
+			m := ms.At(0)
+			require.Equal(t, metrics[i].name, m.Name(), "the generated metric's name")
+			require.Equal(t, pmetric.MetricTypeGauge, m.Type())
+			assert.NotEmpty(t, m.Description(), "the generated metric's description")
+			assert.NotEmpty(t, m.Unit(), "the generated metric's unit")
+			dps := m.Gauge().DataPoints()
+			require.Equal(t, 1, dps.Len(), "the point recorded, alone")
 			got := dps.At(0).Attributes().AsRaw()
 			assert.Len(t, got, len(metrics[i].attrs))
 			_, hasCreator := got["goroutine.creator"]
 			assert.Equal(t, slices.Contains(metrics[i].attrs, "goroutine.creator"), hasCreator)
 			assert.Equal(t, pcommon.Timestamp(1), dps.At(0).StartTimestamp())
+			assert.False(t, g.appendTo(pmetric.NewMetricSlice()), "the points moved out")
 		})
 	}
+}
+
+// TestGeneratedOrderIsByName: the generated builder emits a resource's
+// metrics in metadata.yaml's order, which mdatagen keeps sorted by name;
+// the emitter places the per-group gauges by that rule.
+func TestGeneratedOrderIsByName(t *testing.T) {
+	cfg := metadata.DefaultMetricsBuilderConfig()
+	mb := metadata.NewMetricsBuilder(cfg, receivertest.NewNopSettings(metadata.Type))
+	mb.RecordGoGoroutineCountDataPoint(0, 1)
+	mb.RecordGoGoroutineGroupCountDataPoint(0, 1, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupGrowthDataPoint(0, 1, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupLeakedDataPoint(0, 1, "", "", "", "", 0, "")
+	mb.RecordGoGoroutineGroupSuspectedDataPoint(0, 1, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupWaitMaxDataPoint(0, 1, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGrowthDataPoint(0, 1)
+	mb.RecordGoGoroutineLeakProfileAvailableDataPoint(0, 1)
+	mb.RecordGoGoroutineScrapeDurationDataPoint(0, 1)
+	mb.RecordGoGoroutineScrapeErrorsDataPoint(0, 1, metadata.AttributeErrorTypeConnect)
+	mb.RecordGoGoroutineScrapeLimitBreachesDataPoint(0, 1, metadata.AttributeLimitMaxFrames)
+	mb.RecordGoGoroutineScrapeSizeDataPoint(0, 1)
+	mb.RecordGoGoroutineScrapeTruncatedDataPoint(0, 1)
+	mb.RecordGoGoroutineScrapeUpDataPoint(0, 1)
+	ms := mb.Emit().ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	var names []string
+	for i := range ms.Len() {
+		names = append(names, ms.At(i).Name())
+	}
+	assert.Len(t, names, 14, "every metric recorded")
+	assert.True(t, slices.IsSorted(names), "%v", names)
 }

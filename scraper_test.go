@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -34,7 +35,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/sc
 
 var fixedNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-func serveFile(t *testing.T, path string) *httptest.Server {
+func serveFile(t testing.TB, path string) *httptest.Server {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -500,4 +501,25 @@ func mustAtoi(t *testing.T, s string) int64 {
 		n = n*10 + int64(c-'0')
 	}
 	return n
+}
+
+// TestScrapeResourceFilteredOut excludes one target by a resource
+// attribute filter: it emits nothing, and none of its group points reach
+// the next target's resource, whose points still add up to its total.
+func TestScrapeResourceFilteredOut(t *testing.T) {
+	excluded := serveFile(t, "testdata/profiles/leaktarget.pb.gz")
+	kept := serveFile(t, "testdata/profiles/fanout-1.pb.gz")
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: excluded.URL, ServiceName: "excluded"}, {Endpoint: kept.URL, ServiceName: "kept"}}
+	cfg.ResourceAttributes.ServiceName.MetricsExclude = []filter.Config{{Strict: "excluded"}}
+	cfg.Ignore = []string{"os/signal.signal_recv"}
+	s := newTestScraper(t, cfg)
+
+	for range 2 {
+		m, err := s.scrape(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, m.ResourceMetrics().Len())
+		byService(t, m, "kept")
+		assertGroupsAddUp(t, m)
+	}
 }

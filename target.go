@@ -38,14 +38,18 @@ type target struct {
 	suspected map[group.Key]bool
 
 	// evidence is what the target's past evidence fetches leave for the
-	// policy; dumpFacts is what the last dump fetched as evidence told, by
-	// signature, and leaked what the last leak profile served proved,
-	// largest first.
+	// policy. dumpFacts is what the last dump fetched as evidence told, by
+	// signature: each such fetch replaces it, so it holds at most the
+	// max_samples groups of one dump. leaked is what the last leak profile
+	// served proved, largest first: each served profile replaces it and a
+	// 404 empties it, so it holds at most max_samples groups.
 	evidence  evidence.State
 	dumpFacts map[signature.ID]dumpFacts
 	leaked    []leakedGroup
 	// reported holds the signatures a log record has reported, suspected
-	// or proven: one record per group, until it is neither.
+	// or proven: one record per group, until it is neither. Each scrape
+	// forgets the others, so it holds at most the groups suspected at the
+	// last scrape and those last proven.
 	reported map[signature.ID]bool
 
 	// The groupers keep what each endpoint's groups say from one scrape to
