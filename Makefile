@@ -14,7 +14,7 @@ OCB         := $(GOBIN)/builder
 COLLECTOR   := _build/otelcol-goroutine
 DISCOVERY   := _build/discovery/otelcol-goroutine-discovery
 
-.PHONY: run test check rules unit e2e collector collector-discovery generate fixtures chart fuzz bench bench-scale bench-target
+.PHONY: run test check rules unit e2e collector collector-discovery generate fixtures chart fuzz bench bench-scale bench-target bench-compare
 
 run: collector
 	scripts/run.sh
@@ -98,6 +98,12 @@ bench-scale: collector
 bench-target:
 	mkdir -p _build/bench
 	TARGET_GOROUTINES=1000,10000,100000 $(GO) test -tags e2e -run '^$$' -bench TargetCost -benchtime 3x -timeout 2h ./e2e | tee _build/bench/target.txt
+
+# This tree against an earlier commit, alternately, on the benchmarks a
+# change must not slow (BENCHMARKS.md, section 4): make bench-compare
+# BASE=c54ebcd, with SCALE=1 the collector against 1,000 targets too.
+bench-compare:
+	scripts/bench-compare.sh $(BASE)
 
 # Ten minutes or so; a count, for the reason above.
 fuzz:

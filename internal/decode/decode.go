@@ -69,14 +69,36 @@ func (d *Decoder) Decode(r io.Reader, lim Limits) (*Profile, error) {
 	}
 	d.raw.reset(lim)
 	for {
-		f, err := d.next(br)
+		tag, err := readUvarint(br)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, streamErr(err)
 		}
-		if err := d.raw.field(f, &d.strings); err != nil {
+		var f field
+		if f.num, f.typ = protowire.DecodeTag(tag); f.num < 1 {
+			return nil, fmt.Errorf("%w: field number %d", ErrMalformed, f.num)
+		}
+		switch f.typ {
+		case protowire.VarintType:
+			f.v, err = readUvarint(br)
+		case protowire.Fixed64Type:
+			_, err = br.Discard(8)
+		case protowire.Fixed32Type:
+			_, err = br.Discard(4)
+		case protowire.BytesType:
+			f.msg, err = d.message(br)
+		default:
+			// Groups are not part of profile.proto; a start-group tag here
+			// means the bytes are something else (an HTML page starts with
+			// '<', which reads as field 7 of type end-group).
+			return nil, fmt.Errorf("%w: unexpected wire type %d for field %d", ErrMalformed, f.typ, f.num)
+		}
+		if err != nil {
+			return nil, streamErr(err)
+		}
+		if err := d.raw.field(&f, &d.strings); err != nil {
 			return nil, err
 		}
 	}
@@ -94,41 +116,6 @@ type field struct {
 	typ protowire.Type
 	v   uint64
 	msg []byte // valid until the next field is read
-}
-
-// next reads the next top-level field, or returns io.EOF after the last.
-func (d *Decoder) next(br *bufio.Reader) (field, error) {
-	tag, err := readUvarint(br)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return field{}, err
-		}
-		return field{}, streamErr(err)
-	}
-	f := field{}
-	f.num, f.typ = protowire.DecodeTag(tag)
-	if f.num < 1 {
-		return field{}, fmt.Errorf("%w: field number %d", ErrMalformed, f.num)
-	}
-	switch f.typ {
-	case protowire.VarintType:
-		f.v, err = readUvarint(br)
-	case protowire.Fixed64Type:
-		_, err = br.Discard(8)
-	case protowire.Fixed32Type:
-		_, err = br.Discard(4)
-	case protowire.BytesType:
-		f.msg, err = d.message(br)
-	default:
-		// Groups are not part of profile.proto; a start-group tag here
-		// means the bytes are something else (an HTML page starts with
-		// '<', which reads as field 7 of type end-group).
-		return field{}, fmt.Errorf("%w: unexpected wire type %d for field %d", ErrMalformed, f.typ, f.num)
-	}
-	if err != nil {
-		return field{}, streamErr(err)
-	}
-	return f, nil
 }
 
 // message reads a length-prefixed message: in place when the stream's
