@@ -24,7 +24,9 @@ import (
 type target struct {
 	endpoints fetch.Endpoints
 	resource  resource
-	logger    *zap.Logger
+	// logger is the receiver's; a line about the target names it (a
+	// logger of its own per target would cost a kilobyte each).
+	logger *zap.Logger
 
 	health health
 
@@ -97,7 +99,7 @@ func newTarget(u *url.URL, serviceName string, maxGroups int, leak *trend.Config
 			host: host, port: port, instance: net.JoinHostPort(host, strconv.FormatInt(port, 10)),
 			url: u.Redacted(), serviceName: serviceName,
 		},
-		logger:    logger.With(zap.String("target", u.Redacted())),
+		logger:    logger,
 		health:    newHealth(),
 		maxGroups: maxGroups,
 		tracker:   trend.NewTracker[group.Key](leak, maxTracked),
@@ -255,7 +257,8 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 	switch {
 	case f.leakAbsent:
 		if t.evidence.Leak != evidence.Absent {
-			t.logger.Info("target serves no goroutineleak profile (build it with GOEXPERIMENT=goroutineleakprofile); asking again in an hour")
+			t.logger.Info("target serves no goroutineleak profile (build it with GOEXPERIMENT=goroutineleakprofile); asking again in an hour",
+				zap.String("target", t.resource.url))
 		}
 		t.evidence = t.evidence.LeakAnswered(at, false)
 		t.leaked = t.leaked[:0]
@@ -286,7 +289,7 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 // so where the collector's debug log shows it.
 func (t *target) evidenceFailed(what string, err error) {
 	t.health.evidenceFailed(err)
-	t.logger.Debug("evidence fetch failed", zap.String("endpoint", what), zap.Error(err))
+	t.logger.Debug("evidence fetch failed", zap.String("target", t.resource.url), zap.String("endpoint", what), zap.Error(err))
 }
 
 // annotate adds to each record what the dumps and the leak profile tell of
