@@ -85,10 +85,8 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 	// and only shutdown ends it.
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	leak := &trend.Config{
-		Window:      cfg.Leak.Window,
-		MinGrowth:   cfg.Leak.MinGrowth,
-		MinIncrease: cfg.Leak.MinIncrease,
-		Z:           cfg.Leak.z(),
+		Horizons: trend.Horizons([]time.Duration{cfg.Leak.Window}, cfg.Leak.MinGrowth, cfg.Leak.MinIncrease),
+		Z:        cfg.Leak.z(),
 	}
 	add := func(endpoint, service string) error {
 		u, err := targetURL(endpoint)

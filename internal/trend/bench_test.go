@@ -1,22 +1,31 @@
 package trend
 
 import (
-	"fmt"
 	"runtime"
 	"testing"
 	"time"
 )
 
-// BenchmarkSeriesMemory fills 1,000 series with a day of 15s scrapes for
-// windows from one minute to one week, and reports the heap each series
-// holds: the same for every window, because a window is always Buckets
-// buckets wide.
+// BenchmarkSeriesMemory fills 1,000 series with 200 scrapes, for single
+// windows from one minute to one week and for the default horizons, and
+// reports the heap each series holds: the same for every window, because a
+// window is always Buckets buckets wide, and 256 bytes more per horizon.
 //
 //	go test ./internal/trend -run '^$' -bench BenchmarkSeriesMemory -benchmem
 func BenchmarkSeriesMemory(b *testing.B) {
-	for _, window := range []time.Duration{time.Minute, 30 * time.Minute, 48 * time.Hour, 7 * 24 * time.Hour} {
-		b.Run(fmt.Sprintf("window=%v", window), func(b *testing.B) {
-			cfg := Config{Window: window, MinGrowth: 0.1, MinIncrease: 10, Z: 2.326}
+	configs := []struct {
+		name string
+		cfg  Config
+	}{
+		{"window=1m", single(time.Minute, 0.1)},
+		{"window=30m", single(30*time.Minute, 0.1)},
+		{"window=48h", single(48*time.Hour, 0.1)},
+		{"window=168h", single(7*24*time.Hour, 0.1)},
+		{"windows=30m,5h,48h", defaults()},
+	}
+	for _, c := range configs {
+		b.Run(c.name, func(b *testing.B) {
+			cfg := c.cfg
 			const n = 1000
 			var sc Scratch
 			for range b.N {
@@ -27,8 +36,8 @@ func BenchmarkSeriesMemory(b *testing.B) {
 				for i := range series {
 					series[i] = cfg.NewSeries()
 				}
-				for step := range 24 * 60 * 4 {
-					at := t0.Add(time.Duration(step) * 15 * time.Second)
+				for step := range 200 {
+					at := t0.Add(time.Duration(step) * time.Minute)
 					for i, s := range series {
 						s.Observe(&cfg, at, float64(i+step/10), &sc)
 					}
@@ -47,7 +56,7 @@ func BenchmarkSeriesMemory(b *testing.B) {
 //
 //	go test ./internal/trend -run '^$' -bench BenchmarkObserve -benchmem
 func BenchmarkObserve(b *testing.B) {
-	cfg := Config{Window: 30 * time.Minute, MinGrowth: 0.1, MinIncrease: 10, Z: 2.326}
+	cfg := defaultConfig()
 	s := cfg.NewSeries()
 	var sc Scratch
 	b.ReportAllocs()

@@ -5,14 +5,55 @@ import (
 	"time"
 )
 
-// Config holds the thresholds of the leak test.
-type Config struct {
-	// Window is how far back a series is judged.
+// MaxHorizons is the most horizons a series is judged over.
+const MaxHorizons = 4
+
+// Horizon is one window of a series' history and the thresholds it is judged
+// by. A short horizon finds a fast leak in minutes; a long one a leak of a
+// goroutine an hour within a day.
+type Horizon struct {
+	// Window is how far back the horizon looks.
 	Window time.Duration
-	// MinGrowth is the least growth, in goroutines per minute, flagged.
+	// MinGrowth is the least growth flagged, in goroutines per minute.
 	MinGrowth float64
 	// MinIncrease is the least rise over the judged span, in goroutines.
 	MinIncrease float64
+	// MaxGrowth, when positive, is the most growth this horizon judges, in
+	// goroutines per minute: growth that fast is a shorter horizon's to
+	// judge, and when that one let it pass (it gave goroutines back there),
+	// a long window's smoothing must not make it a leak. Load that rises
+	// for hours, a day's ramp, is this fast.
+	MaxGrowth float64
+}
+
+// DefaultWindows are the receiver's horizons unless configured: half an
+// hour finds a leak of a goroutine a minute in 16 minutes, five hours one of
+// six an hour in under three, two days one of a goroutine an hour in 26.
+func DefaultWindows() []time.Duration {
+	return []time.Duration{30 * time.Minute, 5 * time.Hour, 48 * time.Hour}
+}
+
+// Horizons returns the horizons of windows, shortest first, with thresholds
+// that make sense for each length: minGrowth applies to the shortest and
+// falls in proportion to the window's length for the others, minIncrease
+// applies to all, and each horizon after the first judges only growth
+// slower than the rate at which the one before it would see minIncrease in
+// the half window it first judges.
+func Horizons(windows []time.Duration, minGrowth, minIncrease float64) []Horizon {
+	hs := make([]Horizon, len(windows))
+	for i, w := range windows {
+		hs[i] = Horizon{Window: w, MinGrowth: minGrowth * float64(windows[0]) / float64(w), MinIncrease: minIncrease}
+		if i > 0 {
+			hs[i].MaxGrowth = minIncrease / (windows[i-1] / 2).Minutes()
+		}
+	}
+	return hs
+}
+
+// Config holds the leak test's horizons and significance.
+type Config struct {
+	// Horizons, shortest first; at most MaxHorizons.
+	Horizons []Horizon
 	// Z is the Mann-Kendall z score a rise must reach: 2.326 is the
 	// one-sided 1% level.
 	Z float64
@@ -22,6 +63,10 @@ const (
 	// recentZ is the weaker test the newest half of the window must pass:
 	// a pool that grew and stopped fails it once its plateau fills half.
 	recentZ = 1.645
+	// recentPace is the least share of the span's slope the newest quarter
+	// must keep: a leak adds goroutines at its pace to the end; a pool
+	// that warms up slows down as it fills.
+	recentPace = 1.0 / 3
 	// raiseAfter and clearAfter are the hysteresis, in evaluations (one per
 	// closed bucket): quick enough to raise, slow enough not to flap.
 	raiseAfter = 2
@@ -31,36 +76,77 @@ const (
 	minDrawdownTolerance = 2
 	// drawdownFraction of the rise is the larger tolerance for big groups.
 	drawdownFraction = 0.25
+	// belowPeakFraction of an earlier peak is how far past it a series must
+	// rise before its slow horizons take the rise for more than a climb
+	// back: the noise of a long horizon's bucket means, of large groups too.
+	belowPeakFraction = 0.02
 	// A leak's rise is spread over at least minRises bucket-to-bucket rises,
 	// none larger than maxJumpFraction of the whole.
 	minRises        = 3
 	maxJumpFraction = 0.5
 )
 
-// Estimate is what a series says at one scrape.
-type Estimate struct {
-	// Ready is false until the window spans half its length: until then
-	// neither growth nor flag is emitted.
+// Reading is what one horizon of a series says at one scrape.
+type Reading struct {
+	// Ready is false until the horizon's window spans half its length:
+	// until then neither growth nor flag is emitted for it.
 	Ready bool
-	// Growth is the Theil-Sen slope over the window, per minute.
-	Growth float64
-	// Suspected is the leak flag, with hysteresis.
+	// Suspected is the horizon's leak flag, with hysteresis.
 	Suspected bool
+	// Growth is the Theil-Sen slope over the window, per minute.
+	Growth float32
 }
 
-// Series judges one count over time.
+// Estimate is what a series says at one scrape: a reading per horizon.
+type Estimate struct {
+	Horizons [MaxHorizons]Reading
+	// Ready is set when any horizon is; Suspected when any horizon
+	// suspects a leak: the group's flag. Growth is the shortest ready
+	// horizon's.
+	Ready, Suspected bool
+	Growth           float64
+}
+
+func (e *Estimate) sum(n int) {
+	e.Ready, e.Suspected, e.Growth = false, false, 0
+	for i := range n {
+		r := &e.Horizons[i]
+		if r.Ready && !e.Ready {
+			e.Ready, e.Growth = true, float64(r.Growth)
+		}
+		e.Suspected = e.Suspected || r.Suspected
+	}
+}
+
+// width is the width of a horizon's buckets.
+func (h *Horizon) width() time.Duration { return max(h.Window/Buckets, time.Nanosecond) }
+
+// Series judges one count over time, over every horizon: in 40 bytes and
+// 256 a horizon (BenchmarkSeriesMemory).
 type Series struct {
-	w         Window // in the series, not behind a pointer: one allocation
-	evaluated int64  // Window.Head at the last evaluation
-	est       Estimate
-	pass      int    // consecutive evaluations that met every condition
-	fail      int    // consecutive evaluations that did not
-	seen      uint64 // the Tracker's last scrape that showed the series
+	h    []horizonState
+	seen uint64  // the Tracker's last scrape that showed the series
+	last float32 // the newest sample
 }
 
-// NewSeries returns a series with an empty window.
+// horizonState is one horizon's window and flag, in 256 bytes.
+type horizonState struct {
+	w         Window
+	growth    float32 // per minute, when ready
+	ready     bool
+	suspected bool
+	// hyst counts consecutive evaluations that met every condition (low
+	// nibble) or did not (high nibble), up to raiseAfter and clearAfter.
+	hyst uint8
+}
+
+func (hs *horizonState) reading() Reading {
+	return Reading{Ready: hs.ready, Suspected: hs.suspected, Growth: hs.growth}
+}
+
+// NewSeries returns a series with empty windows.
 func (c *Config) NewSeries() *Series {
-	return &Series{w: makeWindow(c.Window), evaluated: -1}
+	return &Series{h: make([]horizonState, len(c.Horizons))}
 }
 
 // Scratch is reusable memory for evaluations; one per goroutine.
@@ -71,76 +157,117 @@ type Scratch struct {
 	vals   []float64
 }
 
-// Observe adds a sample and returns the estimate. The estimate is computed
-// again only when a bucket closes: between, the samples only refine a bucket
-// mean, and the cost stays at one evaluation per bucket whatever the scrape
-// interval.
+// Observe adds a sample and returns the estimate. A horizon's estimate is
+// computed again only when one of its buckets closes: between, the samples
+// only refine a bucket mean, and the cost stays at one evaluation per
+// bucket whatever the scrape interval.
 func (s *Series) Observe(c *Config, at time.Time, v float64, sc *Scratch) Estimate {
-	s.w.Add(at, v)
-	if s.w.Head() == s.evaluated {
-		return s.est
+	var opened [MaxHorizons]bool
+	for i := range s.h {
+		opened[i] = s.h[i].w.Add(c.Horizons[i].width(), at, v)
 	}
-	s.evaluated = s.w.Head()
-	s.evaluate(c, sc)
-	return s.est
+	s.last = float32(v)
+	var e Estimate
+	for i := range s.h {
+		if opened[i] {
+			s.h[i].evaluate(&c.Horizons[i], c.Z, sc, i > 0 && s.climbingBack(&c.Horizons[i], &c.Horizons[len(s.h)-1], sc))
+		}
+		e.Horizons[i] = s.h[i].reading()
+	}
+	e.sum(len(s.h))
+	return e
 }
 
-func (s *Series) evaluate(c *Config, sc *Scratch) {
-	sc.pts = s.w.Points(sc.pts)
-	span := s.w.Span()
-	if span < c.Window/2 || len(sc.pts) < Buckets/3 {
-		s.est = Estimate{}
+// climbingBack reports whether the series, judged over h, is climbing back
+// to a level it held before h's window in its longest history, and has not
+// passed it by more than a long horizon's noise: a group whose rise only
+// regains what it gave back is load (a day's ramp after its night), and its
+// slow horizons must not take that rise for a leak. A leak passes every
+// earlier level. The shortest horizon is not held to it: a fast leak shows
+// itself whatever came before. longest is the longest horizon.
+func (s *Series) climbingBack(h, longest *Horizon, sc *Scratch) bool {
+	sc.pts = s.h[len(s.h)-1].w.Points(longest.width(), sc.pts)
+	if len(sc.pts) < 2 {
+		return false
+	}
+	last := sc.pts[len(sc.pts)-1]
+	cut := last.T - h.Window.Seconds()
+	earlier := math.Inf(-1)
+	for _, p := range sc.pts {
+		if p.T < cut {
+			earlier = math.Max(earlier, p.V)
+		}
+	}
+	return last.V < earlier+math.Max(minDrawdownTolerance, belowPeakFraction*earlier)
+}
+
+// Last returns the newest sample, and false for a series that has none.
+func (s *Series) Last() (float64, bool) { return float64(s.last), s.h[0].w.Head() != 0 }
+
+func (hs *horizonState) evaluate(h *Horizon, z float64, sc *Scratch, vetoed bool) {
+	width := h.width()
+	sc.pts = hs.w.Points(width, sc.pts)
+	span := hs.w.Span(width)
+	if span < h.Window/2 || len(sc.pts) < Buckets/3 {
+		hs.ready, hs.suspected, hs.growth = false, false, 0
 		return
 	}
 	var perSecond float64
 	perSecond, sc.slopes = TheilSen(sc.pts, sc.slopes)
-	s.est.Ready = true
-	s.est.Growth = perSecond * 60
+	hs.ready, hs.growth = true, float32(perSecond*60)
 
-	if s.rising(c, sc, perSecond, span) {
-		s.pass, s.fail = s.pass+1, 0
-		if s.pass >= raiseAfter {
-			s.est.Suspected = true
+	pass, fail := hs.hyst&0xf, hs.hyst>>4
+	if !vetoed && rising(h, z, sc, perSecond, span) {
+		pass, fail = min(pass+1, raiseAfter), 0
+		if pass >= raiseAfter {
+			hs.suspected = true
 		}
-		return
+	} else {
+		pass, fail = 0, min(fail+1, clearAfter)
+		if fail >= clearAfter {
+			hs.suspected = false
+		}
 	}
-	s.pass, s.fail = 0, s.fail+1
-	if s.fail >= clearAfter {
-		s.est.Suspected = false
-	}
+	hs.hyst = pass | fail<<4
 }
 
 // rising reports whether the window shows a leak: a significant, sustained,
-// large enough rise that is still going on and never gave goroutines back.
-func (s *Series) rising(c *Config, sc *Scratch, perSecond float64, span time.Duration) bool {
+// large enough rise, slow enough for this horizon, that is still going on at
+// its pace and never gave goroutines back.
+func rising(h *Horizon, z float64, sc *Scratch, perSecond float64, span time.Duration) bool {
 	increase := perSecond * span.Seconds()
-	if perSecond*60 < c.MinGrowth || increase < c.MinIncrease || increase <= 0 {
+	perMinute := perSecond * 60
+	if perMinute < h.MinGrowth || increase < h.MinIncrease || increase <= 0 {
 		return false
 	}
-	var z float64
-	if z, sc.vals = mannKendall(sc.pts, sc.vals); z < c.Z {
+	if h.MaxGrowth > 0 && perMinute > h.MaxGrowth {
+		return false
+	}
+	var mk float64
+	if mk, sc.vals = mannKendall(sc.pts, sc.vals); mk < z {
 		return false
 	}
 	if !spread(sc.pts) {
 		return false
 	}
 	// Still growing: the newest half of the span must rise on its own, and
-	// so must the newest quarter, or a pool that has just stopped growing
-	// would pass on the strength of its ramp.
+	// the newest quarter at a leak's pace, or a pool that has just stopped
+	// or is slowing down would pass on the strength of its ramp.
 	var ok bool
-	if sc.recent, ok = s.risesSince(sc, span/2, true); !ok {
+	if sc.recent, _, ok = risesSince(sc, span/2, recentZ); !ok {
 		return false
 	}
-	if sc.recent, ok = s.risesSince(sc, span/4, false); !ok {
+	var slope float64
+	if sc.recent, slope, ok = risesSince(sc, span/4, 0); !ok || slope < recentPace*perSecond {
 		return false
 	}
 	return Drawdown(sc.pts) <= math.Max(minDrawdownTolerance, drawdownFraction*increase)
 }
 
 // risesSince reports whether the points of the newest part of the span have
-// a positive Theil-Sen slope, and with significant, a Mann-Kendall z of at
-// least recentZ.
-func (s *Series) risesSince(sc *Scratch, part time.Duration, significant bool) ([]Point, bool) {
+// a positive Theil-Sen slope, returned per second, and, with z positive, a
+// Mann-Kendall z of at least z.
+func risesSince(sc *Scratch, part time.Duration, z float64) ([]Point, float64, bool) {
 	cut := sc.pts[len(sc.pts)-1].T - part.Seconds()
 	recent := sc.recent[:0]
 	for _, p := range sc.pts {
@@ -150,12 +277,12 @@ func (s *Series) risesSince(sc *Scratch, part time.Duration, significant bool) (
 	}
 	var slope float64
 	slope, sc.slopes = TheilSen(recent, sc.slopes)
-	if slope <= 0 || !significant {
-		return recent, slope > 0
+	if slope <= 0 || z <= 0 {
+		return recent, slope, slope > 0
 	}
-	var z float64
-	z, sc.vals = mannKendall(recent, sc.vals)
-	return recent, z >= recentZ
+	var mk float64
+	mk, sc.vals = mannKendall(recent, sc.vals)
+	return recent, slope, mk >= z
 }
 
 // spread reports whether a rise is made of several steps, none more than

@@ -36,17 +36,19 @@ func noisy(s series, amp float64) series {
 	}
 }
 
-func defaultConfig() Config {
-	return Config{Window: 30 * time.Minute, MinGrowth: 0.1, MinIncrease: 10, Z: 2.326}
+// single is a config of one horizon, window long, with the thresholds of
+// the receiver's defaults.
+func single(window time.Duration, minGrowth float64) Config {
+	return Config{Horizons: Horizons([]time.Duration{window}, minGrowth, 10), Z: 2.326}
 }
+
+func defaultConfig() Config { return single(30*time.Minute, 0.1) }
 
 // TestDetector runs each series through one Series on an injected clock and
 // checks when the flag is raised, that it never is for load, and that once
 // raised for a leak it does not flap.
 func TestDetector(t *testing.T) {
-	slow := defaultConfig()
-	slow.Window = 48 * time.Hour
-	slow.MinGrowth = 0.01
+	slow := single(48*time.Hour, 0.01)
 
 	tests := []struct {
 		name     string
@@ -213,7 +215,7 @@ func TestRestartInTheMiddleOfALeak(t *testing.T) {
 		}
 		assert.GreaterOrEqual(t, e[0].Growth, 0.0, "negative growth at %v", at)
 		assert.GreaterOrEqual(t, total.Growth, 0.0, "negative total growth at %v", at)
-		if at-restart < cfg.Window/2 {
+		if at-restart < cfg.Horizons[0].Window/2 {
 			assert.False(t, e[0].Ready, "estimate before the new window filled, at %v", at)
 			assert.False(t, e[0].Suspected, "flag carried over the restart, at %v", at)
 		}
@@ -222,8 +224,8 @@ func TestRestartInTheMiddleOfALeak(t *testing.T) {
 		}
 	}
 	assert.True(t, raisedPre, "leak found before the restart")
-	assert.GreaterOrEqual(t, raisedPost, cfg.Window/2, "leak found again after the restart")
-	assert.LessOrEqual(t, raisedPost, cfg.Window)
+	assert.GreaterOrEqual(t, raisedPost, cfg.Horizons[0].Window/2, "leak found again after the restart")
+	assert.LessOrEqual(t, raisedPost, cfg.Horizons[0].Window)
 }
 
 // TestRestartWithoutInstance recognizes a restart by the total's collapse
@@ -265,11 +267,11 @@ func TestTrackerForgetsAndBounds(t *testing.T) {
 // week with a sample every second: both hold Buckets buckets.
 func TestWindowMemoryIndependentOfLength(t *testing.T) {
 	for _, span := range []time.Duration{time.Minute, 7 * 24 * time.Hour} {
-		w := NewWindow(span)
+		var w Window
 		for i := range 100_000 {
-			w.Add(t0.Add(time.Duration(i)*time.Second), float64(i))
+			w.Add(span/Buckets, t0.Add(time.Duration(i)*time.Second), float64(i))
 		}
-		assert.LessOrEqual(t, len(w.Points(nil)), Buckets, span)
+		assert.LessOrEqual(t, len(w.Points(span/Buckets, nil)), Buckets, span)
 	}
 }
 

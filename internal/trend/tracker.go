@@ -85,7 +85,7 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 }
 
 func (t *Tracker[K]) restarted(instance uint64, total float64) bool {
-	if _, ok := t.total.w.Last(); !ok {
+	if _, ok := t.total.Last(); !ok {
 		return false
 	}
 	if instance != 0 && t.instance != 0 {
