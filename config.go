@@ -17,6 +17,7 @@ import (
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
 const (
@@ -35,14 +36,16 @@ const (
 	defaultLeakProfileInterval = 5 * time.Minute
 	defaultEvidenceInterval    = 10 * time.Minute
 
-	defaultLeakWindow       = 30 * time.Minute
 	defaultLeakMinGrowth    = 0.1 // goroutines per minute: 6 an hour
 	defaultLeakMinIncrease  = 10
 	defaultLeakSignificance = 0.01
 	defaultLeakMaxTracked   = 1000
-	// minScrapesPerWindow: the window must hold enough scrapes that its half,
+	// minScrapesPerWindow: a window must hold enough scrapes that its half,
 	// the least judged, has a third of the buckets filled.
 	minScrapesPerWindow = 20
+	// maxWindow is the longest horizon: a week of buckets still judges a
+	// leak of a goroutine a day.
+	maxWindow = 7 * 24 * time.Hour
 )
 
 // Config is the receiver's configuration.
@@ -105,7 +108,7 @@ type Config struct {
 	Evidence         Evidence      `mapstructure:"evidence"`
 	EvidenceInterval time.Duration `mapstructure:"evidence_interval"`
 
-	// Leak holds the leak test's window and thresholds.
+	// Leak holds the leak test's horizons and thresholds.
 	Leak LeakConfig `mapstructure:"leak"`
 
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
@@ -113,7 +116,11 @@ type Config struct {
 
 // LeakConfig is the `leak` section.
 type LeakConfig struct {
-	// Window is how far back growth is judged.
+	// Windows are the horizons growth is judged over, shortest first: each
+	// a window of fixed memory, judged with thresholds for its length.
+	Windows []time.Duration `mapstructure:"windows"`
+	// Window, when set, is a single horizon in place of Windows: the key
+	// of one window that the receiver had before it had horizons.
 	Window time.Duration `mapstructure:"window"`
 	// MinGrowth is the least growth flagged, in goroutines per minute.
 	MinGrowth float64 `mapstructure:"min_growth"`
@@ -123,6 +130,14 @@ type LeakConfig struct {
 	Significance float64 `mapstructure:"significance"`
 	// MaxTrackedGroups is the most groups per target with a window.
 	MaxTrackedGroups int `mapstructure:"max_tracked_groups"`
+}
+
+// windows returns the horizons judged.
+func (l LeakConfig) windows() []time.Duration {
+	if l.Window > 0 {
+		return []time.Duration{l.Window}
+	}
+	return l.Windows
 }
 
 // z returns the standard normal quantile of 1-Significance.
@@ -201,7 +216,7 @@ func createDefaultConfig() *Config {
 		Evidence:            evidenceNone,
 		EvidenceInterval:    defaultEvidenceInterval,
 		Leak: LeakConfig{
-			Window:           defaultLeakWindow,
+			Windows:          trend.DefaultWindows(),
 			MinGrowth:        defaultLeakMinGrowth,
 			MinIncrease:      defaultLeakMinIncrease,
 			Significance:     defaultLeakSignificance,
@@ -314,9 +329,7 @@ const (
 
 func (l LeakConfig) validate(interval time.Duration, maxGroups int) []error {
 	var errs []error
-	if least := minScrapesPerWindow * interval; l.Window < least {
-		errs = append(errs, fmt.Errorf("leak.window %v: must hold at least %d collection intervals (%v)", l.Window, minScrapesPerWindow, least))
-	}
+	errs = append(errs, l.validateWindows(interval)...)
 	if l.MinGrowth < 0 {
 		errs = append(errs, fmt.Errorf("leak.min_growth %v: must not be negative", l.MinGrowth))
 	}
@@ -328,6 +341,32 @@ func (l LeakConfig) validate(interval time.Duration, maxGroups int) []error {
 	}
 	if l.MaxTrackedGroups < maxGroups {
 		errs = append(errs, fmt.Errorf("leak.max_tracked_groups %d: must be at least max_groups %d", l.MaxTrackedGroups, maxGroups))
+	}
+	return errs
+}
+
+// validateWindows checks the horizons: each long enough for the interval
+// and at most a week, distinct and shortest first, and no more than the
+// leak test judges.
+func (l LeakConfig) validateWindows(interval time.Duration) []error {
+	least := minScrapesPerWindow * interval
+	if l.Window != 0 {
+		if l.Window < least || l.Window > maxWindow {
+			return []error{fmt.Errorf("leak.window %v: must hold at least %d collection intervals (%v) and be at most %v", l.Window, minScrapesPerWindow, least, maxWindow)}
+		}
+		return nil
+	}
+	var errs []error
+	if len(l.Windows) == 0 || len(l.Windows) > trend.MaxHorizons {
+		errs = append(errs, fmt.Errorf("leak.windows %v: must list 1 to %d windows", l.Windows, trend.MaxHorizons))
+	}
+	for i, w := range l.Windows {
+		if w < least || w > maxWindow {
+			errs = append(errs, fmt.Errorf("leak.windows[%d] %v: must hold at least %d collection intervals (%v) and be at most %v", i, w, minScrapesPerWindow, least, maxWindow))
+		}
+		if i > 0 && w <= l.Windows[i-1] {
+			errs = append(errs, fmt.Errorf("leak.windows[%d] %v: must be longer than the window before it (%v)", i, w, l.Windows[i-1]))
+		}
 	}
 	return errs
 }

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -56,7 +57,9 @@ func TestLoadConfig(t *testing.T) {
 	v, ok := cfg.Headers.Get("Authorization")
 	require.True(t, ok)
 	assert.Equal(t, configopaque.String("Bearer s3cr3t"), v)
-	assert.Equal(t, LeakConfig{Window: 2 * time.Hour, MinGrowth: 0.05, MinIncrease: 20, Significance: 0.001, MaxTrackedGroups: 300}, cfg.Leak)
+	assert.Equal(t, LeakConfig{Windows: trend.DefaultWindows(), Window: 2 * time.Hour, MinGrowth: 0.05, MinIncrease: 20, Significance: 0.001, MaxTrackedGroups: 300}, cfg.Leak)
+	assert.Equal(t, []time.Duration{2 * time.Hour}, cfg.Leak.windows(), "leak.window is one horizon in place of the default ones")
+	assert.Equal(t, trend.DefaultWindows(), def.Leak.windows())
 	assert.InDelta(t, 3.090, cfg.Leak.z(), 0.001, "one-sided 0.1%% quantile")
 	assert.InDelta(t, 2.326, createDefaultConfig().Leak.z(), 0.001, "one-sided 1%% quantile")
 	assert.False(t, cfg.Metrics.GoGoroutineScrapeSize.Enabled)
@@ -67,6 +70,12 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 15*time.Second, cc.CollectionInterval)
 	assert.Equal(t, 2*time.Second, cc.InitialDelay)
 	assert.Zero(t, cc.Timeout)
+}
+
+func TestLoadConfigWindows(t *testing.T) {
+	cfg := loadConfig(t, "windows")
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, []time.Duration{10 * time.Minute, 2 * time.Hour, 24 * time.Hour}, cfg.Leak.windows())
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -91,6 +100,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad_evidence", `evidence "always": must be none or on_suspect`},
 		{"bad_evidence", "leak_profile_interval 0s: must be positive"},
 		{"bad_evidence", "evidence_interval -1m0s: must be positive"},
+		{"bad_windows", "leak.windows [30m0s 10m0s 200h0m0s 1h0m0s 2h0m0s]: must list 1 to 4 windows"},
+		{"bad_windows", "leak.windows[1] 10m0s: must hold at least 20 collection intervals (20m0s) and be at most 168h0m0s"},
+		{"bad_windows", "leak.windows[1] 10m0s: must be longer than the window before it (30m0s)"},
+		{"bad_windows", "leak.windows[2] 200h0m0s: must hold at least 20 collection intervals (20m0s) and be at most 168h0m0s"},
+		{"bad_windows", "leak.windows[3] 1h0m0s: must be longer than the window before it (200h0m0s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

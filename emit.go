@@ -1,6 +1,9 @@
 package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
 
 import (
+	"strings"
+	"time"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -28,6 +31,9 @@ type emitter struct {
 	// carry their creators and wait ages.
 	scrapeDumps bool
 	maxGroups   int
+	// horizons are the goroutine.horizon values of the leak test's
+	// horizons, shortest first.
+	horizons []string
 	start       pcommon.Timestamp // of every point: the receiver's start
 
 	counts, suspected, waits, leaked *groupGauge[int64]
@@ -48,6 +54,9 @@ func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp) *em
 		e.labelKeys = append(e.labelKeys, "goroutine.label."+l)
 	}
 	e.noLabels = make([]string, len(cfg.Labels))
+	for _, w := range cfg.Leak.windows() {
+		e.horizons = append(e.horizons, horizonName(w))
+	}
 	info, mc, tmpl := metadata.MetricsInfo, cfg.Metrics, templates(cfg.MetricsBuilderConfig, set)
 	e.counts = newGroupGauge[int64](tmpl[info.GoGoroutineGroupCount.Name], mc.GoGoroutineGroupCount.Enabled,
 		info.GoGoroutineGroupCount.Attributes, mc.GoGoroutineGroupCount.EnabledAttributes, mc.GoGoroutineGroupCount.AggregationStrategy, e.labelKeys)
@@ -108,7 +117,7 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 		sl.Scope().SetName(metadata.ScopeName)
 		sl.Scope().SetVersion(e.settings.BuildInfo.Version)
 		for i := range r.records {
-			writeRecord(now, &r.records[i], e.labelKeys, sl.LogRecords().AppendEmpty())
+			writeRecord(now, &r.records[i], e.labelKeys, e.horizons, sl.LogRecords().AppendEmpty())
 		}
 	}
 
@@ -135,17 +144,23 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 func (e *emitter) emitGroups(now pcommon.Timestamp, t *target, r *result) {
 	mb, start := e.mb, e.start
 	mb.RecordGoGoroutineCountDataPoint(now, r.groups.Total)
-	if r.total.Ready {
-		mb.RecordGoGoroutineGrowthDataPoint(now, r.total.Growth)
+	for h, name := range e.horizons {
+		if rd := r.total.Horizons[h]; rd.Ready {
+			mb.RecordGoGoroutineGrowthDataPoint(now, float64(rd.Growth), name)
+		}
 	}
 	for _, i := range r.kept {
-		g, est := &r.groups.Groups[i], r.estimates[i]
+		g, est := &r.groups.Groups[i], &r.estimates[i]
 		a := e.attributes(g.Identity)
 		e.counts.record(start, now, g.Count, &a)
-		if est.Ready {
-			e.growths.record(start, now, est.Growth, &a)
-			e.suspected.record(start, now, boolInt(est.Suspected), &a)
+		for h, name := range e.horizons {
+			if rd := est.Horizons[h]; rd.Ready {
+				a.horizon = name
+				e.growths.record(start, now, float64(rd.Growth), &a)
+				e.suspected.record(start, now, boolInt(rd.Suspected), &a)
+			}
 		}
+		a.horizon = ""
 		switch f, ok := t.dumpFacts[g.ID]; {
 		case e.scrapeDumps:
 			e.waits.record(start, now, g.WaitMinutes, &a)
@@ -182,6 +197,19 @@ func (e *emitter) attributes(id *group.Identity) groupAttributes {
 		a.labelValues = e.noLabels
 	}
 	return a
+}
+
+// horizonName spells a horizon as goroutine.horizon does: 30m, 5h, 48h,
+// 1h30m; its Go duration without the zero units.
+func horizonName(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func boolInt(b bool) int64 {

@@ -30,6 +30,8 @@ type groupAttributes struct {
 	// creator is set where every scrape reads it (mode: dump); an empty
 	// one is left out.
 	creator string
+	// horizon is the leak test's horizon of a growth or a flag.
+	horizon string
 	// labelValues are the values of the kept pprof labels, one per key.
 	labelValues []string
 }
@@ -53,26 +55,29 @@ const (
 	fieldLine
 	fieldEntry
 	fieldCreator
+	fieldHorizon
 )
 
 // fieldOf returns the field that carries the declared attribute key, 0 for
 // a key this receiver does not know.
 func fieldOf(key string) field {
-	switch metadata.GoGoroutineGroupCountMetricAttributeKey(key) {
-	case metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature:
+	switch key {
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature):
 		return fieldSignature
-	case metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineWait:
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineWait):
 		return fieldWait
-	case metadata.GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName:
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName):
 		return fieldFunction
-	case metadata.GoGoroutineGroupCountMetricAttributeKeyCodeFilePath:
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyCodeFilePath):
 		return fieldFile
-	case metadata.GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber:
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber):
 		return fieldLine
-	case metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry:
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry):
 		return fieldEntry
-	case metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator:
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator):
 		return fieldCreator
+	case string(metadata.GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon):
+		return fieldHorizon
 	}
 	return 0
 }
@@ -96,6 +101,8 @@ func (a *groupAttributes) put(m pcommon.Map, at attribute) {
 		if a.creator != "" {
 			m.PutStr(at.key, a.creator)
 		}
+	case fieldHorizon:
+		m.PutStr(at.key, a.horizon)
 	}
 }
 
@@ -240,8 +247,8 @@ func (g *groupGauge[N]) drop() {
 func templates(cfg metadata.MetricsBuilderConfig, set receiver.Settings) map[string]pmetric.Metric {
 	mb := metadata.NewMetricsBuilder(cfg, set)
 	mb.RecordGoGoroutineGroupCountDataPoint(0, 0, "", "", "", "", 0, "", "")
-	mb.RecordGoGoroutineGroupGrowthDataPoint(0, 0, "", "", "", "", 0, "", "")
-	mb.RecordGoGoroutineGroupSuspectedDataPoint(0, 0, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupGrowthDataPoint(0, 0, "", "", "", "", 0, "", "", "")
+	mb.RecordGoGoroutineGroupSuspectedDataPoint(0, 0, "", "", "", "", 0, "", "", "")
 	mb.RecordGoGoroutineGroupWaitMaxDataPoint(0, 0, "", "", "", "", 0, "", "")
 	mb.RecordGoGoroutineGroupLeakedDataPoint(0, 0, "", "", "", "", 0, "")
 	out := map[string]pmetric.Metric{}

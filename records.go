@@ -34,7 +34,10 @@ type record struct {
 	// creator is the go statement that started the group, where a dump
 	// told it.
 	creator signature.Frame
-	growth  maybe[float64] // per minute, from the leak window
+	growth  maybe[float64] // per minute, over the horizon that suspects
+	// horizon is the leak test's horizon, by position, that suspects the
+	// group; -1 for a record of the runtime's proof.
+	horizon int
 	// waitMinutes is the group's longest wait, from a dump.
 	waitMinutes maybe[int64]
 	// leaked is what the leak profile proved of the group (0 when it was
@@ -47,14 +50,15 @@ type record struct {
 // goroutines, carrying what the group's stack says; the rest is added as the
 // sources tell it.
 func newRecord(event string, id *group.Identity, count int64) record {
-	return record{event: event, id: id, count: count, creator: id.Creator}
+	return record{event: event, id: id, count: count, creator: id.Creator, horizon: -1}
 }
 
 // writeRecord writes rec as an OTLP log record: its body the group's stack
 // in the runtime's traceback form (function, then file:line, innermost
 // first), its attributes what the metrics say of the group. labelKeys are
-// the goroutine.label.<key> attributes.
-func writeRecord(now pcommon.Timestamp, rec *record, labelKeys []string, lr plog.LogRecord) {
+// the goroutine.label.<key> attributes, horizons the goroutine.horizon
+// values.
+func writeRecord(now pcommon.Timestamp, rec *record, labelKeys, horizons []string, lr plog.LogRecord) {
 	lr.SetTimestamp(now)
 	lr.SetObservedTimestamp(now)
 	lr.SetEventName(rec.event)
@@ -89,6 +93,9 @@ func writeRecord(now pcommon.Timestamp, rec *record, labelKeys []string, lr plog
 	attrs.PutInt("goroutine.count", rec.count)
 	if rec.growth.ok {
 		attrs.PutDouble("goroutine.growth", rec.growth.v)
+	}
+	if rec.horizon >= 0 && rec.horizon < len(horizons) {
+		attrs.PutStr("goroutine.horizon", horizons[rec.horizon])
 	}
 	if rec.waitMinutes.ok {
 		attrs.PutInt("goroutine.wait.max_minutes", rec.waitMinutes.v)

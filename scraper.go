@@ -85,7 +85,7 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 	// and only shutdown ends it.
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	leak := &trend.Config{
-		Horizons: trend.Horizons([]time.Duration{cfg.Leak.Window}, cfg.Leak.MinGrowth, cfg.Leak.MinIncrease),
+		Horizons: trend.Horizons(cfg.Leak.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease),
 		Z:        cfg.Leak.z(),
 	}
 	add := func(endpoint, service string) error {

@@ -186,7 +186,8 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 		}
 		t.reported[g.ID] = true
 		rec := newRecord(eventSuspected, g.Identity, g.Count)
-		rec.growth = some(r.estimates[i].Growth)
+		est := &r.estimates[i]
+		rec.growth, rec.horizon = some(float64(est.Horizons[est.By].Growth)), int(est.By)
 		rec.stack = stackOf(o.profile, g)
 		r.records = append(r.records, rec)
 	}

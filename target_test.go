@@ -35,7 +35,7 @@ func newReportTest(t *testing.T, policy evidence.Policy) *reportTest {
 	require.NoError(t, err)
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := createDefaultConfig()
-	leak := &trend.Config{Horizons: trend.Horizons([]time.Duration{cfg.Leak.Window}, cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
+	leak := &trend.Config{Horizons: trend.Horizons(cfg.Leak.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
 	return &reportTest{t: newTarget(u, "app", 2, leak, 10, zap.New(core)), logs: logs, policy: policy}
 }
 

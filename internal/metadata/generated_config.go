@@ -94,6 +94,7 @@ const (
 	GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber     GoGoroutineGroupGrowthMetricAttributeKey = "code.line.number"
 	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry     GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.entry"
 	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator   GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.creator"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon   GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.horizon"
 )
 
 // GoGoroutineGroupGrowthMetricConfig provides config for the go.goroutine.group.growth metric.
@@ -122,9 +123,9 @@ func (ms *GoGoroutineGroupGrowthMetricConfig) Unmarshal(parser *confmap.Conf) er
 func (ms *GoGoroutineGroupGrowthMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator:
+		case GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.growth doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]", val)
+			return fmt.Errorf("metric go.goroutine.group.growth doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.horizon]", val)
 		}
 	}
 
@@ -201,6 +202,7 @@ const (
 	GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber     GoGoroutineGroupSuspectedMetricAttributeKey = "code.line.number"
 	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry     GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.entry"
 	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator   GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.creator"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon   GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.horizon"
 )
 
 // GoGoroutineGroupSuspectedMetricConfig provides config for the go.goroutine.group.suspected metric.
@@ -229,9 +231,9 @@ func (ms *GoGoroutineGroupSuspectedMetricConfig) Unmarshal(parser *confmap.Conf)
 func (ms *GoGoroutineGroupSuspectedMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator:
+		case GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.suspected doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]", val)
+			return fmt.Errorf("metric go.goroutine.group.suspected doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.horizon]", val)
 		}
 	}
 
@@ -298,10 +300,20 @@ func (ms *GoGoroutineGroupWaitMaxMetricConfig) Validate() error {
 	return nil
 }
 
+// GoGoroutineGrowthMetricAttributeKey specifies the key of an attribute for the go.goroutine.growth metric.
+type GoGoroutineGrowthMetricAttributeKey string
+
+const (
+	GoGoroutineGrowthMetricAttributeKeyGoroutineHorizon GoGoroutineGrowthMetricAttributeKey = "goroutine.horizon"
+)
+
 // GoGoroutineGrowthMetricConfig provides config for the go.goroutine.growth metric.
 type GoGoroutineGrowthMetricConfig struct {
 	Enabled          bool `mapstructure:"enabled"`
 	enabledSetByUser bool
+
+	AggregationStrategy string                                `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []GoGoroutineGrowthMetricAttributeKey `mapstructure:"attributes"`
 }
 
 func (ms *GoGoroutineGrowthMetricConfig) Unmarshal(parser *confmap.Conf) error {
@@ -315,6 +327,24 @@ func (ms *GoGoroutineGrowthMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	}
 
 	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *GoGoroutineGrowthMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case GoGoroutineGrowthMetricAttributeKeyGoroutineHorizon:
+		default:
+			return fmt.Errorf("metric go.goroutine.growth doesn't have an attribute %v, valid attributes: [goroutine.horizon]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
 	return nil
 }
 
@@ -545,7 +575,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator},
+			EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
 		},
 		GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
 			Enabled:             true,
@@ -555,7 +585,7 @@ func DefaultMetricsConfig() MetricsConfig {
 		GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator},
+			EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
 		},
 		GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
 			Enabled:             true,
@@ -563,7 +593,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator},
 		},
 		GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
-			Enabled: true,
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []GoGoroutineGrowthMetricAttributeKey{GoGoroutineGrowthMetricAttributeKeyGoroutineHorizon},
 		},
 		GoGoroutineLeakProfileAvailable: GoGoroutineLeakProfileAvailableMetricConfig{
 			Enabled: true,

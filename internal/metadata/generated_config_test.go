@@ -37,7 +37,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator},
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
 						Enabled:             true,
@@ -47,7 +47,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator},
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
 						Enabled:             true,
@@ -55,7 +55,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator},
 					},
 					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
-						Enabled: true,
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGrowthMetricAttributeKey{GoGoroutineGrowthMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineLeakProfileAvailable: GoGoroutineLeakProfileAvailableMetricConfig{
 						Enabled: true,
@@ -107,7 +109,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator},
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
 						Enabled:             false,
@@ -117,7 +119,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator},
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
 						Enabled:             false,
@@ -125,7 +127,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator},
 					},
 					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
-						Enabled: false,
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []GoGoroutineGrowthMetricAttributeKey{GoGoroutineGrowthMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineLeakProfileAvailable: GoGoroutineLeakProfileAvailableMetricConfig{
 						Enabled: false,
@@ -189,7 +193,7 @@ func TestGoGoroutineGroupGrowthMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupGrowthMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.growth doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.growth doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.horizon]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupGrowth
 	cfg.AggregationStrategy = "invalid"
@@ -213,7 +217,7 @@ func TestGoGoroutineGroupSuspectedMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupSuspectedMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.suspected doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.suspected doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.horizon]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupSuspected
 	cfg.AggregationStrategy = "invalid"
@@ -228,6 +232,18 @@ func TestGoGoroutineGroupWaitMaxMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.wait.max doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupWaitMax
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestGoGoroutineGrowthMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().GoGoroutineGrowth
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []GoGoroutineGrowthMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.growth doesn't have an attribute invalid, valid attributes: [goroutine.horizon]")
+
+	cfg = DefaultMetricsConfig().GoGoroutineGrowth
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

@@ -125,7 +125,7 @@ var MetricsInfo = metricsInfo{
 	},
 	GoGoroutineGroupGrowth: metricInfo{
 		Name:       "go.goroutine.group.growth",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.horizon"},
 	},
 	GoGoroutineGroupLeaked: metricInfo{
 		Name:       "go.goroutine.group.leaked",
@@ -133,14 +133,15 @@ var MetricsInfo = metricsInfo{
 	},
 	GoGoroutineGroupSuspected: metricInfo{
 		Name:       "go.goroutine.group.suspected",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.horizon"},
 	},
 	GoGoroutineGroupWaitMax: metricInfo{
 		Name:       "go.goroutine.group.wait.max",
 		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
 	},
 	GoGoroutineGrowth: metricInfo{
-		Name: "go.goroutine.growth",
+		Name:       "go.goroutine.growth",
+		Attributes: []string{"goroutine.horizon"},
 	},
 	GoGoroutineLeakProfileAvailable: metricInfo{
 		Name: "go.goroutine.leak_profile.available",
@@ -356,14 +357,14 @@ type metricGoGoroutineGroupGrowth struct {
 // init fills go.goroutine.group.growth metric with initial data.
 func (m *metricGoGoroutineGroupGrowth) init() {
 	m.data.SetName("go.goroutine.group.growth")
-	m.data.SetDescription("The group's growth over leak.window: the Theil-Sen slope (median of the pairwise slopes) of its downsampled counts, in goroutines per minute. Emitted once the window holds half its span of data; restarts of the target start it afresh. Carries the attributes of go.goroutine.group.count.")
+	m.data.SetDescription("The group's growth over each horizon of the leak test (goroutine.horizon, one of leak.windows): the Theil-Sen slope (median of the pairwise slopes) of its downsampled counts, in goroutines per minute. Emitted per horizon once its window holds half its span of data; restarts of the target start every window afresh. Carries the attributes of go.goroutine.group.count.")
 	m.data.SetUnit("{goroutine}/min")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
+func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineHorizonAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -391,6 +392,9 @@ func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, 
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator) {
 		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon) {
+		dp.Attributes().PutStr("goroutine.horizon", goroutineHorizonAttributeValue)
 	}
 
 	var s string
@@ -567,14 +571,14 @@ type metricGoGoroutineGroupSuspected struct {
 // init fills go.goroutine.group.suspected metric with initial data.
 func (m *metricGoGoroutineGroupSuspected) init() {
 	m.data.SetName("go.goroutine.group.suspected")
-	m.data.SetDescription("1 while the group's growth is a suspected leak: a significant (Mann-Kendall), large enough (leak.min_growth, leak.min_increase) rise, spread over time, still going on in the newest half and quarter of the window, that never gave goroutines back; raised after two such evaluations in a row and cleared after three without. 0 otherwise. Emitted with go.goroutine.group.growth; a suspected group is always emitted, even beyond max_groups.")
+	m.data.SetDescription("1 while the group's growth over the horizon (goroutine.horizon) is a suspected leak: a significant (Mann-Kendall), large enough (leak.min_growth, leak.min_increase, scaled to the horizon) rise, spread over time, still going on at its pace in the newest half and quarter of the window, that never gave goroutines back; on the longer horizons also slower than the shorter one sees, and not a climb back to a level the group held before. Raised after two such evaluations in a row and cleared after three without; 0 otherwise. Emitted per horizon with go.goroutine.group.growth; a group suspected on any horizon is always emitted, even beyond max_groups.")
 	m.data.SetUnit("1")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
+func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineHorizonAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -602,6 +606,9 @@ func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestam
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator) {
 		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon) {
+		dp.Attributes().PutStr("goroutine.horizon", goroutineHorizonAttributeValue)
 	}
 
 	var s string
@@ -772,27 +779,61 @@ func newMetricGoGoroutineGroupWaitMax(cfg GoGoroutineGroupWaitMaxMetricConfig) m
 }
 
 type metricGoGoroutineGrowth struct {
-	data     pmetric.Metric                // data buffer for generated metric.
-	config   GoGoroutineGrowthMetricConfig // metric config provided by user.
-	capacity int                           // max observed number of data points added to the metric.
+	data          pmetric.Metric                // data buffer for generated metric.
+	config        GoGoroutineGrowthMetricConfig // metric config provided by user.
+	capacity      int                           // max observed number of data points added to the metric.
+	aggDataPoints []float64                     // slice containing number of aggregated datapoints at each index
 }
 
 // init fills go.goroutine.growth metric with initial data.
 func (m *metricGoGoroutineGrowth) init() {
 	m.data.SetName("go.goroutine.growth")
-	m.data.SetDescription("Growth of the target's total goroutine count over leak.window, by the same estimator as go.goroutine.group.growth, in goroutines per minute.")
+	m.data.SetDescription("Growth of the target's total goroutine count over each horizon of the leak test, by the same estimator as go.goroutine.group.growth, in goroutines per minute.")
 	m.data.SetUnit("{goroutine}/min")
 	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+func (m *metricGoGoroutineGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineHorizonAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
-	dp := m.data.Gauge().DataPoints().AppendEmpty()
+
+	dp := pmetric.NewNumberDataPoint()
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGrowthMetricAttributeKeyGoroutineHorizon) {
+		dp.Attributes().PutStr("goroutine.horizon", goroutineHorizonAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetDoubleValue(dpi.DoubleValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.DoubleValue() > val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.DoubleValue() < val {
+					dpi.SetDoubleValue(val)
+				}
+				return
+			}
+		}
+	}
+
 	dp.SetDoubleValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
 }
 
 // updateCapacity saves max length of data point slices that will be used for the slice capacity.
@@ -805,6 +846,11 @@ func (m *metricGoGoroutineGrowth) updateCapacity() {
 // emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
 func (m *metricGoGoroutineGrowth) emit(metrics pmetric.MetricSlice) {
 	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetDoubleValue(m.data.Gauge().DataPoints().At(i).DoubleValue() / aggCount)
+			}
+		}
 		m.updateCapacity()
 		m.data.MoveTo(metrics.AppendEmpty())
 		m.init()
@@ -1476,8 +1522,8 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPoint(ts pcommon.Timest
 }
 
 // RecordGoGoroutineGroupGrowthDataPoint adds a data point to go.goroutine.group.growth metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
-	mb.metricGoGoroutineGroupGrowth.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineHorizonAttributeValue string) {
+	mb.metricGoGoroutineGroupGrowth.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineHorizonAttributeValue)
 }
 
 // RecordGoGoroutineGroupLeakedDataPoint adds a data point to go.goroutine.group.leaked metric.
@@ -1486,8 +1532,8 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupLeakedDataPoint(ts pcommon.Times
 }
 
 // RecordGoGoroutineGroupSuspectedDataPoint adds a data point to go.goroutine.group.suspected metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
-	mb.metricGoGoroutineGroupSuspected.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineHorizonAttributeValue string) {
+	mb.metricGoGoroutineGroupSuspected.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineHorizonAttributeValue)
 }
 
 // RecordGoGoroutineGroupWaitMaxDataPoint adds a data point to go.goroutine.group.wait.max metric.
@@ -1496,8 +1542,8 @@ func (mb *MetricsBuilder) RecordGoGoroutineGroupWaitMaxDataPoint(ts pcommon.Time
 }
 
 // RecordGoGoroutineGrowthDataPoint adds a data point to go.goroutine.growth metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGrowthDataPoint(ts pcommon.Timestamp, val float64) {
-	mb.metricGoGoroutineGrowth.recordDataPoint(mb.startTime, ts, val)
+func (mb *MetricsBuilder) RecordGoGoroutineGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineHorizonAttributeValue string) {
+	mb.metricGoGoroutineGrowth.recordDataPoint(mb.startTime, ts, val, goroutineHorizonAttributeValue)
 }
 
 // RecordGoGoroutineLeakProfileAvailableDataPoint adds a data point to go.goroutine.leak_profile.available metric.

@@ -72,6 +72,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["go.goroutine.group.leaked"] = mb.metricGoGoroutineGroupLeaked.config.AggregationStrategy
 			aggMap["go.goroutine.group.suspected"] = mb.metricGoGoroutineGroupSuspected.config.AggregationStrategy
 			aggMap["go.goroutine.group.wait.max"] = mb.metricGoGoroutineGroupWaitMax.config.AggregationStrategy
+			aggMap["go.goroutine.growth"] = mb.metricGoGoroutineGrowth.config.AggregationStrategy
 			aggMap["go.goroutine.scrape.errors"] = mb.metricGoGoroutineScrapeErrors.config.AggregationStrategy
 			aggMap["go.goroutine.scrape.limit_breaches"] = mb.metricGoGoroutineScrapeLimitBreaches.config.AggregationStrategy
 
@@ -93,9 +94,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val")
+			mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.horizon-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2")
+				mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.horizon-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -105,9 +106,9 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val")
+			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.horizon-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2")
+				mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.horizon-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -117,7 +118,10 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGrowthDataPoint(ts, 1)
+			mb.RecordGoGoroutineGrowthDataPoint(ts, 1, "goroutine.horizon-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordGoGoroutineGrowthDataPoint(ts, 3, "goroutine.horizon-val-2")
+			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordGoGoroutineLeakProfileAvailableDataPoint(ts, 1)
@@ -160,6 +164,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricGoGoroutineGroupLeaked.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineGroupSuspected.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineGroupWaitMax.aggDataPoints)
+				assert.Empty(t, mb.metricGoGoroutineGrowth.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineScrapeErrors.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineScrapeLimitBreaches.aggDataPoints)
 			}
@@ -277,7 +282,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["go.goroutine.group.growth"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "The group's growth over leak.window: the Theil-Sen slope (median of the pairwise slopes) of its downsampled counts, in goroutines per minute. Emitted once the window holds half its span of data; restarts of the target start it afresh. Carries the attributes of go.goroutine.group.count.", mi.Description())
+						assert.Equal(t, "The group's growth over each horizon of the leak test (goroutine.horizon, one of leak.windows): the Theil-Sen slope (median of the pairwise slopes) of its downsampled counts, in goroutines per minute. Emitted per horizon once its window holds half its span of data; restarts of the target start every window afresh. Carries the attributes of go.goroutine.group.count.", mi.Description())
 						assert.Equal(t, "{goroutine}/min", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -305,12 +310,15 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
+						goroutineHorizonAttrVal, ok := dp.Attributes().Get("goroutine.horizon")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.horizon-val", goroutineHorizonAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.growth"], "Found a duplicate in the metrics slice: go.goroutine.group.growth")
 						validatedMetrics["go.goroutine.group.growth"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "The group's growth over leak.window: the Theil-Sen slope (median of the pairwise slopes) of its downsampled counts, in goroutines per minute. Emitted once the window holds half its span of data; restarts of the target start it afresh. Carries the attributes of go.goroutine.group.count.", mi.Description())
+						assert.Equal(t, "The group's growth over each horizon of the leak test (goroutine.horizon, one of leak.windows): the Theil-Sen slope (median of the pairwise slopes) of its downsampled counts, in goroutines per minute. Emitted per horizon once its window holds half its span of data; restarts of the target start every window afresh. Carries the attributes of go.goroutine.group.count.", mi.Description())
 						assert.Equal(t, "{goroutine}/min", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -339,6 +347,8 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("goroutine.entry")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.creator")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.horizon")
 						assert.False(t, ok)
 					}
 				case "go.goroutine.group.leaked":
@@ -412,7 +422,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["go.goroutine.group.suspected"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 while the group's growth is a suspected leak: a significant (Mann-Kendall), large enough (leak.min_growth, leak.min_increase) rise, spread over time, still going on in the newest half and quarter of the window, that never gave goroutines back; raised after two such evaluations in a row and cleared after three without. 0 otherwise. Emitted with go.goroutine.group.growth; a suspected group is always emitted, even beyond max_groups.", mi.Description())
+						assert.Equal(t, "1 while the group's growth over the horizon (goroutine.horizon) is a suspected leak: a significant (Mann-Kendall), large enough (leak.min_growth, leak.min_increase, scaled to the horizon) rise, spread over time, still going on at its pace in the newest half and quarter of the window, that never gave goroutines back; on the longer horizons also slower than the shorter one sees, and not a climb back to a level the group held before. Raised after two such evaluations in a row and cleared after three without; 0 otherwise. Emitted per horizon with go.goroutine.group.growth; a group suspected on any horizon is always emitted, even beyond max_groups.", mi.Description())
 						assert.Equal(t, "1", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -440,12 +450,15 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
+						goroutineHorizonAttrVal, ok := dp.Attributes().Get("goroutine.horizon")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.horizon-val", goroutineHorizonAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.suspected"], "Found a duplicate in the metrics slice: go.goroutine.group.suspected")
 						validatedMetrics["go.goroutine.group.suspected"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "1 while the group's growth is a suspected leak: a significant (Mann-Kendall), large enough (leak.min_growth, leak.min_increase) rise, spread over time, still going on in the newest half and quarter of the window, that never gave goroutines back; raised after two such evaluations in a row and cleared after three without. 0 otherwise. Emitted with go.goroutine.group.growth; a suspected group is always emitted, even beyond max_groups.", mi.Description())
+						assert.Equal(t, "1 while the group's growth over the horizon (goroutine.horizon) is a suspected leak: a significant (Mann-Kendall), large enough (leak.min_growth, leak.min_increase, scaled to the horizon) rise, spread over time, still going on at its pace in the newest half and quarter of the window, that never gave goroutines back; on the longer horizons also slower than the shorter one sees, and not a climb back to a level the group held before. Raised after two such evaluations in a row and cleared after three without; 0 otherwise. Emitted per horizon with go.goroutine.group.growth; a group suspected on any horizon is always emitted, even beyond max_groups.", mi.Description())
 						assert.Equal(t, "1", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -474,6 +487,8 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("goroutine.entry")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.creator")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.horizon")
 						assert.False(t, ok)
 					}
 				case "go.goroutine.group.wait.max":
@@ -547,17 +562,45 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 					}
 				case "go.goroutine.growth":
-					assert.False(t, validatedMetrics["go.goroutine.growth"], "Found a duplicate in the metrics slice: go.goroutine.growth")
-					validatedMetrics["go.goroutine.growth"] = true
-					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
-					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-					assert.Equal(t, "Growth of the target's total goroutine count over leak.window, by the same estimator as go.goroutine.group.growth, in goroutines per minute.", mi.Description())
-					assert.Equal(t, "{goroutine}/min", mi.Unit())
-					dp := mi.Gauge().DataPoints().At(0)
-					assert.Equal(t, start, dp.StartTimestamp())
-					assert.Equal(t, ts, dp.Timestamp())
-					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
-					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["go.goroutine.growth"], "Found a duplicate in the metrics slice: go.goroutine.growth")
+						validatedMetrics["go.goroutine.growth"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Growth of the target's total goroutine count over each horizon of the leak test, by the same estimator as go.goroutine.group.growth, in goroutines per minute.", mi.Description())
+						assert.Equal(t, "{goroutine}/min", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						goroutineHorizonAttrVal, ok := dp.Attributes().Get("goroutine.horizon")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.horizon-val", goroutineHorizonAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["go.goroutine.growth"], "Found a duplicate in the metrics slice: go.goroutine.growth")
+						validatedMetrics["go.goroutine.growth"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Growth of the target's total goroutine count over each horizon of the leak test, by the same estimator as go.goroutine.group.growth, in goroutines per minute.", mi.Description())
+						assert.Equal(t, "{goroutine}/min", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+						switch aggMap["go.goroutine.growth"] {
+						case "sum":
+							assert.InDelta(t, float64(4), dp.DoubleValue(), 0.01)
+						case "avg":
+							assert.InDelta(t, float64(2), dp.DoubleValue(), 0.01)
+						case "min":
+							assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+						case "max":
+							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
+						}
+						_, ok := dp.Attributes().Get("goroutine.horizon")
+						assert.False(t, ok)
+					}
 				case "go.goroutine.leak_profile.available":
 					assert.False(t, validatedMetrics["go.goroutine.leak_profile.available"], "Found a duplicate in the metrics slice: go.goroutine.leak_profile.available")
 					validatedMetrics["go.goroutine.leak_profile.available"] = true

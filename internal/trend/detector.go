@@ -102,19 +102,22 @@ type Estimate struct {
 	Horizons [MaxHorizons]Reading
 	// Ready is set when any horizon is; Suspected when any horizon
 	// suspects a leak: the group's flag. Growth is the shortest ready
-	// horizon's.
+	// horizon's, By the shortest suspecting horizon (-1: none).
 	Ready, Suspected bool
+	By               int8
 	Growth           float64
 }
 
 func (e *Estimate) sum(n int) {
-	e.Ready, e.Suspected, e.Growth = false, false, 0
+	e.Ready, e.Suspected, e.By, e.Growth = false, false, -1, 0
 	for i := range n {
 		r := &e.Horizons[i]
 		if r.Ready && !e.Ready {
 			e.Ready, e.Growth = true, float64(r.Growth)
 		}
-		e.Suspected = e.Suspected || r.Suspected
+		if r.Suspected && !e.Suspected {
+			e.Suspected, e.By = true, int8(i)
+		}
 	}
 }
 
