@@ -34,7 +34,7 @@ type emitter struct {
 	// horizons are the goroutine.horizon values of the leak test's
 	// horizons, shortest first.
 	horizons []string
-	start       pcommon.Timestamp // of every point: the receiver's start
+	start    pcommon.Timestamp // of every point: the receiver's start
 
 	counts, suspected, waits, leaked *groupGauge[int64]
 	growths                          *groupGauge[float64]
