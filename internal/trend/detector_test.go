@@ -339,3 +339,65 @@ func TestStepsAndShortRampsNeverFlagged(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowCodes closes buckets whose means span ranges from a few
+// goroutines to a million, climbing and falling below the first: every
+// point read back is within a part in 32,000 of its range (a 64th of a
+// goroutine at least) of the exact mean, and the newest bucket is exact.
+func TestWindowCodes(t *testing.T) {
+	const width = time.Minute
+	tests := []struct {
+		name  string
+		means func(i int) float64
+	}{
+		{"flat with fractions", func(i int) float64 { return 100 + float64(i%3)/3 }},
+		{"climb to a million", func(i int) float64 { return float64(i) * float64(i) * 1100 }},
+		{"fall below the first", func(i int) float64 { return 5000 - float64(i)*170.25 }},
+		{"sawtooth", func(i int) float64 { return float64(i%5) * 12.5 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w Window
+			exact := map[int]float64{}
+			for i := range 3 * Buckets {
+				at := t0.Add(time.Duration(i) * width)
+				// Two samples a bucket, around its mean.
+				w.Add(width, at.Add(10*time.Second), tt.means(i)-1)
+				w.Add(width, at.Add(40*time.Second), tt.means(i)+1)
+				exact[i] = tt.means(i)
+			}
+			pts := w.Points(width, nil)
+			require.Len(t, pts, Buckets)
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for i := 2 * Buckets; i < 3*Buckets; i++ {
+				lo, hi = math.Min(lo, exact[i]), math.Max(hi, exact[i])
+			}
+			tolerance := math.Max(minStep, (hi-lo)/32000)
+			for j, p := range pts {
+				want := exact[2*Buckets+j]
+				assert.InDelta(t, want, p.V, tolerance+math.Abs(want)*1e-6, "bucket %d", j)
+				if j < Buckets-1 {
+					assert.InDelta(t, (float64(j)+0.5)*width.Seconds(), p.T, 1e-9, "a closed bucket's time is its middle")
+				}
+			}
+			assert.InDelta(t, float64(Buckets-1)*60+25, pts[Buckets-1].T, 0.01, "the newest bucket's mean time, exact")
+		})
+	}
+}
+
+// TestWindowCodesRefine: once a spike of a million has left the window, its
+// means are resolved to a 64th of a goroutine again.
+func TestWindowCodesRefine(t *testing.T) {
+	const width = time.Minute
+	var w Window
+	at := t0
+	w.Add(width, at, 1e6)
+	for i := 1; i <= 3*Buckets; i++ {
+		w.Add(width, at.Add(time.Duration(i)*width), 100+float64(i)/64)
+	}
+	pts := w.Points(width, nil)
+	require.Len(t, pts, Buckets)
+	for j, p := range pts[:Buckets-1] {
+		assert.InDelta(t, 100+float64(2*Buckets+1+j)/64, p.V, minStep/2+1e-6, "bucket %d", j)
+	}
+}
