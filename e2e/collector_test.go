@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -99,8 +100,26 @@ func startLogged(t testing.TB, cmd *exec.Cmd, name string) {
 		stop(t, cmd)
 		if t.Failed() {
 			b, _ := os.ReadFile(logs.Name())
-			t.Logf("%s log (last 4 KiB):\n%s", name, b[max(0, len(b)-4096):])
+			t.Logf("%s log, its last lines but stack traces:\n%s", name, logTail(b, 4096))
 		}
 		_ = logs.Close()
 	})
+}
+
+// logTail returns the last lines of a collector's log, up to limit bytes,
+// without the frames of the stack traces zap adds to errors: a tail of
+// frames says nothing of what happened.
+func logTail(b []byte, limit int) string {
+	var kept []string
+	size := 0
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	for i := len(lines) - 1; i >= 0 && size < limit; i-- {
+		// A frame is a function line with no space and a tab-led file line.
+		if l := lines[i]; strings.Contains(l, " ") && l[0] != '\t' {
+			kept = append(kept, l)
+			size += len(l) + 1
+		}
+	}
+	slices.Reverse(kept)
+	return strings.Join(kept, "\n")
 }
