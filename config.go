@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
@@ -110,6 +111,11 @@ type Config struct {
 
 	// Leak holds the leak test's horizons and thresholds.
 	Leak LeakConfig `mapstructure:"leak"`
+
+	// Storage names the storage extension (file_storage, say) that keeps
+	// each target's leak windows and evidence state across collector
+	// restarts; nil keeps them in memory only.
+	Storage *component.ID `mapstructure:"storage"`
 
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
 }

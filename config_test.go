@@ -76,6 +76,9 @@ func TestLoadConfigWindows(t *testing.T) {
 	cfg := loadConfig(t, "windows")
 	require.NoError(t, confmap.Validate(cfg))
 	assert.Equal(t, []time.Duration{10 * time.Minute, 2 * time.Hour, 24 * time.Hour}, cfg.Leak.windows())
+	require.NotNil(t, cfg.Storage)
+	assert.Equal(t, component.MustNewIDWithName("file_storage", "goroutine"), *cfg.Storage)
+	assert.Nil(t, createDefaultConfig().Storage, "memory only unless configured")
 }
 
 func TestConfigErrors(t *testing.T) {

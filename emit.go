@@ -30,7 +30,9 @@ type emitter struct {
 	// scrapeDumps is set when every scrape reads the dump: the groups then
 	// carry their creators and wait ages.
 	scrapeDumps bool
-	maxGroups   int
+	// keeps is set with `storage`: the targets' state metrics are emitted.
+	keeps     bool
+	maxGroups int
 	// horizons are the goroutine.horizon values of the leak test's
 	// horizons, shortest first.
 	horizons []string
@@ -49,7 +51,7 @@ type gauge interface {
 
 func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp) *emitter {
 	mb := metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set, metadata.WithStartTime(start))
-	e := &emitter{mb: mb, settings: set, scrapeDumps: cfg.Mode == modeDump, maxGroups: cfg.MaxGroups, start: start}
+	e := &emitter{mb: mb, settings: set, scrapeDumps: cfg.Mode == modeDump, keeps: cfg.Storage != nil, maxGroups: cfg.MaxGroups, start: start}
 	for _, l := range cfg.Labels {
 		e.labelKeys = append(e.labelKeys, "goroutine.label."+l)
 	}
@@ -98,6 +100,16 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 	for _, l := range limit.All {
 		if n := h.limits[l]; n > 0 {
 			mb.RecordGoGoroutineScrapeLimitBreachesDataPoint(now, n, limitAttribute(l))
+		}
+	}
+	if e.keeps {
+		for se, n := range h.stateErrors {
+			if n > 0 {
+				mb.RecordGoGoroutineStateErrorsDataPoint(now, n, stateAttribute(stateError(se)))
+			}
+		}
+		if h.savedBytes > 0 {
+			mb.RecordGoGoroutineStateSizeDataPoint(now, h.savedBytes)
 		}
 	}
 

@@ -36,6 +36,10 @@ type health struct {
 	// dumpsCut counts dumps that ended inside a goroutine, scraped or
 	// fetched as evidence.
 	dumpsCut int64
+	// stateErrors counts failures to keep the target's state, by what
+	// failed; savedBytes is the size of the last state saved (0: none).
+	stateErrors [numStateErrors]int64
+	savedBytes  int64
 }
 
 func newHealth() health {
@@ -125,6 +129,30 @@ func limitAttribute(l limit.Limit) metadata.AttributeLimit {
 		return metadata.AttributeLimitMaxFrames
 	case limit.MaxStringBytes:
 		return metadata.AttributeLimitMaxStringBytes
+	}
+	return 0
+}
+
+// stateError is what failed in keeping a target's state in the storage.
+type stateError uint8
+
+const (
+	stateRead       stateError = iota // the storage failed to read the state
+	stateWrite                        // the storage failed to save it
+	stateUnreadable                   // the saved state was not a state of ours
+	numStateErrors                    // how many there are
+)
+
+// stateAttribute is the one mapping of a stateError to its
+// goroutine.state.error attribute.
+func stateAttribute(e stateError) metadata.AttributeGoroutineStateError {
+	switch e {
+	case stateRead:
+		return metadata.AttributeGoroutineStateErrorRead
+	case stateWrite:
+		return metadata.AttributeGoroutineStateErrorWrite
+	case stateUnreadable:
+		return metadata.AttributeGoroutineStateErrorUnreadable
 	}
 	return 0
 }

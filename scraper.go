@@ -10,17 +10,20 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
+	"go.uber.org/zap"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+	"github.com/goroutinewatch/goroutinereceiver/internal/state"
 	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
@@ -42,6 +45,9 @@ type goroutineScraper struct {
 	// logs receives the log records; nil when no logs pipeline has the
 	// receiver.
 	logs consumer.Logs
+	// store keeps the targets' state across restarts; nil without
+	// `storage`.
+	store *state.Store
 	// stop cancels scrapes under way when the receiver shuts down.
 	stopCtx context.Context
 	stop    context.CancelFunc
@@ -93,7 +99,7 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 		if err != nil {
 			return fmt.Errorf("endpoint %q: %w", endpoint, err)
 		}
-		s.targets = append(s.targets, newTarget(u, service, cfg.MaxGroups, leak, cfg.Leak.MaxTrackedGroups, set.Logger))
+		s.targets = append(s.targets, newTarget(u, service, cfg, leak, set.Logger))
 		return nil
 	}
 	if cfg.Endpoint != "" {
@@ -120,15 +126,71 @@ func (s *goroutineScraper) start(ctx context.Context, host component.Host) error
 	}
 	s.reader.client = fetch.Client{HTTP: c}
 	s.emitter = newEmitter(s.cfg, s.settings, pcommon.NewTimestampFromTime(s.now()))
+	if s.cfg.Storage != nil {
+		return s.restore(ctx, host, *s.cfg.Storage)
+	}
 	return nil
 }
 
-func (s *goroutineScraper) shutdown(context.Context) error {
+// restore opens the storage extension id names and restores each target's
+// state from it. A storage that fails leaves the targets to start afresh;
+// only one that is not configured, or not a storage, fails the start.
+func (s *goroutineScraper) restore(ctx context.Context, host component.Host, id component.ID) error {
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return fmt.Errorf("storage: no extension %q is configured in the service", id)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("storage: extension %q is not a storage extension", id)
+	}
+	client, err := se.GetClient(ctx, component.KindReceiver, s.settings.ID, "")
+	if err != nil {
+		return fmt.Errorf("storage: extension %q: %w", id, err)
+	}
+	keys := make([]string, len(s.targets))
+	for i, t := range s.targets {
+		keys[i] = t.keep.key
+	}
+	store, deleted, err := state.Open(ctx, client, keys)
+	if err != nil {
+		s.settings.Logger.Warn("the storage's index of saved targets", zap.String("storage", id.String()), zap.Error(err))
+	}
+	if deleted > 0 {
+		s.settings.Logger.Info("deleted the saved state of targets no longer configured", zap.Int("targets", deleted))
+	}
+	s.store = store
+	at := s.now()
+	for _, t := range s.targets {
+		b, err := store.Load(ctx, t.keep.key)
+		if t.restored(at, b, err) {
+			if err := store.Delete(ctx, t.keep.key); err != nil {
+				s.settings.Logger.Warn("deleting a discarded state", zap.String("target", t.resource.url), zap.Error(err))
+			}
+		}
+	}
+	return nil
+}
+
+func (s *goroutineScraper) shutdown(ctx context.Context) error {
 	s.stop()
 	if s.reader.client.HTTP != nil {
 		s.reader.client.HTTP.CloseIdleConnections()
 	}
-	return nil
+	if s.store == nil {
+		return nil
+	}
+	// The scrapes have stopped: what each target learned since its last
+	// save is saved now, so that a restart loses nothing.
+	at := s.now()
+	var buf []byte
+	for _, t := range s.targets {
+		buf = t.appendState(buf[:0], at)
+		if err := s.store.Save(ctx, t.keep.key, buf); err != nil {
+			s.settings.Logger.Warn("saving the target's leak state at shutdown failed", zap.String("target", t.resource.url), zap.Error(err))
+		}
+	}
+	return s.store.Close(ctx)
 }
 
 // scrape reads every target with at most max_concurrency in flight, then
@@ -189,16 +251,23 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, w *worke
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	gather := func(asked evidence.Fetch) found { return s.reader.gather(ctx, w, t, asked) }
+	var save saver
+	if s.store != nil {
+		save = func(encode func([]byte) []byte) (int, error) {
+			w.state = encode(w.state[:0])
+			return len(w.state), s.store.Save(ctx, t.keep.key, w.state)
+		}
+	}
 
 	o, err := contained("reading the profile", func() observation { return s.source.read(ctx, w, t.endpoints, &t.grouper) })
 	if err != nil {
 		o = observation{err: err}
 		s.forgetHalfWritten(t, w)
 	}
-	r, err := contained("reporting the scrape", func() result { return t.report(at, o, s.policy, gather) })
+	r, err := contained("reporting the scrape", func() result { return t.report(at, o, s.policy, gather, save) })
 	if err != nil {
 		s.forgetHalfWritten(t, w)
-		r = t.report(at, observation{err: err}, s.policy, gather)
+		r = t.report(at, observation{err: err}, s.policy, gather, nil)
 	}
 	r.duration = time.Since(start)
 	return r

@@ -35,6 +35,8 @@ type observation struct {
 // not per target.
 type worker struct {
 	decoder decode.Decoder
+	// state is the buffer the worker's targets' saved state is encoded in.
+	state []byte
 }
 
 // reader fetches and reads a target's endpoints under the configured

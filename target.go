@@ -29,6 +29,8 @@ type target struct {
 	logger *zap.Logger
 
 	health health
+	// keep is where and when the target's state is saved, with `storage`.
+	keep keeping
 
 	// maxGroups is the most groups reported per scrape, suspected ones
 	// aside.
@@ -91,8 +93,9 @@ type leakedGroup struct {
 	count int64
 }
 
-func newTarget(u *url.URL, serviceName string, maxGroups int, leak *trend.Config, maxTracked int, logger *zap.Logger) *target {
+func newTarget(u *url.URL, serviceName string, cfg *Config, leak *trend.Config, logger *zap.Logger) *target {
 	host, port := hostPort(u)
+	maxGroups, maxTracked := cfg.MaxGroups, cfg.Leak.MaxTrackedGroups
 	return &target{
 		endpoints: fetch.EndpointsOf(u),
 		resource: resource{
@@ -101,6 +104,7 @@ func newTarget(u *url.URL, serviceName string, maxGroups int, leak *trend.Config
 		},
 		logger:    logger,
 		health:    newHealth(),
+		keep:      newKeeping(u.Redacted(), leak, maxTracked, len(cfg.Labels), cfg.MaxStringBytes),
 		maxGroups: maxGroups,
 		tracker:   trend.NewTracker[group.Key](leak, maxTracked),
 		suspected: map[group.Key]bool{},
@@ -151,8 +155,9 @@ type found struct {
 // groups to their leak windows, what turned suspected to the evidence
 // policy, whose fetches gather performs, and what they brought to the
 // evidence the records and metrics carry. It is the one writer of the
-// target's state, and returns what the emitter writes.
-func (t *target) report(at time.Time, o observation, policy evidence.Policy, gather func(evidence.Fetch) found) result {
+// target's state; with save, it saves the state once a bucket of the
+// shortest horizon. It returns what the emitter writes.
+func (t *target) report(at time.Time, o observation, policy evidence.Policy, gather func(evidence.Fetch) found, save saver) result {
 	t.health.scraped(&o)
 	r := result{observation: o}
 	if o.err != nil {
@@ -198,6 +203,7 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 		t.takeEvidence(at, fetches, gather(fetches), &r)
 	}
 	t.annotate(&r, policy.ScrapeDumps)
+	t.keepState(at, save)
 	return r
 }
 

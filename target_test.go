@@ -27,6 +27,8 @@ type reportTest struct {
 	policy evidence.Policy
 	asked  []evidence.Fetch
 	answer found
+	// save, when set, is the target's saver.
+	save saver
 }
 
 func newReportTest(t *testing.T, policy evidence.Policy) *reportTest {
@@ -35,15 +37,16 @@ func newReportTest(t *testing.T, policy evidence.Policy) *reportTest {
 	require.NoError(t, err)
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := createDefaultConfig()
+	cfg.MaxGroups, cfg.Leak.MaxTrackedGroups = 2, 10
 	leak := &trend.Config{Horizons: trend.Horizons(cfg.Leak.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
-	return &reportTest{t: newTarget(u, "app", 2, leak, 10, zap.New(core)), logs: logs, policy: policy}
+	return &reportTest{t: newTarget(u, "app", cfg, leak, zap.New(core)), logs: logs, policy: policy}
 }
 
 func (rt *reportTest) report(at time.Duration, o observation) result {
 	return rt.t.report(t0.Add(at), o, rt.policy, func(f evidence.Fetch) found {
 		rt.asked = append(rt.asked, f)
 		return rt.answer
-	})
+	}, rt.save)
 }
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)

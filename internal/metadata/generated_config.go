@@ -544,6 +544,74 @@ func (ms *GoGoroutineScrapeUpMetricConfig) Unmarshal(parser *confmap.Conf) error
 	return nil
 }
 
+// GoGoroutineStateErrorsMetricAttributeKey specifies the key of an attribute for the go.goroutine.state.errors metric.
+type GoGoroutineStateErrorsMetricAttributeKey string
+
+const (
+	GoGoroutineStateErrorsMetricAttributeKeyGoroutineStateError GoGoroutineStateErrorsMetricAttributeKey = "goroutine.state.error"
+)
+
+// GoGoroutineStateErrorsMetricConfig provides config for the go.goroutine.state.errors metric.
+type GoGoroutineStateErrorsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                     `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []GoGoroutineStateErrorsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *GoGoroutineStateErrorsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *GoGoroutineStateErrorsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case GoGoroutineStateErrorsMetricAttributeKeyGoroutineStateError:
+		default:
+			return fmt.Errorf("metric go.goroutine.state.errors doesn't have an attribute %v, valid attributes: [goroutine.state.error]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// GoGoroutineStateSizeMetricConfig provides config for the go.goroutine.state.size metric.
+type GoGoroutineStateSizeMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *GoGoroutineStateSizeMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // MetricsConfig provides config for goroutine metrics.
 type MetricsConfig struct {
 	GoGoroutineCount                GoGoroutineCountMetricConfig                `mapstructure:"go.goroutine.count"`
@@ -560,6 +628,8 @@ type MetricsConfig struct {
 	GoGoroutineScrapeSize           GoGoroutineScrapeSizeMetricConfig           `mapstructure:"go.goroutine.scrape.size"`
 	GoGoroutineScrapeTruncated      GoGoroutineScrapeTruncatedMetricConfig      `mapstructure:"go.goroutine.scrape.truncated"`
 	GoGoroutineScrapeUp             GoGoroutineScrapeUpMetricConfig             `mapstructure:"go.goroutine.scrape.up"`
+	GoGoroutineStateErrors          GoGoroutineStateErrorsMetricConfig          `mapstructure:"go.goroutine.state.errors"`
+	GoGoroutineStateSize            GoGoroutineStateSizeMetricConfig            `mapstructure:"go.goroutine.state.size"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -620,6 +690,14 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled: true,
 		},
 		GoGoroutineScrapeUp: GoGoroutineScrapeUpMetricConfig{
+			Enabled: true,
+		},
+		GoGoroutineStateErrors: GoGoroutineStateErrorsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []GoGoroutineStateErrorsMetricAttributeKey{GoGoroutineStateErrorsMetricAttributeKeyGoroutineStateError},
+		},
+		GoGoroutineStateSize: GoGoroutineStateSizeMetricConfig{
 			Enabled: true,
 		},
 	}

@@ -84,6 +84,14 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineScrapeUp: GoGoroutineScrapeUpMetricConfig{
 						Enabled: true,
 					},
+					GoGoroutineStateErrors: GoGoroutineStateErrorsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []GoGoroutineStateErrorsMetricAttributeKey{GoGoroutineStateErrorsMetricAttributeKeyGoroutineStateError},
+					},
+					GoGoroutineStateSize: GoGoroutineStateSizeMetricConfig{
+						Enabled: true,
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					ServerAddress:     ResourceAttributeConfig{Enabled: true},
@@ -156,6 +164,14 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineScrapeUp: GoGoroutineScrapeUpMetricConfig{
 						Enabled: false,
 					},
+					GoGoroutineStateErrors: GoGoroutineStateErrorsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []GoGoroutineStateErrorsMetricAttributeKey{GoGoroutineStateErrorsMetricAttributeKeyGoroutineStateError},
+					},
+					GoGoroutineStateSize: GoGoroutineStateSizeMetricConfig{
+						Enabled: false,
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					ServerAddress:     ResourceAttributeConfig{Enabled: false},
@@ -170,7 +186,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineGroupGrowthMetricConfig{}, GoGoroutineGroupLeakedMetricConfig{}, GoGoroutineGroupSuspectedMetricConfig{}, GoGoroutineGroupWaitMaxMetricConfig{}, GoGoroutineGrowthMetricConfig{}, GoGoroutineLeakProfileAvailableMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeLimitBreachesMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeTruncatedMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineGroupGrowthMetricConfig{}, GoGoroutineGroupLeakedMetricConfig{}, GoGoroutineGroupSuspectedMetricConfig{}, GoGoroutineGroupWaitMaxMetricConfig{}, GoGoroutineGrowthMetricConfig{}, GoGoroutineLeakProfileAvailableMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeLimitBreachesMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeTruncatedMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, GoGoroutineStateErrorsMetricConfig{}, GoGoroutineStateSizeMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -268,6 +284,18 @@ func TestGoGoroutineScrapeLimitBreachesMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.scrape.limit_breaches doesn't have an attribute invalid, valid attributes: [limit]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineScrapeLimitBreaches
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestGoGoroutineStateErrorsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().GoGoroutineStateErrors
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []GoGoroutineStateErrorsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.state.errors doesn't have an attribute invalid, valid attributes: [goroutine.state.error]")
+
+	cfg = DefaultMetricsConfig().GoGoroutineStateErrors
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

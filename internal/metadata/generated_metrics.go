@@ -65,6 +65,36 @@ var MapAttributeErrorType = map[string]AttributeErrorType{
 	"internal":              AttributeErrorTypeInternal,
 }
 
+// AttributeGoroutineStateError specifies the value goroutine.state.error attribute.
+type AttributeGoroutineStateError int
+
+const (
+	_ AttributeGoroutineStateError = iota
+	AttributeGoroutineStateErrorRead
+	AttributeGoroutineStateErrorWrite
+	AttributeGoroutineStateErrorUnreadable
+)
+
+// String returns the string representation of the AttributeGoroutineStateError.
+func (av AttributeGoroutineStateError) String() string {
+	switch av {
+	case AttributeGoroutineStateErrorRead:
+		return "read"
+	case AttributeGoroutineStateErrorWrite:
+		return "write"
+	case AttributeGoroutineStateErrorUnreadable:
+		return "unreadable"
+	}
+	return ""
+}
+
+// MapAttributeGoroutineStateError is a helper map of string to AttributeGoroutineStateError attribute value.
+var MapAttributeGoroutineStateError = map[string]AttributeGoroutineStateError{
+	"read":       AttributeGoroutineStateErrorRead,
+	"write":      AttributeGoroutineStateErrorWrite,
+	"unreadable": AttributeGoroutineStateErrorUnreadable,
+}
+
 // AttributeLimit specifies the value limit attribute.
 type AttributeLimit int
 
@@ -166,6 +196,13 @@ var MetricsInfo = metricsInfo{
 	GoGoroutineScrapeUp: metricInfo{
 		Name: "go.goroutine.scrape.up",
 	},
+	GoGoroutineStateErrors: metricInfo{
+		Name:       "go.goroutine.state.errors",
+		Attributes: []string{"goroutine.state.error"},
+	},
+	GoGoroutineStateSize: metricInfo{
+		Name: "go.goroutine.state.size",
+	},
 }
 
 type metricsInfo struct {
@@ -183,6 +220,8 @@ type metricsInfo struct {
 	GoGoroutineScrapeSize           metricInfo
 	GoGoroutineScrapeTruncated      metricInfo
 	GoGoroutineScrapeUp             metricInfo
+	GoGoroutineStateErrors          metricInfo
+	GoGoroutineStateSize            metricInfo
 }
 
 type metricInfo struct {
@@ -1301,6 +1340,147 @@ func newMetricGoGoroutineScrapeUp(cfg GoGoroutineScrapeUpMetricConfig) metricGoG
 	return m
 }
 
+type metricGoGoroutineStateErrors struct {
+	data          pmetric.Metric                     // data buffer for generated metric.
+	config        GoGoroutineStateErrorsMetricConfig // metric config provided by user.
+	capacity      int                                // max observed number of data points added to the metric.
+	aggDataPoints []int64                            // slice containing number of aggregated datapoints at each index
+}
+
+// init fills go.goroutine.state.errors metric with initial data.
+func (m *metricGoGoroutineStateErrors) init() {
+	m.data.SetName("go.goroutine.state.errors")
+	m.data.SetDescription("Failures to keep the target's state in the storage extension named by `storage`, since the receiver started, by what failed. Emitted only with `storage`.")
+	m.data.SetUnit("{error}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricGoGoroutineStateErrors) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineStateErrorAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineStateErrorsMetricAttributeKeyGoroutineStateError) {
+		dp.Attributes().PutStr("goroutine.state.error", goroutineStateErrorAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineStateErrors) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineStateErrors) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineStateErrors(cfg GoGoroutineStateErrorsMetricConfig) metricGoGoroutineStateErrors {
+	m := metricGoGoroutineStateErrors{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricGoGoroutineStateSize struct {
+	data     pmetric.Metric                   // data buffer for generated metric.
+	config   GoGoroutineStateSizeMetricConfig // metric config provided by user.
+	capacity int                              // max observed number of data points added to the metric.
+}
+
+// init fills go.goroutine.state.size metric with initial data.
+func (m *metricGoGoroutineStateSize) init() {
+	m.data.SetName("go.goroutine.state.size")
+	m.data.SetDescription("Bytes of the target's state as last saved in the storage extension named by `storage`: about 200 a tracked group with the default horizons, and its key. Emitted only with `storage`, once a save succeeded.")
+	m.data.SetUnit("By")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricGoGoroutineStateSize) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineStateSize) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineStateSize) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineStateSize(cfg GoGoroutineStateSizeMetricConfig) metricGoGoroutineStateSize {
+	m := metricGoGoroutineStateSize{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
@@ -1325,6 +1505,8 @@ type MetricsBuilder struct {
 	metricGoGoroutineScrapeSize           metricGoGoroutineScrapeSize
 	metricGoGoroutineScrapeTruncated      metricGoGoroutineScrapeTruncated
 	metricGoGoroutineScrapeUp             metricGoGoroutineScrapeUp
+	metricGoGoroutineStateErrors          metricGoGoroutineStateErrors
+	metricGoGoroutineStateSize            metricGoGoroutineStateSize
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -1364,6 +1546,8 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricGoGoroutineScrapeSize:           newMetricGoGoroutineScrapeSize(mbc.Metrics.GoGoroutineScrapeSize),
 		metricGoGoroutineScrapeTruncated:      newMetricGoGoroutineScrapeTruncated(mbc.Metrics.GoGoroutineScrapeTruncated),
 		metricGoGoroutineScrapeUp:             newMetricGoGoroutineScrapeUp(mbc.Metrics.GoGoroutineScrapeUp),
+		metricGoGoroutineStateErrors:          newMetricGoGoroutineStateErrors(mbc.Metrics.GoGoroutineStateErrors),
+		metricGoGoroutineStateSize:            newMetricGoGoroutineStateSize(mbc.Metrics.GoGoroutineStateSize),
 		resourceAttributeIncludeFilter:        make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter:        make(map[string]filter.Filter),
 	}
@@ -1480,6 +1664,8 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricGoGoroutineScrapeSize.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeTruncated.emit(ils.Metrics())
 	mb.metricGoGoroutineScrapeUp.emit(ils.Metrics())
+	mb.metricGoGoroutineStateErrors.emit(ils.Metrics())
+	mb.metricGoGoroutineStateSize.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -1579,6 +1765,16 @@ func (mb *MetricsBuilder) RecordGoGoroutineScrapeTruncatedDataPoint(ts pcommon.T
 // RecordGoGoroutineScrapeUpDataPoint adds a data point to go.goroutine.scrape.up metric.
 func (mb *MetricsBuilder) RecordGoGoroutineScrapeUpDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricGoGoroutineScrapeUp.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordGoGoroutineStateErrorsDataPoint adds a data point to go.goroutine.state.errors metric.
+func (mb *MetricsBuilder) RecordGoGoroutineStateErrorsDataPoint(ts pcommon.Timestamp, val int64, goroutineStateErrorAttributeValue AttributeGoroutineStateError) {
+	mb.metricGoGoroutineStateErrors.recordDataPoint(mb.startTime, ts, val, goroutineStateErrorAttributeValue.String())
+}
+
+// RecordGoGoroutineStateSizeDataPoint adds a data point to go.goroutine.state.size metric.
+func (mb *MetricsBuilder) RecordGoGoroutineStateSizeDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricGoGoroutineStateSize.recordDataPoint(mb.startTime, ts, val)
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,

@@ -75,6 +75,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["go.goroutine.growth"] = mb.metricGoGoroutineGrowth.config.AggregationStrategy
 			aggMap["go.goroutine.scrape.errors"] = mb.metricGoGoroutineScrapeErrors.config.AggregationStrategy
 			aggMap["go.goroutine.scrape.limit_breaches"] = mb.metricGoGoroutineScrapeLimitBreaches.config.AggregationStrategy
+			aggMap["go.goroutine.state.errors"] = mb.metricGoGoroutineStateErrors.config.AggregationStrategy
 
 			expectedWarnings := 0
 			if tt.metricsSet != testDataSetReag {
@@ -149,6 +150,15 @@ func TestMetricsBuilder(t *testing.T) {
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordGoGoroutineScrapeUpDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordGoGoroutineStateErrorsDataPoint(ts, 1, AttributeGoroutineStateErrorRead)
+			if tt.name == "reaggregate_set" {
+				mb.RecordGoGoroutineStateErrorsDataPoint(ts, 3, AttributeGoroutineStateErrorWrite)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordGoGoroutineStateSizeDataPoint(ts, 1)
 
 			rb := mb.NewResourceBuilder()
 			rb.SetServerAddress("server.address-val")
@@ -167,6 +177,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricGoGoroutineGrowth.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineScrapeErrors.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineScrapeLimitBreaches.aggDataPoints)
+				assert.Empty(t, mb.metricGoGoroutineStateErrors.aggDataPoints)
 			}
 
 			if tt.expectEmpty {
@@ -746,6 +757,62 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
 					assert.Equal(t, "1 when the last scrape of the target succeeded, 0 when it failed.", mi.Description())
 					assert.Equal(t, "1", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "go.goroutine.state.errors":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["go.goroutine.state.errors"], "Found a duplicate in the metrics slice: go.goroutine.state.errors")
+						validatedMetrics["go.goroutine.state.errors"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Failures to keep the target's state in the storage extension named by `storage`, since the receiver started, by what failed. Emitted only with `storage`.", mi.Description())
+						assert.Equal(t, "{error}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						goroutineStateErrorAttrVal, ok := dp.Attributes().Get("goroutine.state.error")
+						assert.True(t, ok)
+						assert.Equal(t, "read", goroutineStateErrorAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["go.goroutine.state.errors"], "Found a duplicate in the metrics slice: go.goroutine.state.errors")
+						validatedMetrics["go.goroutine.state.errors"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Failures to keep the target's state in the storage extension named by `storage`, since the receiver started, by what failed. Emitted only with `storage`.", mi.Description())
+						assert.Equal(t, "{error}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["go.goroutine.state.errors"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("goroutine.state.error")
+						assert.False(t, ok)
+					}
+				case "go.goroutine.state.size":
+					assert.False(t, validatedMetrics["go.goroutine.state.size"], "Found a duplicate in the metrics slice: go.goroutine.state.size")
+					validatedMetrics["go.goroutine.state.size"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "Bytes of the target's state as last saved in the storage extension named by `storage`: about 200 a tracked group with the default horizons, and its key. Emitted only with `storage`, once a save succeeded.", mi.Description())
+					assert.Equal(t, "By", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
 					assert.Equal(t, ts, dp.Timestamp())

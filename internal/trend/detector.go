@@ -147,6 +147,10 @@ func (hs *horizonState) reading() Reading {
 	return Reading{Ready: hs.ready, Suspected: hs.suspected, Growth: hs.growth}
 }
 
+// Width is the width of the shortest horizon's buckets: how often a
+// series' judgment can change, and so how often its state is worth saving.
+func (c *Config) Width() time.Duration { return c.Horizons[0].width() }
+
 // NewSeries returns a series with empty windows.
 func (c *Config) NewSeries() *Series {
 	return &Series{h: make([]horizonState, len(c.Horizons))}

@@ -1,0 +1,192 @@
+package goroutinereceiver
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+	"github.com/goroutinewatch/goroutinereceiver/internal/state"
+)
+
+// extensions is a collector host that holds the extensions given.
+type extensions map[component.ID]component.Component
+
+func (e extensions) GetExtensions() map[component.ID]component.Component { return e }
+
+var fileStorageID = component.MustNewID("file_storage")
+
+// fileStorage starts the real file_storage extension over dir, as a
+// collector with it configured does, and returns the host that holds it.
+func fileStorage(t *testing.T, dir string) extensions {
+	t.Helper()
+	f := filestorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filestorage.Config)
+	cfg.Directory = dir
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
+	return extensions{fileStorageID: ext}
+}
+
+// clockedScraper is a scraper on a clock the test moves.
+type clockedScraper struct {
+	*goroutineScraper
+	at time.Time
+}
+
+func startStored(t *testing.T, cfg *Config, host component.Host, at time.Time) *clockedScraper {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	cs := &clockedScraper{at: at}
+	s, err := newScraper(cfg, storedSettings(), func() time.Time { return cs.at })
+	require.NoError(t, err)
+	cs.goroutineScraper = s
+	require.NoError(t, s.start(context.Background(), host))
+	return cs
+}
+
+func (cs *clockedScraper) scrapeAt(t *testing.T, at time.Time) pmetric.Metrics {
+	t.Helper()
+	cs.at = at
+	m, err := cs.scrape(context.Background())
+	require.NoError(t, err)
+	return m
+}
+
+// TestStorageAcrossRestarts runs two receivers in turn over the real
+// file_storage: the second starts with every window the first held at its
+// shutdown, the record of a target no longer configured is deleted, and
+// each target reports the size of its state.
+func TestStorageAcrossRestarts(t *testing.T) {
+	host := fileStorage(t, t.TempDir())
+	a, b := serveFile(t, "testdata/profiles/leaktarget.pb.gz"), serveFile(t, "testdata/profiles/fanout-1.pb.gz")
+	cfg := createDefaultConfig()
+	cfg.Storage = &fileStorageID
+	cfg.Targets = []TargetConfig{{Endpoint: a.URL, ServiceName: "a"}, {Endpoint: b.URL, ServiceName: "b"}}
+
+	first := startStored(t, cfg, host, t0)
+	var m pmetric.Metrics
+	for i := range 5 {
+		m = first.scrapeAt(t, t0.Add(time.Duration(i)*30*time.Second))
+	}
+	assert.Positive(t, gaugeValue(t, byService(t, m, "a"), "go.goroutine.state.size"), "a save within two minutes")
+	assert.False(t, hasMetric(byService(t, m, "a"), "go.goroutine.state.errors"))
+	before := first.targets[0].appendState(nil, t0.Add(3*time.Minute))
+	groups := first.targets[0].tracker.Len()
+	require.Positive(t, groups)
+	require.NoError(t, first.shutdown(context.Background()))
+
+	// Started again without target b.
+	cfg.Targets = cfg.Targets[:1]
+	second := startStored(t, cfg, host, t0.Add(3*time.Minute))
+	assert.Zero(t, second.targets[0].health.stateErrors)
+	assert.Equal(t, groups, second.targets[0].tracker.Len(), "every group's windows restored")
+	assert.True(t, bytes.Equal(before, second.targets[0].appendState(nil, t0.Add(3*time.Minute))), "the state as it was at shutdown")
+	require.NoError(t, second.shutdown(context.Background()))
+
+	client := storageClient(t, host)
+	gone, err := client.Get(context.Background(), state.Key(first.targets[1].resource.url))
+	require.NoError(t, err)
+	assert.Nil(t, gone, "the record of a target no longer configured")
+	require.NoError(t, client.Close(context.Background()))
+}
+
+// TestStorageUnreadable starts a receiver whose storage holds garbage for
+// its target: the start goes on, the target starts afresh, the record is
+// deleted, and the target's metrics count it.
+func TestStorageUnreadable(t *testing.T) {
+	host := fileStorage(t, t.TempDir())
+	a := serveFile(t, "testdata/profiles/leaktarget.pb.gz")
+	cfg := createDefaultConfig()
+	cfg.Storage = &fileStorageID
+	cfg.Endpoint = a.URL
+
+	client := storageClient(t, host)
+	u, err := targetURL(a.URL)
+	require.NoError(t, err)
+	key := state.Key(u.Redacted())
+	require.NoError(t, client.Set(context.Background(), key, []byte("grst\x01 not a record")))
+	require.NoError(t, client.Close(context.Background()))
+
+	s := startStored(t, cfg, host, t0)
+	m := s.scrapeAt(t, t0)
+	require.NoError(t, s.shutdown(context.Background()))
+	client = storageClient(t, host)
+	got, err := client.Get(context.Background(), key)
+	require.NoError(t, err)
+	require.NoError(t, client.Close(context.Background()))
+	assert.NotEqual(t, []byte("grst\x01 not a record"), got, "the unreadable record is deleted, and the shutdown saved the target's own")
+	_, err = state.Decode(got, 1<<20)
+	require.NoError(t, err)
+
+	errs := metric(t, m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics(), "go.goroutine.state.errors").Sum().DataPoints()
+	require.Equal(t, 1, errs.Len())
+	kind, _ := errs.At(0).Attributes().Get("goroutine.state.error")
+	assert.Equal(t, metadata.AttributeGoroutineStateErrorUnreadable.String(), kind.Str())
+	assert.Equal(t, int64(1), errs.At(0).IntValue())
+}
+
+// TestStorageMisconfigured: a storage that is not configured, or not a
+// storage, fails the start with the extension's name.
+func TestStorageMisconfigured(t *testing.T) {
+	tests := []struct {
+		name string
+		host component.Host
+		want string
+	}{
+		{name: "not configured", host: extensions{}, want: `no extension "file_storage" is configured`},
+		{name: "not a storage", host: extensions{fileStorageID: nopExtension(t)}, want: `"file_storage" is not a storage extension`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig()
+			cfg.Storage = &fileStorageID
+			cfg.Endpoint = "http://127.0.0.1:1"
+			s, err := newScraper(cfg, receivertest.NewNopSettings(metadata.Type), time.Now)
+			require.NoError(t, err)
+			err = s.start(context.Background(), tt.host)
+			require.ErrorContains(t, err, tt.want)
+			require.NoError(t, s.shutdown(context.Background()))
+		})
+	}
+}
+
+// storedSettings are a receiver's settings under one id, the same from
+// run to run, as a collector's configuration names it: its storage is the
+// id's.
+func storedSettings() receiver.Settings {
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type)
+	return set
+}
+
+// storageClient is a client of the receiver's own namespace in host's
+// file_storage, to look at what the receiver keeps while no receiver runs
+// (a file holds one client at a time).
+func storageClient(t *testing.T, host extensions) storage.Client {
+	t.Helper()
+	c, err := host[fileStorageID].(storage.Extension).GetClient(context.Background(), component.KindReceiver, storedSettings().ID, "")
+	require.NoError(t, err)
+	return c
+}
+
+func nopExtension(t *testing.T) component.Component {
+	f := extensiontest.NewNopFactory()
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), f.CreateDefaultConfig())
+	require.NoError(t, err)
+	return ext
+}
