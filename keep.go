@@ -122,6 +122,11 @@ func (t *target) restored(at time.Time, b []byte, err error) (discard bool) {
 	return false
 }
 
+// keptInMemory counts a storage that failed to open: the target starts
+// afresh and its state is not saved until the collector restarts. The
+// receiver logs it once, for every target.
+func (t *target) keptInMemory() { t.health.stateErrors[stateRead]++ }
+
 // restore replaces the target's state with its record b, or leaves it as
 // new and says why b is not one.
 func (t *target) restore(b []byte) error {

@@ -133,8 +133,9 @@ func (s *goroutineScraper) start(ctx context.Context, host component.Host) error
 }
 
 // restore opens the storage extension id names and restores each target's
-// state from it. A storage that fails leaves the targets to start afresh;
-// only one that is not configured, or not a storage, fails the start.
+// state from it. A storage that fails leaves the targets to start afresh,
+// in memory only; one that is not configured, or not a storage, is a
+// mistake in the configuration and fails the start.
 func (s *goroutineScraper) restore(ctx context.Context, host component.Host, id component.ID) error {
 	ext, ok := host.GetExtensions()[id]
 	if !ok {
@@ -146,7 +147,15 @@ func (s *goroutineScraper) restore(ctx context.Context, host component.Host, id 
 	}
 	client, err := se.GetClient(ctx, component.KindReceiver, s.settings.ID, "")
 	if err != nil {
-		return fmt.Errorf("storage: extension %q: %w", id, err)
+		// A storage that is there but fails (a corrupt file, a full or
+		// read-only disk) costs the memory of the restart, not the
+		// collector: the targets start afresh, and are counted.
+		s.settings.Logger.Warn("the storage failed; the targets' leak state is kept in memory only until the collector restarts",
+			zap.String("storage", id.String()), zap.Error(err))
+		for _, t := range s.targets {
+			t.keptInMemory()
+		}
+		return nil
 	}
 	keys := make([]string, len(s.targets))
 	for i, t := range s.targets {

@@ -3,6 +3,8 @@ package goroutinereceiver
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -138,6 +140,27 @@ func TestStorageUnreadable(t *testing.T) {
 	kind, _ := errs.At(0).Attributes().Get("goroutine.state.error")
 	assert.Equal(t, metadata.AttributeGoroutineStateErrorUnreadable.String(), kind.Str())
 	assert.Equal(t, int64(1), errs.At(0).IntValue())
+}
+
+// TestStorageFileCorrupt starts a receiver whose storage file is not a
+// database: the file_storage extension cannot open it, and the receiver
+// starts anyway, keeping its targets' state in memory, counted.
+func TestStorageFileCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "receiver_goroutine_"), bytes.Repeat([]byte("not a database "), 1000), 0o600))
+	host := fileStorage(t, dir)
+	a := serveFile(t, "testdata/profiles/leaktarget.pb.gz")
+	cfg := createDefaultConfig()
+	cfg.Storage = &fileStorageID
+	cfg.Endpoint = a.URL
+	s := startStored(t, cfg, host, t0)
+	assert.Nil(t, s.store)
+	m := s.scrapeAt(t, t0)
+	require.NoError(t, s.shutdown(context.Background()))
+	errs := metric(t, m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics(), "go.goroutine.state.errors").Sum().DataPoints()
+	require.Equal(t, 1, errs.Len())
+	kind, _ := errs.At(0).Attributes().Get("goroutine.state.error")
+	assert.Equal(t, metadata.AttributeGoroutineStateErrorRead.String(), kind.Str())
 }
 
 // TestStorageMisconfigured: a storage that is not configured, or not a

@@ -165,6 +165,13 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(resp)
 }
 
+// reset forgets what the sink kept.
+func (s *sink) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches = nil
+}
+
 func (s *sink) snapshot() []pmetric.Metrics {
 	s.mu.Lock()
 	defer s.mu.Unlock()

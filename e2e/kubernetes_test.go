@@ -92,11 +92,14 @@ func TestKubernetesObserverDiscoversPods(t *testing.T) {
 	example := filepath.Join(dir, "collector.yaml")
 	require.NoError(t, os.WriteFile(example, []byte(cm.Data["collector.yaml"]), 0o600))
 	// Merged over the example: kubeconfig credentials instead of the pod's
-	// service account, one-second scrapes, metrics to this test.
+	// service account, the state in the test's directory instead of the
+	// node's, one-second scrapes, metrics to this test.
 	override := collectorConfig(t, otlp.URL, `
 extensions:
   k8s_observer:
     auth_type: kubeConfig
+  file_storage:
+    directory: `+dir+`
 receivers:
   receiver_creator/goroutine:
     receivers:
@@ -306,11 +309,20 @@ func TestKubernetesManifestsAgree(t *testing.T) {
 							MountPath string `yaml:"mountPath"`
 						} `yaml:"volumeMounts"`
 					} `yaml:"containers"`
+					InitContainers []struct {
+						VolumeMounts []struct {
+							Name      string `yaml:"name"`
+							MountPath string `yaml:"mountPath"`
+						} `yaml:"volumeMounts"`
+					} `yaml:"initContainers"`
 					Volumes []struct {
 						Name      string `yaml:"name"`
 						ConfigMap struct {
 							Name string `yaml:"name"`
 						} `yaml:"configMap"`
+						HostPath struct {
+							Path string `yaml:"path"`
+						} `yaml:"hostPath"`
 					} `yaml:"volumes"`
 				} `yaml:"spec"`
 			} `yaml:"template"`
@@ -344,14 +356,33 @@ func TestKubernetesManifestsAgree(t *testing.T) {
 	assert.Equal(t, []string{"pods"}, role.Rules[0].Resources)
 	assert.ElementsMatch(t, []string{"get", "list", "watch"}, role.Rules[0].Verbs)
 
-	require.Len(t, pod.Volumes, 1)
+	// Two volumes: the config, and the node's directory of the receivers'
+	// state, where file_storage keeps it, made the collector's by the init
+	// container.
+	require.Len(t, pod.Volumes, 2)
 	assert.Equal(t, cm.Metadata.Name, pod.Volumes[0].ConfigMap.Name)
 	assert.Equal(t, ds.Metadata.Namespace, cm.Metadata.Namespace)
-	require.Len(t, c.VolumeMounts, 1)
+	require.Len(t, c.VolumeMounts, 2)
 	assert.Equal(t, pod.Volumes[0].Name, c.VolumeMounts[0].Name)
 	config, ok := cm.Data["collector.yaml"]
 	require.True(t, ok)
 	assert.Equal(t, []string{"--config=" + c.VolumeMounts[0].MountPath + "/collector.yaml"}, c.Args)
+	var collector struct {
+		Extensions struct {
+			FileStorage struct {
+				Directory string `yaml:"directory"`
+			} `yaml:"file_storage"`
+		} `yaml:"extensions"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(config), &collector))
+	state := collector.Extensions.FileStorage.Directory
+	require.NotEmpty(t, state, "the config keeps the receivers' state")
+	assert.Equal(t, pod.Volumes[1].Name, c.VolumeMounts[1].Name)
+	assert.Equal(t, state, c.VolumeMounts[1].MountPath, "file_storage's directory is the mounted one")
+	assert.Equal(t, state, pod.Volumes[1].HostPath.Path, "a directory of the node's, which outlives the pod")
+	require.Len(t, pod.InitContainers, 1)
+	require.Len(t, pod.InitContainers[0].VolumeMounts, 1)
+	assert.Equal(t, c.VolumeMounts[1], pod.InitContainers[0].VolumeMounts[0], "the init container owns the same directory")
 
 	var env []string
 	for _, e := range c.Env {

@@ -13,6 +13,7 @@ out=_build/run
 mkdir -p "$out"
 export TARGET_ENDPOINT="127.0.0.1:${TARGET_PORT:-6060}"
 export PROMETHEUS_ENDPOINT="127.0.0.1:${PROMETHEUS_PORT:-9464}"
+export STATE_DIR="$out/state" # the receiver's leak windows, across runs
 
 go build -o "$out/leaktarget" ./cmd/leaktarget
 pids=()
