@@ -56,6 +56,7 @@ unit:
 	$(GO) test -run '^$$' -fuzz FuzzGroupMatchesPprof -fuzztime 200000x ./internal/group
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 200000x ./internal/dump
 	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime 200000x ./internal/trend
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 200000x ./internal/state
 	# Every benchmark once, so that none rots: BENCHMARKS.md quotes them.
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 

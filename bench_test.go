@@ -3,14 +3,21 @@ package goroutinereceiver
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
 
+	"github.com/goroutinewatch/goroutinereceiver/internal/group"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
 // BenchmarkScrape is one scrape of n loopback targets through the whole
@@ -50,4 +57,131 @@ func newBenchScraper(b *testing.B, cfg *Config, now func() time.Time) *goroutine
 	require.NoError(b, s.start(context.Background(), componenttest.NewNopHost()))
 	b.Cleanup(func() { require.NoError(b, s.shutdown(context.Background())) })
 	return s
+}
+
+// filledTarget returns a target of the default horizons that follows n
+// groups, every window full: 49 hours of scrapes, each group climbing a
+// goroutine an hour beside a daily cycle. A scrape every 10 minutes fills
+// the 5h and 48h horizons' buckets (10 and 96 minutes wide), and one a
+// minute over the last half hour the 30m horizon's: the windows are those
+// of scrapes a minute throughout, in a tenth of the time.
+func filledTarget(b *testing.B, n int) *target {
+	b.Helper()
+	cfg := createDefaultConfig()
+	cfg.Leak.MaxTrackedGroups = n
+	t := newBenchTarget(b, cfg, "http://10.0.0.7:6060")
+	keys := make([]group.Key, n)
+	counts := make([]float64, n)
+	for i := range keys {
+		keys[i] = group.Key{ID: signature.ID(i*7919 + 1)}
+	}
+	var est []trend.Estimate
+	const end = 49 * time.Hour
+	for at := time.Duration(0); at <= end; at += max(time.Minute, min(10*time.Minute, end-31*time.Minute-at)) {
+		for i := range counts {
+			counts[i] = float64(i%50) + math.Floor(at.Hours()) + math.Round(3*math.Sin(at.Hours()/24*2*math.Pi))
+		}
+		_, est = t.tracker.Observe(fixedNow.Add(at), 7, 1e5, keys, counts, est)
+	}
+	return t
+}
+
+func newBenchTarget(b *testing.B, cfg *Config, endpoint string) *target {
+	b.Helper()
+	u, err := targetURL(endpoint)
+	require.NoError(b, err)
+	leak := &trend.Config{Horizons: trend.Horizons(cfg.Leak.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
+	return newTarget(u, "", cfg, leak, zap.NewNop())
+}
+
+// BenchmarkState is the cost of keeping one target's state with `storage`:
+// encoding its record, decoding and restoring it, and writing it to the
+// real file_storage, for targets of 100 and 1,000 groups with every window
+// of the default horizons full. It reports the record's size, and the time
+// per group.
+//
+//	go test -run '^$' -bench BenchmarkState -benchmem -count 6 .
+func BenchmarkState(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		t := filledTarget(b, n)
+		record := t.appendState(nil, fixedNow)
+		perGroup := func(b *testing.B) {
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/group")
+			b.ReportMetric(float64(len(record)), "B/record")
+		}
+		b.Run(fmt.Sprintf("save/groups=%d", n), func(b *testing.B) {
+			var buf []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = t.appendState(buf[:0], fixedNow)
+			}
+			perGroup(b)
+		})
+		b.Run(fmt.Sprintf("restore/groups=%d", n), func(b *testing.B) {
+			cfg := createDefaultConfig()
+			cfg.Leak.MaxTrackedGroups = n
+			b.ReportAllocs()
+			for b.Loop() {
+				fresh := newBenchTarget(b, cfg, "http://10.0.0.7:6060")
+				if err := fresh.restore(record); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perGroup(b)
+		})
+		b.Run(fmt.Sprintf("file_storage/groups=%d", n), func(b *testing.B) {
+			host := fileStorage(b, b.TempDir())
+			client, err := host[fileStorageID].(storage.Extension).GetClient(context.Background(), component.KindReceiver, storedSettings().ID, "")
+			require.NoError(b, err)
+			b.Cleanup(func() { require.NoError(b, client.Close(context.Background())) })
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := client.Set(context.Background(), t.keep.key, record); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perGroup(b)
+		})
+	}
+}
+
+// BenchmarkRestoreTargets is a collector's start with `storage`: the
+// records of n targets of 1,000 groups each read from the real
+// file_storage and restored.
+//
+//	go test -run '^$' -bench BenchmarkRestoreTargets -benchtime 3x .
+func BenchmarkRestoreTargets(b *testing.B) {
+	record := filledTarget(b, 1000).appendState(nil, fixedNow)
+	for _, n := range []int{1000} {
+		b.Run(fmt.Sprintf("targets=%d", n), func(b *testing.B) {
+			host := fileStorage(b, b.TempDir())
+			cfg := createDefaultConfig()
+			cfg.Storage = &fileStorageID
+			cfg.Leak.MaxTrackedGroups = 1000
+			for i := range n {
+				cfg.Targets = append(cfg.Targets, TargetConfig{Endpoint: fmt.Sprintf("http://10.0.%d.%d:6060", i/250, i%250+1)})
+			}
+			s, err := newScraper(cfg, storedSettings(), func() time.Time { return fixedNow })
+			require.NoError(b, err)
+			client, err := host[fileStorageID].(storage.Extension).GetClient(context.Background(), component.KindReceiver, storedSettings().ID, "")
+			require.NoError(b, err)
+			for _, t := range s.targets {
+				require.NoError(b, client.Set(context.Background(), t.keep.key, record))
+			}
+			require.NoError(b, client.Close(context.Background()))
+			for b.Loop() {
+				s, err := newScraper(cfg, storedSettings(), func() time.Time { return fixedNow })
+				require.NoError(b, err)
+				require.NoError(b, s.start(context.Background(), host))
+				if s.targets[n-1].tracker.Len() != 1000 {
+					b.Fatal("not restored")
+				}
+				b.StopTimer()
+				require.NoError(b, s.store.Close(context.Background()))
+				s.stop()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/start")
+		})
+	}
 }

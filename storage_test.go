@@ -32,7 +32,7 @@ var fileStorageID = component.MustNewID("file_storage")
 
 // fileStorage starts the real file_storage extension over dir, as a
 // collector with it configured does, and returns the host that holds it.
-func fileStorage(t *testing.T, dir string) extensions {
+func fileStorage(t testing.TB, dir string) extensions {
 	t.Helper()
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)

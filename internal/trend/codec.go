@@ -40,7 +40,8 @@ var ErrMalformed = errors.New("malformed")
 // A series of the default three horizons takes about 200 bytes, its key
 // aside (TestSavedSize).
 
-// AppendTo appends the tracker's saved form to dst; key spells a key.
+// AppendTo appends the tracker's saved form to dst; key appends a key's
+// spelling to its argument.
 func (t *Tracker[K]) AppendTo(dst []byte, key func([]byte, K) []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(t.cfg.Horizons)))
 	for i := range t.cfg.Horizons {
@@ -52,20 +53,24 @@ func (t *Tracker[K]) AppendTo(dst []byte, key func([]byte, K) []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(t.groups)))
 	// Largest first, so that a tracker restored with room for fewer keeps
 	// the largest, as Observe does; and one state has one saved form.
+	// The keys are spelled into one buffer, each entry holding its span.
 	type entry struct {
-		k []byte
-		s *Series
+		from, to int
+		s        *Series
 	}
 	entries := make([]entry, 0, len(t.groups))
+	var keys []byte
 	for k, s := range t.groups {
-		entries = append(entries, entry{key(nil, k), s})
+		from := len(keys)
+		keys = key(keys, k)
+		entries = append(entries, entry{from, len(keys), s})
 	}
 	slices.SortFunc(entries, func(a, b entry) int {
-		return cmp.Or(cmp.Compare(b.s.last, a.s.last), bytes.Compare(a.k, b.k))
+		return cmp.Or(cmp.Compare(b.s.last, a.s.last), bytes.Compare(keys[a.from:a.to], keys[b.from:b.to]))
 	})
 	for _, e := range entries {
-		dst = binary.AppendUvarint(dst, uint64(len(e.k)))
-		dst = append(dst, e.k...)
+		dst = binary.AppendUvarint(dst, uint64(e.to-e.from))
+		dst = append(dst, keys[e.from:e.to]...)
 		dst = e.s.appendTo(dst)
 	}
 	return dst
