@@ -90,7 +90,7 @@ func newBenchTarget(b *testing.B, cfg *Config, endpoint string) *target {
 	b.Helper()
 	u, err := targetURL(endpoint)
 	require.NoError(b, err)
-	leak := &trend.Config{Horizons: trend.Horizons(cfg.Leak.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
+	leak := &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
 	return newTarget(u, "", cfg, leak, zap.NewNop())
 }
 

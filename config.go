@@ -138,12 +138,42 @@ type LeakConfig struct {
 	MaxTrackedGroups int `mapstructure:"max_tracked_groups"`
 }
 
-// windows returns the horizons judged.
-func (l LeakConfig) windows() []time.Duration {
-	if l.Window > 0 {
+// windows returns the horizons judged: leak.window alone, else
+// leak.windows as set, else the default horizons fitted to the interval.
+func (cfg *Config) windows() []time.Duration {
+	switch l := &cfg.Leak; {
+	case l.Window > 0:
 		return []time.Duration{l.Window}
+	case l.Windows != nil:
+		return l.Windows
 	}
-	return l.Windows
+	return fitWindows(trend.DefaultWindows(), cfg.CollectionInterval)
+}
+
+// fitWindows returns the default horizons each raised to hold at least
+// minScrapesPerWindow intervals, without those it makes no longer than the
+// one before: a collection_interval of 2m judges over 40m, 5h and 48h, one
+// of 30m over 10h and 48h. A horizon never fails for an interval the user
+// set while leaving the horizons unset.
+func fitWindows(defaults []time.Duration, interval time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, w := range defaults {
+		w = max(w, minScrapesPerWindow*interval)
+		if len(out) == 0 || w > out[len(out)-1] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// timeout returns each target's deadline: timeout as set, else the
+// default or the interval, whichever is shorter, as Prometheus takes its
+// scrape_interval for a scrape_timeout longer than it.
+func (cfg *Config) timeout() time.Duration {
+	if cfg.Timeout > 0 {
+		return cfg.Timeout
+	}
+	return min(defaultTimeout, cfg.CollectionInterval)
 }
 
 // z returns the standard normal quantile of 1-Significance.
@@ -163,14 +193,43 @@ type TargetConfig struct {
 // re-enters with its top-level unmarshaler skipped, calls the client's on the
 // client's fields and decodes the rest itself. It then ignores unknown keys,
 // so they are checked here: a misspelled key must fail, not vanish.
+//
+// The receiver's own sections, `leak` and each of `targets`, are checked
+// key by key too: confmap decodes them as quietly. A key written with its
+// section in its name (`leak.window: 2m`, as a table spells it) is told
+// where it belongs.
 func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
-	known := map[string]bool{}
+	known, leak, target := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	mapstructureKeys(reflect.TypeFor[Config](), known)
+	mapstructureKeys(reflect.TypeFor[LeakConfig](), leak)
+	mapstructureKeys(reflect.TypeFor[TargetConfig](), target)
 	var unknown []string
+	add := func(k string) {
+		if !slices.Contains(unknown, k) {
+			unknown = append(unknown, k)
+		}
+	}
 	for _, k := range conf.AllKeys() {
-		top, _, _ := strings.Cut(k, confmap.KeyDelimiter)
-		if !known[top] && !slices.Contains(unknown, top) {
-			unknown = append(unknown, top)
+		top, rest, _ := strings.Cut(k, confmap.KeyDelimiter)
+		switch sub, _, _ := strings.Cut(rest, confmap.KeyDelimiter); {
+		case !known[top]:
+			if section, key, ok := strings.Cut(top, "."); ok && section == "leak" && leak[key] {
+				add(fmt.Sprintf("%s (a key of the leak section: write it nested, leak: {%s: ...})", top, key))
+			} else {
+				add(top)
+			}
+		case top == "leak" && rest != "" && !leak[sub]:
+			add("leak." + sub)
+		}
+	}
+	if targets, ok := conf.Get("targets").([]any); ok {
+		for i, t := range targets {
+			entry, _ := t.(map[string]any)
+			for k := range entry {
+				if !target[k] {
+					add(fmt.Sprintf("targets[%d].%s", i, k))
+				}
+			}
 		}
 	}
 	if len(unknown) > 0 {
@@ -202,8 +261,9 @@ func mapstructureKeys(t reflect.Type, into map[string]bool) {
 }
 
 func createDefaultConfig() *Config {
+	// The timeout is left unset: it follows the interval (timeout()).
 	client := confighttp.NewDefaultClientConfig()
-	client.Timeout = defaultTimeout
+	client.Timeout = 0
 	return &Config{
 		ClientConfig:        client,
 		CollectionInterval:  defaultCollectionInterval,
@@ -222,7 +282,8 @@ func createDefaultConfig() *Config {
 		Evidence:            evidenceNone,
 		EvidenceInterval:    defaultEvidenceInterval,
 		Leak: LeakConfig{
-			Windows:          trend.DefaultWindows(),
+			// Unset: the default horizons, fitted to the interval (windows()).
+			Windows:          nil,
 			MinGrowth:        defaultLeakMinGrowth,
 			MinIncrease:      defaultLeakMinIncrease,
 			Significance:     defaultLeakSignificance,
@@ -259,8 +320,8 @@ func (cfg *Config) Validate() error {
 	if cfg.InitialDelay < 0 {
 		errs = append(errs, fmt.Errorf("initial_delay %v: must not be negative", cfg.InitialDelay))
 	}
-	if cfg.Timeout <= 0 || cfg.Timeout >= cfg.CollectionInterval {
-		errs = append(errs, fmt.Errorf("timeout %v: must be positive and below collection_interval %v", cfg.Timeout, cfg.CollectionInterval))
+	if cfg.Timeout < 0 || cfg.Timeout > cfg.CollectionInterval {
+		errs = append(errs, fmt.Errorf("timeout %v: must not be negative nor longer than collection_interval %v (leave it unset to follow the interval)", cfg.Timeout, cfg.CollectionInterval))
 	}
 	if _, ok := signature.ParseMode(cfg.Signature); !ok {
 		errs = append(errs, fmt.Errorf("signature %q: must be function or line", cfg.Signature))
@@ -305,7 +366,7 @@ func (cfg *Config) Validate() error {
 	if cfg.EvidenceInterval <= 0 {
 		errs = append(errs, fmt.Errorf("evidence_interval %v: must be positive", cfg.EvidenceInterval))
 	}
-	errs = append(errs, cfg.Leak.validate(cfg.CollectionInterval, cfg.MaxGroups)...)
+	errs = append(errs, cfg.Leak.validate(cfg.CollectionInterval, cfg.MaxGroups, cfg.windows())...)
 	return errors.Join(errs...)
 }
 
@@ -333,9 +394,9 @@ const (
 	evidenceOnSuspect Evidence = "on_suspect"
 )
 
-func (l LeakConfig) validate(interval time.Duration, maxGroups int) []error {
+func (l LeakConfig) validate(interval time.Duration, maxGroups int, windows []time.Duration) []error {
 	var errs []error
-	errs = append(errs, l.validateWindows(interval)...)
+	errs = append(errs, l.validateWindows(interval, windows)...)
 	if l.MinGrowth < 0 {
 		errs = append(errs, fmt.Errorf("leak.min_growth %v: must not be negative", l.MinGrowth))
 	}
@@ -351,10 +412,11 @@ func (l LeakConfig) validate(interval time.Duration, maxGroups int) []error {
 	return errs
 }
 
-// validateWindows checks the horizons: each long enough for the interval
-// and at most a week, distinct and shortest first, and no more than the
-// leak test judges.
-func (l LeakConfig) validateWindows(interval time.Duration) []error {
+// validateWindows checks the horizons judged, windows: each long enough for
+// the interval and at most a week, distinct and shortest first, and no more
+// than the leak test judges. Left unset, they are fitted to the interval
+// and fail only past a week.
+func (l LeakConfig) validateWindows(interval time.Duration, windows []time.Duration) []error {
 	least := minScrapesPerWindow * interval
 	if l.Window != 0 {
 		if l.Window < least || l.Window > maxWindow {
@@ -363,15 +425,15 @@ func (l LeakConfig) validateWindows(interval time.Duration) []error {
 		return nil
 	}
 	var errs []error
-	if len(l.Windows) == 0 || len(l.Windows) > trend.MaxHorizons {
-		errs = append(errs, fmt.Errorf("leak.windows %v: must list 1 to %d windows", l.Windows, trend.MaxHorizons))
+	if len(windows) == 0 || len(windows) > trend.MaxHorizons {
+		errs = append(errs, fmt.Errorf("leak.windows %v: must list 1 to %d windows", windows, trend.MaxHorizons))
 	}
-	for i, w := range l.Windows {
+	for i, w := range windows {
 		if w < least || w > maxWindow {
 			errs = append(errs, fmt.Errorf("leak.windows[%d] %v: must hold at least %d collection intervals (%v) and be at most %v", i, w, minScrapesPerWindow, least, maxWindow))
 		}
-		if i > 0 && w <= l.Windows[i-1] {
-			errs = append(errs, fmt.Errorf("leak.windows[%d] %v: must be longer than the window before it (%v)", i, w, l.Windows[i-1]))
+		if i > 0 && w <= windows[i-1] {
+			errs = append(errs, fmt.Errorf("leak.windows[%d] %v: must be longer than the window before it (%v)", i, w, windows[i-1]))
 		}
 	}
 	return errs

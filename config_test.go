@@ -1,6 +1,7 @@
 package goroutinereceiver
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,9 +58,9 @@ func TestLoadConfig(t *testing.T) {
 	v, ok := cfg.Headers.Get("Authorization")
 	require.True(t, ok)
 	assert.Equal(t, configopaque.String("Bearer s3cr3t"), v)
-	assert.Equal(t, LeakConfig{Windows: trend.DefaultWindows(), Window: 2 * time.Hour, MinGrowth: 0.05, MinIncrease: 20, Significance: 0.001, MaxTrackedGroups: 300}, cfg.Leak)
-	assert.Equal(t, []time.Duration{2 * time.Hour}, cfg.Leak.windows(), "leak.window is one horizon in place of the default ones")
-	assert.Equal(t, trend.DefaultWindows(), def.Leak.windows())
+	assert.Equal(t, LeakConfig{Window: 2 * time.Hour, MinGrowth: 0.05, MinIncrease: 20, Significance: 0.001, MaxTrackedGroups: 300}, cfg.Leak)
+	assert.Equal(t, []time.Duration{2 * time.Hour}, cfg.windows(), "leak.window is one horizon in place of the default ones")
+	assert.Equal(t, trend.DefaultWindows(), def.windows())
 	assert.InDelta(t, 3.090, cfg.Leak.z(), 0.001, "one-sided 0.1%% quantile")
 	assert.InDelta(t, 2.326, createDefaultConfig().Leak.z(), 0.001, "one-sided 1%% quantile")
 	assert.False(t, cfg.Metrics.GoGoroutineScrapeSize.Enabled)
@@ -75,7 +76,7 @@ func TestLoadConfig(t *testing.T) {
 func TestLoadConfigWindows(t *testing.T) {
 	cfg := loadConfig(t, "windows")
 	require.NoError(t, confmap.Validate(cfg))
-	assert.Equal(t, []time.Duration{10 * time.Minute, 2 * time.Hour, 24 * time.Hour}, cfg.Leak.windows())
+	assert.Equal(t, []time.Duration{10 * time.Minute, 2 * time.Hour, 24 * time.Hour}, cfg.windows())
 	require.NotNil(t, cfg.Storage)
 	assert.Equal(t, component.MustNewIDWithName("file_storage", "goroutine"), *cfg.Storage)
 	assert.Nil(t, createDefaultConfig().Storage, "memory only unless configured")
@@ -89,7 +90,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad_scheme", `endpoint "ftp://127.0.0.1:6060": invalid endpoint: scheme "ftp" is not http or https`},
 		{"bad_port", `targets[0].endpoint "127.0.0.1:99999": invalid endpoint`},
 		{"no_host", `endpoint "http:///debug/pprof/goroutine": invalid endpoint: no host`},
-		{"timeout_above_interval", "timeout 20s: must be positive and below collection_interval 10s"},
+		{"timeout_above_interval", "timeout 20s: must not be negative nor longer than collection_interval 10s (leave it unset to follow the interval)"},
 		{"bad_signature", `signature "address": must be function or line`},
 		{"bad_max_groups", "max_groups 0: must be positive"},
 		{"empty_label", "labels[0]: must not be empty"},
@@ -168,4 +169,56 @@ func TestConfigUnknownKey(t *testing.T) {
 	err = sub.Unmarshal(createDefaultConfig())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "max_group")
+}
+
+// TestUnknownKeys: a key the receiver does not know fails, wherever it is,
+// and one written with its section in its name says where it belongs.
+func TestUnknownKeys(t *testing.T) {
+	tests := []struct {
+		name string
+		give map[string]any
+		want string
+	}{
+		{"top level", map[string]any{"endpoint": "a:1", "max_group": 5}, "unknown keys: max_group"},
+		{"in leak", map[string]any{"endpoint": "a:1", "leak": map[string]any{"windw": "1h"}}, "unknown keys: leak.windw"},
+		{"in a target", map[string]any{"targets": []any{map[string]any{"endpoint": "a:1", "servce_name": "x"}}}, "unknown keys: targets[0].servce_name"},
+		{"leak's key at the top", map[string]any{"endpoint": "a:1", "leak.window": "100s"},
+			"unknown keys: leak.window (a key of the leak section: write it nested, leak: {window: ...})"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := confmap.NewFromStringMap(tt.give).Unmarshal(createDefaultConfig())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// TestDefaultsFollowTheInterval: left unset, the timeout and the horizons
+// follow collection_interval, so that no interval a user sets fails at
+// start; set, they are checked as given.
+func TestDefaultsFollowTheInterval(t *testing.T) {
+	tests := []struct {
+		interval    time.Duration
+		timeout     time.Duration // set, or 0
+		wantTimeout time.Duration
+		wantWindows []time.Duration
+	}{
+		{30 * time.Second, 0, 10 * time.Second, []time.Duration{30 * time.Minute, 5 * time.Hour, 48 * time.Hour}},
+		{time.Second, 0, time.Second, []time.Duration{30 * time.Minute, 5 * time.Hour, 48 * time.Hour}},
+		{5 * time.Second, 2 * time.Second, 2 * time.Second, []time.Duration{30 * time.Minute, 5 * time.Hour, 48 * time.Hour}},
+		{2 * time.Minute, 0, 10 * time.Second, []time.Duration{40 * time.Minute, 5 * time.Hour, 48 * time.Hour}},
+		{30 * time.Minute, 0, 10 * time.Second, []time.Duration{10 * time.Hour, 48 * time.Hour}},
+		{3 * time.Hour, 0, 10 * time.Second, []time.Duration{60 * time.Hour}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.interval), func(t *testing.T) {
+			cfg := createDefaultConfig()
+			cfg.Endpoint = "127.0.0.1:6060"
+			cfg.CollectionInterval, cfg.Timeout = tt.interval, tt.timeout
+			require.NoError(t, cfg.Validate())
+			assert.Equal(t, tt.wantTimeout, cfg.timeout())
+			assert.Equal(t, tt.wantWindows, cfg.windows())
+		})
+	}
 }

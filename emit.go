@@ -56,7 +56,7 @@ func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp) *em
 		e.labelKeys = append(e.labelKeys, "goroutine.label."+l)
 	}
 	e.noLabels = make([]string, len(cfg.Labels))
-	for _, w := range cfg.Leak.windows() {
+	for _, w := range cfg.windows() {
 		e.horizons = append(e.horizons, horizonName(w))
 	}
 	info, mc, tmpl := metadata.MetricsInfo, cfg.Metrics, templates(cfg.MetricsBuilderConfig, set)

@@ -144,7 +144,7 @@ func TestLeakGaugesThroughTheScraper(t *testing.T) {
 		elapsed := time.Duration(i) * 15 * time.Second
 		assert.Zero(t, v.suspected["app.poolWorker"], "steady pool flagged at %v", elapsed)
 		assert.Zero(t, v.suspected["app.handler"], "steady handler flagged at %v", elapsed)
-		if elapsed < cfg.Leak.windows()[0]/2 {
+		if elapsed < cfg.windows()[0]/2 {
 			assert.Nil(t, v.totalGrowth, "growth before half the window, at %v", elapsed)
 			assert.Empty(t, v.growth, "group growth before half the window, at %v", elapsed)
 		}
@@ -158,8 +158,8 @@ func TestLeakGaugesThroughTheScraper(t *testing.T) {
 			assert.Equal(t, int64(1+4*i), v.count[otherSignature], "the leak is in other until suspected")
 		}
 	}
-	require.GreaterOrEqual(t, flaggedAt, cfg.Leak.windows()[0]/2)
-	assert.LessOrEqual(t, flaggedAt, cfg.Leak.windows()[0])
+	require.GreaterOrEqual(t, flaggedAt, cfg.windows()[0]/2)
+	assert.LessOrEqual(t, flaggedAt, cfg.windows()[0])
 
 	// Restart: the process comes back with a new [vdso] and few goroutines.
 	st.vdso = 0x7f1000000000

@@ -91,7 +91,7 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 	// and only shutdown ends it.
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	leak := &trend.Config{
-		Horizons: trend.Horizons(cfg.Leak.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease),
+		Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease),
 		Z:        cfg.Leak.z(),
 	}
 	add := func(endpoint, service string) error {
@@ -257,7 +257,7 @@ func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 // policy asks for. A panic in either is that target's internal error.
 func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, w *worker, at time.Time) result {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout())
 	defer cancel()
 	gather := func(asked evidence.Fetch) found { return s.reader.gather(ctx, w, t, asked) }
 	var save saver

@@ -38,7 +38,7 @@ func newReportTest(t *testing.T, policy evidence.Policy) *reportTest {
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := createDefaultConfig()
 	cfg.MaxGroups, cfg.Leak.MaxTrackedGroups = 2, 10
-	leak := &trend.Config{Horizons: trend.Horizons(cfg.Leak.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
+	leak := &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
 	return &reportTest{t: newTarget(u, "app", cfg, leak, zap.New(core)), logs: logs, policy: policy}
 }
 

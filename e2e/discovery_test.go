@@ -42,9 +42,8 @@ receivers:
       goroutine:
         rule: type == "hostport" && process_name == "leaktarget"
         config:
-          collection_interval: 1s
+          collection_interval: 1s # and no timeout: it follows the interval
           initial_delay: 0s
-          timeout: 800ms
           labels: [pattern]
         resource_attributes:
           process.executable.name: "`+"`process_name`"+`"

@@ -15,6 +15,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	_ "net/http/pprof" //nolint:gosec // serving pprof is this program's purpose.
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -172,14 +174,43 @@ func (f *farm) start(stacks, digits, depth, goroutines int, labels bool) {
 	parked.Wait()
 	// Done comes just before the receive that parks each goroutine: wait
 	// until the runtime counts them all waiting, or a goroutine caught
-	// between the two would show a stack of its own.
+	// between the two would show a stack of its own. The count alone can
+	// mislead (another goroutine of the process may have started waiting
+	// meanwhile), so the farm's own stacks confirm it.
 	waiting := []metrics.Sample{{Name: "/sched/goroutines/waiting:goroutines"}}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		metrics.Read(waiting)
-		if waiting[0].Value.Kind() != metrics.KindUint64 || waiting[0].Value.Uint64() >= before+uint64(goroutines) {
+		if waiting[0].Value.Kind() == metrics.KindUint64 && waiting[0].Value.Uint64() < before+uint64(goroutines) {
+			continue
+		}
+		if parkedInFarm() >= goroutines {
 			return
 		}
 	}
+}
+
+// parkedInFarm counts the goroutines parked on the farm's receive, read
+// from the runtime's own dump of every goroutine:
+//
+//	goroutine 42 [chan receive]:
+//	main.recurse(0x0, 0xc000012345, 0xc000056789)
+func parkedInFarm() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("[chan receive")) && bytes.Contains(g, []byte("recurse(")) {
+			count++
+		}
+	}
+	return count
 }
 
 func (f *farm) release() {

@@ -210,7 +210,11 @@ func pprofGroups(p *profile.Profile, opts Options) map[Key]refGroup {
 		if ignored(frames, opts.Ignore) {
 			continue
 		}
-		info := signature.Classify(frames, signature.Of(frames, opts.Mode))
+		id := signature.Of(frames, opts.Mode)
+		if id == signature.Empty.ID() {
+			continue // frameless: in the total, in no group
+		}
+		info := signature.Classify(frames, id)
 		var values []string
 		if len(opts.Labels) > 0 {
 			values = make([]string, len(opts.Labels))

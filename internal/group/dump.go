@@ -53,6 +53,10 @@ func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, 
 		for _, f := range gr.Frames {
 			c = c.Then(signature.FrameChain(f.Function, f.Line, opts.Mode))
 		}
+		if c == signature.Empty {
+			res.Frameless++
+			continue
+		}
 		if gr.StackCut {
 			res.StacksCut++
 		}

@@ -82,6 +82,13 @@ type Result struct {
 	Total int64
 	// Ignored is the goroutines left out by Options.Ignore.
 	Ignored int64
+	// Frameless is the goroutines with no frame the signature keeps: the
+	// runtime records a goroutine it catches being created with no stack
+	// (runtime.goexit alone, in a dump). They are counted in Total and in
+	// no group: a group without a function to name would be reported at
+	// every scrape with nothing to say, and a leaked goroutine always waits
+	// in a frame of its own.
+	Frameless int64
 	// Groups holds every group, in the order the profile first shows them;
 	// Top picks the largest.
 	Groups []Group
@@ -179,6 +186,10 @@ func (g *Grouper) Of(p *decode.Profile, opts Options) (Result, error) {
 		}
 		if skip {
 			res.Ignored += n
+			continue
+		}
+		if c == signature.Empty {
+			res.Frameless += n
 			continue
 		}
 		e := g.entry(c.ID(), p, s, opts)

@@ -289,7 +289,7 @@ type metricGoGoroutineGroupCount struct {
 // init fills go.goroutine.group.count metric with initial data.
 func (m *metricGoGoroutineGroupCount) init() {
 	m.data.SetName("go.goroutine.group.count")
-	m.data.SetDescription("Goroutines per stack signature. Groups beyond max_groups are summed into one data point with goroutine.signature=other, and goroutines matched by ignore are left out, so the points add up to go.goroutine.count less the ignored ones. With `labels`, each kept pprof label adds an attribute goroutine.label.<key>.")
+	m.data.SetDescription("Goroutines per stack signature. Groups beyond max_groups are summed into one data point with goroutine.signature=other; goroutines matched by ignore, and those with no frame of their own (the runtime records a goroutine it catches being created with an empty stack), are left out, so the points add up to go.goroutine.count less those. With `labels`, each kept pprof label adds an attribute goroutine.label.<key>.")
 	m.data.SetUnit("{goroutine}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)

@@ -223,7 +223,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["go.goroutine.group.count"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Goroutines per stack signature. Groups beyond max_groups are summed into one data point with goroutine.signature=other, and goroutines matched by ignore are left out, so the points add up to go.goroutine.count less the ignored ones. With `labels`, each kept pprof label adds an attribute goroutine.label.<key>.", mi.Description())
+						assert.Equal(t, "Goroutines per stack signature. Groups beyond max_groups are summed into one data point with goroutine.signature=other; goroutines matched by ignore, and those with no frame of their own (the runtime records a goroutine it catches being created with an empty stack), are left out, so the points add up to go.goroutine.count less those. With `labels`, each kept pprof label adds an attribute goroutine.label.<key>.", mi.Description())
 						assert.Equal(t, "{goroutine}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
@@ -256,7 +256,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["go.goroutine.group.count"] = true
 						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-						assert.Equal(t, "Goroutines per stack signature. Groups beyond max_groups are summed into one data point with goroutine.signature=other, and goroutines matched by ignore are left out, so the points add up to go.goroutine.count less the ignored ones. With `labels`, each kept pprof label adds an attribute goroutine.label.<key>.", mi.Description())
+						assert.Equal(t, "Goroutines per stack signature. Groups beyond max_groups are summed into one data point with goroutine.signature=other; goroutines matched by ignore, and those with no frame of their own (the runtime records a goroutine it catches being created with an empty stack), are left out, so the points add up to go.goroutine.count less those. With `labels`, each kept pprof label adds an attribute goroutine.label.<key>.", mi.Description())
 						assert.Equal(t, "{goroutine}", mi.Unit())
 						dp := mi.Gauge().DataPoints().At(0)
 						assert.Equal(t, start, dp.StartTimestamp())
