@@ -46,7 +46,9 @@ const (
 	minScrapesPerWindow = 20
 	// maxWindow is the longest horizon: a week of buckets still judges a
 	// leak of a goroutine a day.
-	maxWindow = 7 * 24 * time.Hour
+	maxWindow                       = 7 * 24 * time.Hour
+	defaultDumpMaxGoroutines        = 5000
+	defaultLeakProfileMaxGoroutines = 10000
 )
 
 // Config is the receiver's configuration.
@@ -108,6 +110,11 @@ type Config struct {
 	// the scrape, at most every EvidenceInterval.
 	Evidence         Evidence      `mapstructure:"evidence"`
 	EvidenceInterval time.Duration `mapstructure:"evidence_interval"`
+	// DumpMaxGoroutines and LeakProfileMaxGoroutines are the ceilings of a
+	// target's goroutines (at its last scrape) above which its dump and its
+	// leak profile are not fetched as evidence; 0 for none.
+	DumpMaxGoroutines        int64 `mapstructure:"dump_max_goroutines"`
+	LeakProfileMaxGoroutines int64 `mapstructure:"leak_profile_max_goroutines"`
 
 	// Leak holds the leak test's horizons and thresholds.
 	Leak LeakConfig `mapstructure:"leak"`
@@ -281,6 +288,10 @@ func createDefaultConfig() *Config {
 		LeakProfileInterval: defaultLeakProfileInterval,
 		Evidence:            evidenceNone,
 		EvidenceInterval:    defaultEvidenceInterval,
+		// A dump of 5,000 goroutines stops the target's world for about
+		// 0.35 s, one of 10,000 for 0.7 s (BENCHMARKS.md, section 3).
+		DumpMaxGoroutines:        defaultDumpMaxGoroutines,
+		LeakProfileMaxGoroutines: defaultLeakProfileMaxGoroutines,
 		Leak: LeakConfig{
 			// Unset: the default horizons, fitted to the interval (windows()).
 			Windows:          nil,
@@ -365,6 +376,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.EvidenceInterval <= 0 {
 		errs = append(errs, fmt.Errorf("evidence_interval %v: must be positive", cfg.EvidenceInterval))
+	}
+	if cfg.DumpMaxGoroutines < 0 {
+		errs = append(errs, fmt.Errorf("dump_max_goroutines %d: must not be negative (0: no ceiling)", cfg.DumpMaxGoroutines))
+	}
+	if cfg.LeakProfileMaxGoroutines < 0 {
+		errs = append(errs, fmt.Errorf("leak_profile_max_goroutines %d: must not be negative (0: no ceiling)", cfg.LeakProfileMaxGoroutines))
 	}
 	errs = append(errs, cfg.Leak.validate(cfg.CollectionInterval, cfg.MaxGroups, cfg.windows())...)
 	return errors.Join(errs...)

@@ -102,6 +102,11 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 			mb.RecordGoGoroutineScrapeLimitBreachesDataPoint(now, n, limitAttribute(l))
 		}
 	}
+	for k, n := range h.evidenceSkipped {
+		if n > 0 {
+			mb.RecordGoGoroutineEvidenceSkippedDataPoint(now, n, evidenceAttribute(evidenceKind(k)))
+		}
+	}
 	if e.keeps {
 		for se, n := range h.stateErrors {
 			if n > 0 {

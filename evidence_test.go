@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/dump"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
@@ -259,6 +260,51 @@ func TestLeakProfile(t *testing.T) {
 	assert.Contains(t, body, "proven leaked by the runtime")
 	assert.Contains(t, body, "main.fanoutWorker\n\tgithub.com/goroutinewatch/goroutinereceiver/cmd/leaktarget/patterns.go:")
 	assert.Equal(t, fmt.Sprint(leakedFanout[0]), attr(fanout.Attributes(), "goroutine.leaked"))
+}
+
+// TestCeilings serves the same profile, dump and leak profile from two
+// targets, one of which the ceilings put above: it is never asked for its
+// leak profile, the skip counted once an interval and said once in the log,
+// and the rest of its scrape goes on; the other is asked as before.
+func TestCeilings(t *testing.T) {
+	profile := mustRead("testdata/dumps/leaktarget.pb.gz")
+	leak := mustRead("testdata/dumps/leaktarget-leak.pb.gz")
+	small, smallURL := startPprofTarget(t, profile, nil, leak)
+	large, largeURL := startPprofTarget(t, profile, nil, leak)
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: smallURL, ServiceName: "small"}}
+	cfg.LeakProfile = true
+	below := newClockScraper(t, cfg)
+	p, err := decode.Decode(bytes.NewReader(profile), decode.Limits{MaxBytes: 1 << 26})
+	require.NoError(t, err)
+	var goroutines int64
+	for _, s := range p.Sample {
+		goroutines += s.Value[0]
+	}
+	cfg = createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: largeURL, ServiceName: "large"}}
+	cfg.LeakProfile = true
+	cfg.LeakProfileMaxGoroutines = goroutines - 1 // the profile's goroutines are one too many
+	above := newClockScraper(t, cfg)
+
+	for at := time.Duration(0); at < 30*time.Minute; at += 30 * time.Second {
+		below.scrapeAt(t, at)
+		m := above.scrapeAt(t, at)
+		assert.Equal(t, int64(1), gaugeValue(t, byService(t, m, "large"), "go.goroutine.scrape.up"))
+		assert.NotEmpty(t, pointsBy(t, m, "large", "go.goroutine.group.count"), "the rest of the scrape goes on")
+		if at == 29*time.Minute+30*time.Second {
+			skipped := metric(t, byService(t, m, "large"), "go.goroutine.evidence.skipped").Sum().DataPoints()
+			require.Equal(t, 1, skipped.Len())
+			assert.Equal(t, metadata.AttributeGoroutineEvidenceLeakProfile.String(), attr(skipped.At(0).Attributes(), "goroutine.evidence"))
+			assert.Equal(t, int64(6), skipped.At(0).IntValue(), "once a leak_profile_interval for 30 minutes")
+		}
+	}
+	assert.Equal(t, 6, small.count("/debug/pprof/goroutineleak"))
+	assert.Zero(t, large.count("/debug/pprof/goroutineleak"), "asked above its ceiling")
+	assert.Equal(t, 60, large.count("/debug/pprof/goroutine"), "the profile every scrape")
+	said := above.own.FilterMessageSnippet("more goroutines than the ceiling")
+	require.Equal(t, 1, said.Len(), "said once")
+	assert.Equal(t, goroutines, said.All()[0].ContextMap()["goroutines"])
 }
 
 // TestEvidenceOnSuspect grows one group of a synthetic target until it is

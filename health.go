@@ -40,6 +40,9 @@ type health struct {
 	// failed; savedBytes is the size of the last state saved (0: none).
 	stateErrors [numStateErrors]int64
 	savedBytes  int64
+	// evidenceSkipped counts the evidence fetches a ceiling held back, by
+	// fetch.
+	evidenceSkipped [numEvidenceKinds]int64
 }
 
 func newHealth() health {
@@ -153,6 +156,27 @@ func stateAttribute(e stateError) metadata.AttributeGoroutineStateError {
 		return metadata.AttributeGoroutineStateErrorWrite
 	case stateUnreadable:
 		return metadata.AttributeGoroutineStateErrorUnreadable
+	}
+	return 0
+}
+
+// evidenceKind is a costly fetch a ceiling can hold back.
+type evidenceKind uint8
+
+const (
+	evidenceDump        evidenceKind = iota // the debug=2 dump
+	evidenceLeakProfile                     // the goroutineleak profile
+	numEvidenceKinds                        // how many there are
+)
+
+// evidenceAttribute is the one mapping of an evidenceKind to its
+// goroutine.evidence attribute.
+func evidenceAttribute(k evidenceKind) metadata.AttributeGoroutineEvidence {
+	switch k {
+	case evidenceDump:
+		return metadata.AttributeGoroutineEvidenceDump
+	case evidenceLeakProfile:
+		return metadata.AttributeGoroutineEvidenceLeakProfile
 	}
 	return 0
 }

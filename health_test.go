@@ -27,6 +27,26 @@ func TestLimitAttribute(t *testing.T) {
 	assert.Len(t, metadata.MapAttributeLimit, len(limit.All))
 }
 
+// TestStateAndEvidenceAttributes: every state error and every held-back
+// fetch maps to its own value of metadata.yaml's enum, and every value is
+// one's.
+func TestStateAndEvidenceAttributes(t *testing.T) {
+	states := map[metadata.AttributeGoroutineStateError]bool{}
+	for e := range numStateErrors {
+		a := stateAttribute(e)
+		assert.NotZero(t, a, "state error %d", e)
+		states[a] = true
+	}
+	assert.Len(t, states, len(metadata.MapAttributeGoroutineStateError))
+	kinds := map[metadata.AttributeGoroutineEvidence]bool{}
+	for k := range numEvidenceKinds {
+		a := evidenceAttribute(k)
+		assert.NotZero(t, a, "evidence kind %d", k)
+		kinds[a] = true
+	}
+	assert.Len(t, kinds, len(metadata.MapAttributeGoroutineEvidence))
+}
+
 func TestErrorType(t *testing.T) {
 	timeout := &net.DNSError{Err: "i/o timeout", IsTimeout: true}
 	tests := []struct {

@@ -82,6 +82,9 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 			OnSuspect:    cfg.Evidence == evidenceOnSuspect,
 			Interval:     cfg.EvidenceInterval,
 			ScrapeDumps:  cfg.Mode == modeDump,
+
+			MaxDumpGoroutines: cfg.DumpMaxGoroutines,
+			MaxLeakGoroutines: cfg.LeakProfileMaxGoroutines,
 		},
 	}
 	if cfg.Mode == modeDump {

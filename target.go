@@ -198,8 +198,9 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 	}
 
 	var fetches evidence.Fetch
-	fetches, t.evidence = policy.Plan(at, t.evidence, len(newly))
-	if fetches != (evidence.Fetch{}) {
+	fetches, t.evidence = policy.Plan(at, t.evidence, len(newly), o.groups.Total)
+	t.heldBack(fetches, o.groups.Total, policy)
+	if fetches.Any() {
 		t.takeEvidence(at, fetches, gather(fetches), &r)
 	}
 	t.annotate(&r, policy.ScrapeDumps)
@@ -289,6 +290,30 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 		slices.SortFunc(t.leaked, func(a, b leakedGroup) int {
 			return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.ID, b.ID))
 		})
+	}
+}
+
+// heldBack counts the fetches a ceiling held back, and says the first of
+// each kind in the log: the skip repeats at every interval while the
+// target stays that large, and a line each time would say nothing new.
+func (t *target) heldBack(f evidence.Fetch, goroutines int64, policy evidence.Policy) {
+	for _, h := range [...]struct {
+		kind    evidenceKind
+		skipped bool
+		ceiling int64
+		what    string
+	}{
+		{evidenceDump, f.DumpSkipped, policy.MaxDumpGoroutines, "goroutine dump (dump_max_goroutines)"},
+		{evidenceLeakProfile, f.LeakSkipped, policy.MaxLeakGoroutines, "goroutineleak profile (leak_profile_max_goroutines)"},
+	} {
+		if !h.skipped {
+			continue
+		}
+		if t.health.evidenceSkipped[h.kind]++; t.health.evidenceSkipped[h.kind] == 1 {
+			t.logger.Info("target has more goroutines than the ceiling of a costly fetch; not fetching it while it does",
+				zap.String("target", t.resource.url), zap.String("fetch", h.what),
+				zap.Int64("goroutines", goroutines), zap.Int64("ceiling", h.ceiling))
+		}
 	}
 }
 

@@ -161,3 +161,22 @@ func TestReportProof(t *testing.T) {
 	assert.Equal(t, int64(1), rt.t.health.errors[metadata.AttributeErrorTypeConnect], "counted under its cause")
 	assert.Zero(t, rt.t.health.failures, "an evidence failure is not a failed scrape")
 }
+
+// TestReportCeilingDump suspects a leak in a target above the dump's
+// ceiling: the suspicion still fetches the proof and reports the group,
+// without the dump, and the held-back dump is counted and said once.
+func TestReportCeilingDump(t *testing.T) {
+	rt := newReportTest(t, evidence.Policy{OnSuspect: true, Interval: 10 * time.Minute, LeakInterval: 5 * time.Minute, MaxDumpGoroutines: 40})
+	rt.answer = found{leakAbsent: true}
+	var records []record
+	for i := range 30 * 4 {
+		r := rt.report(time.Duration(i)*15*time.Second, observed(groupOf("app.pool", 50), groupOf("app.leak", int64(1+4*i))))
+		records = append(records, r.records...)
+	}
+	require.Len(t, records, 1, "the suspicion is reported")
+	assert.Equal(t, []evidence.Fetch{{Leak: true, DumpSkipped: true}}, rt.asked, "the proof, not the dump")
+	assert.False(t, records[0].waitMinutes.ok, "no dump, no wait")
+	assert.Equal(t, int64(1), rt.t.health.evidenceSkipped[evidenceDump])
+	assert.Zero(t, rt.t.health.evidenceSkipped[evidenceLeakProfile])
+	assert.Equal(t, 1, rt.logs.FilterMessageSnippet("more goroutines than the ceiling").Len())
+}

@@ -23,11 +23,12 @@ const (
 // step is one scrape of a timeline: when, how many groups turned suspected
 // in it, how the target answers a leak ask, and what must be fetched.
 type step struct {
-	at      time.Duration
-	newly   int
-	answer  answer
-	want    Fetch
-	comment string
+	at         time.Duration
+	newly      int
+	goroutines int64 // the target's, 0 standing for few
+	answer     answer
+	want       Fetch
+	comment    string
 }
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -123,13 +124,42 @@ func TestPlan(t *testing.T) {
 			wantLeak: Absent,
 		},
 	}
+	tests = append(tests, []struct {
+		name     string
+		policy   Policy
+		timeline []step
+		wantLeak Availability
+	}{
+		{
+			name: "ceilings: a target above one is not asked, once an interval, and asked again below it",
+			policy: Policy{OnSuspect: true, LeakProfile: true, LeakInterval: 5 * time.Minute, Interval: interval,
+				MaxDumpGoroutines: 5000, MaxLeakGoroutines: 10000},
+			timeline: []step{
+				{at: 0, goroutines: 12000, want: Fetch{LeakSkipped: true}, comment: "above the proof's ceiling"},
+				{at: time.Minute, goroutines: 12000, comment: "held back once an interval"},
+				{at: 5 * time.Minute, goroutines: 8000, want: Fetch{Leak: true}, comment: "below it"},
+				{at: 16 * time.Minute, newly: 1, goroutines: 8000, want: Fetch{Leak: true, DumpSkipped: true}, comment: "above the dump's, below the proof's"},
+				{at: 17 * time.Minute, newly: 1, goroutines: 4000, comment: "the suspicion's evidence was decided: within its interval"},
+				{at: 27 * time.Minute, newly: 1, goroutines: 4000, want: Fetch{Dump: true, Leak: true}},
+			},
+			wantLeak: Served,
+		},
+		{
+			name:   "no ceilings: any size is asked",
+			policy: Policy{OnSuspect: true, LeakInterval: 5 * time.Minute, Interval: interval},
+			timeline: []step{
+				{at: 16 * time.Minute, newly: 1, goroutines: 1e6, want: Fetch{Dump: true, Leak: true}},
+			},
+			wantLeak: Served,
+		},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var s State
 			for _, st := range tt.timeline {
 				at := t0.Add(st.at)
 				var got Fetch
-				got, s = tt.policy.Plan(at, s, st.newly)
+				got, s = tt.policy.Plan(at, s, st.newly, st.goroutines)
 				assert.Equal(t, st.want, got, "at %v: %s", st.at, st.comment)
 				if got.Leak {
 					assert.Equal(t, at, s.LeakAt, "at %v", st.at)

@@ -29,6 +29,54 @@ func (ms *GoGoroutineCountMetricConfig) Unmarshal(parser *confmap.Conf) error {
 	return nil
 }
 
+// GoGoroutineEvidenceSkippedMetricAttributeKey specifies the key of an attribute for the go.goroutine.evidence.skipped metric.
+type GoGoroutineEvidenceSkippedMetricAttributeKey string
+
+const (
+	GoGoroutineEvidenceSkippedMetricAttributeKeyGoroutineEvidence GoGoroutineEvidenceSkippedMetricAttributeKey = "goroutine.evidence"
+)
+
+// GoGoroutineEvidenceSkippedMetricConfig provides config for the go.goroutine.evidence.skipped metric.
+type GoGoroutineEvidenceSkippedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                         `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []GoGoroutineEvidenceSkippedMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *GoGoroutineEvidenceSkippedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *GoGoroutineEvidenceSkippedMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case GoGoroutineEvidenceSkippedMetricAttributeKeyGoroutineEvidence:
+		default:
+			return fmt.Errorf("metric go.goroutine.evidence.skipped doesn't have an attribute %v, valid attributes: [goroutine.evidence]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // GoGoroutineGroupCountMetricAttributeKey specifies the key of an attribute for the go.goroutine.group.count metric.
 type GoGoroutineGroupCountMetricAttributeKey string
 
@@ -615,6 +663,7 @@ func (ms *GoGoroutineStateSizeMetricConfig) Unmarshal(parser *confmap.Conf) erro
 // MetricsConfig provides config for goroutine metrics.
 type MetricsConfig struct {
 	GoGoroutineCount                GoGoroutineCountMetricConfig                `mapstructure:"go.goroutine.count"`
+	GoGoroutineEvidenceSkipped      GoGoroutineEvidenceSkippedMetricConfig      `mapstructure:"go.goroutine.evidence.skipped"`
 	GoGoroutineGroupCount           GoGoroutineGroupCountMetricConfig           `mapstructure:"go.goroutine.group.count"`
 	GoGoroutineGroupGrowth          GoGoroutineGroupGrowthMetricConfig          `mapstructure:"go.goroutine.group.growth"`
 	GoGoroutineGroupLeaked          GoGoroutineGroupLeakedMetricConfig          `mapstructure:"go.goroutine.group.leaked"`
@@ -636,6 +685,11 @@ func DefaultMetricsConfig() MetricsConfig {
 	return MetricsConfig{
 		GoGoroutineCount: GoGoroutineCountMetricConfig{
 			Enabled: true,
+		},
+		GoGoroutineEvidenceSkipped: GoGoroutineEvidenceSkippedMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategySum,
+			EnabledAttributes:   []GoGoroutineEvidenceSkippedMetricAttributeKey{GoGoroutineEvidenceSkippedMetricAttributeKeyGoroutineEvidence},
 		},
 		GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 			Enabled:             true,

@@ -29,6 +29,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineCount: GoGoroutineCountMetricConfig{
 						Enabled: true,
 					},
+					GoGoroutineEvidenceSkipped: GoGoroutineEvidenceSkippedMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []GoGoroutineEvidenceSkippedMetricAttributeKey{GoGoroutineEvidenceSkippedMetricAttributeKeyGoroutineEvidence},
+					},
 					GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -109,6 +114,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineCount: GoGoroutineCountMetricConfig{
 						Enabled: false,
 					},
+					GoGoroutineEvidenceSkipped: GoGoroutineEvidenceSkippedMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategySum,
+						EnabledAttributes:   []GoGoroutineEvidenceSkippedMetricAttributeKey{GoGoroutineEvidenceSkippedMetricAttributeKeyGoroutineEvidence},
+					},
 					GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -186,10 +196,22 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineGroupGrowthMetricConfig{}, GoGoroutineGroupLeakedMetricConfig{}, GoGoroutineGroupSuspectedMetricConfig{}, GoGoroutineGroupWaitMaxMetricConfig{}, GoGoroutineGrowthMetricConfig{}, GoGoroutineLeakProfileAvailableMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeLimitBreachesMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeTruncatedMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, GoGoroutineStateErrorsMetricConfig{}, GoGoroutineStateSizeMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(GoGoroutineCountMetricConfig{}, GoGoroutineEvidenceSkippedMetricConfig{}, GoGoroutineGroupCountMetricConfig{}, GoGoroutineGroupGrowthMetricConfig{}, GoGoroutineGroupLeakedMetricConfig{}, GoGoroutineGroupSuspectedMetricConfig{}, GoGoroutineGroupWaitMaxMetricConfig{}, GoGoroutineGrowthMetricConfig{}, GoGoroutineLeakProfileAvailableMetricConfig{}, GoGoroutineScrapeDurationMetricConfig{}, GoGoroutineScrapeErrorsMetricConfig{}, GoGoroutineScrapeLimitBreachesMetricConfig{}, GoGoroutineScrapeSizeMetricConfig{}, GoGoroutineScrapeTruncatedMetricConfig{}, GoGoroutineScrapeUpMetricConfig{}, GoGoroutineStateErrorsMetricConfig{}, GoGoroutineStateSizeMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
+}
+
+func TestGoGoroutineEvidenceSkippedMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().GoGoroutineEvidenceSkipped
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []GoGoroutineEvidenceSkippedMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.evidence.skipped doesn't have an attribute invalid, valid attributes: [goroutine.evidence]")
+
+	cfg = DefaultMetricsConfig().GoGoroutineEvidenceSkipped
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
 func TestGoGoroutineGroupCountMetricsConfig_Validate(t *testing.T) {

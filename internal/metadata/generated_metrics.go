@@ -65,6 +65,32 @@ var MapAttributeErrorType = map[string]AttributeErrorType{
 	"internal":              AttributeErrorTypeInternal,
 }
 
+// AttributeGoroutineEvidence specifies the value goroutine.evidence attribute.
+type AttributeGoroutineEvidence int
+
+const (
+	_ AttributeGoroutineEvidence = iota
+	AttributeGoroutineEvidenceDump
+	AttributeGoroutineEvidenceLeakProfile
+)
+
+// String returns the string representation of the AttributeGoroutineEvidence.
+func (av AttributeGoroutineEvidence) String() string {
+	switch av {
+	case AttributeGoroutineEvidenceDump:
+		return "dump"
+	case AttributeGoroutineEvidenceLeakProfile:
+		return "leak_profile"
+	}
+	return ""
+}
+
+// MapAttributeGoroutineEvidence is a helper map of string to AttributeGoroutineEvidence attribute value.
+var MapAttributeGoroutineEvidence = map[string]AttributeGoroutineEvidence{
+	"dump":         AttributeGoroutineEvidenceDump,
+	"leak_profile": AttributeGoroutineEvidenceLeakProfile,
+}
+
 // AttributeGoroutineStateError specifies the value goroutine.state.error attribute.
 type AttributeGoroutineStateError int
 
@@ -149,6 +175,10 @@ var MetricsInfo = metricsInfo{
 	GoGoroutineCount: metricInfo{
 		Name: "go.goroutine.count",
 	},
+	GoGoroutineEvidenceSkipped: metricInfo{
+		Name:       "go.goroutine.evidence.skipped",
+		Attributes: []string{"goroutine.evidence"},
+	},
 	GoGoroutineGroupCount: metricInfo{
 		Name:       "go.goroutine.group.count",
 		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
@@ -207,6 +237,7 @@ var MetricsInfo = metricsInfo{
 
 type metricsInfo struct {
 	GoGoroutineCount                metricInfo
+	GoGoroutineEvidenceSkipped      metricInfo
 	GoGoroutineGroupCount           metricInfo
 	GoGoroutineGroupGrowth          metricInfo
 	GoGoroutineGroupLeaked          metricInfo
@@ -271,6 +302,97 @@ func (m *metricGoGoroutineCount) emit(metrics pmetric.MetricSlice) {
 
 func newMetricGoGoroutineCount(cfg GoGoroutineCountMetricConfig) metricGoGoroutineCount {
 	m := metricGoGoroutineCount{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricGoGoroutineEvidenceSkipped struct {
+	data          pmetric.Metric                         // data buffer for generated metric.
+	config        GoGoroutineEvidenceSkippedMetricConfig // metric config provided by user.
+	capacity      int                                    // max observed number of data points added to the metric.
+	aggDataPoints []int64                                // slice containing number of aggregated datapoints at each index
+}
+
+// init fills go.goroutine.evidence.skipped metric with initial data.
+func (m *metricGoGoroutineEvidenceSkipped) init() {
+	m.data.SetName("go.goroutine.evidence.skipped")
+	m.data.SetDescription("Evidence fetches held back since the receiver started because the target had more goroutines than the fetch's ceiling (dump_max_goroutines, leak_profile_max_goroutines), by fetch: at most one an interval (evidence_interval, leak_profile_interval). The first of each is also said in the collector's log. Emitted once one was held back.")
+	m.data.SetUnit("{fetch}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricGoGoroutineEvidenceSkipped) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineEvidenceAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineEvidenceSkippedMetricAttributeKeyGoroutineEvidence) {
+		dp.Attributes().PutStr("goroutine.evidence", goroutineEvidenceAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricGoGoroutineEvidenceSkipped) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricGoGoroutineEvidenceSkipped) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Sum().DataPoints().At(i).SetIntValue(m.data.Sum().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricGoGoroutineEvidenceSkipped(cfg GoGoroutineEvidenceSkippedMetricConfig) metricGoGoroutineEvidenceSkipped {
+	m := metricGoGoroutineEvidenceSkipped{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1492,6 +1614,7 @@ type MetricsBuilder struct {
 	resourceAttributeIncludeFilter        map[string]filter.Filter
 	resourceAttributeExcludeFilter        map[string]filter.Filter
 	metricGoGoroutineCount                metricGoGoroutineCount
+	metricGoGoroutineEvidenceSkipped      metricGoGoroutineEvidenceSkipped
 	metricGoGoroutineGroupCount           metricGoGoroutineGroupCount
 	metricGoGoroutineGroupGrowth          metricGoGoroutineGroupGrowth
 	metricGoGoroutineGroupLeaked          metricGoGoroutineGroupLeaked
@@ -1533,6 +1656,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricsBuffer:                         pmetric.NewMetrics(),
 		buildInfo:                             settings.BuildInfo,
 		metricGoGoroutineCount:                newMetricGoGoroutineCount(mbc.Metrics.GoGoroutineCount),
+		metricGoGoroutineEvidenceSkipped:      newMetricGoGoroutineEvidenceSkipped(mbc.Metrics.GoGoroutineEvidenceSkipped),
 		metricGoGoroutineGroupCount:           newMetricGoGoroutineGroupCount(mbc.Metrics.GoGoroutineGroupCount),
 		metricGoGoroutineGroupGrowth:          newMetricGoGoroutineGroupGrowth(mbc.Metrics.GoGoroutineGroupGrowth),
 		metricGoGoroutineGroupLeaked:          newMetricGoGoroutineGroupLeaked(mbc.Metrics.GoGoroutineGroupLeaked),
@@ -1651,6 +1775,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Scope().SetVersion(mb.buildInfo.Version)
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricGoGoroutineCount.emit(ils.Metrics())
+	mb.metricGoGoroutineEvidenceSkipped.emit(ils.Metrics())
 	mb.metricGoGoroutineGroupCount.emit(ils.Metrics())
 	mb.metricGoGoroutineGroupGrowth.emit(ils.Metrics())
 	mb.metricGoGoroutineGroupLeaked.emit(ils.Metrics())
@@ -1700,6 +1825,11 @@ func (mb *MetricsBuilder) Emit(options ...ResourceMetricsOption) pmetric.Metrics
 // RecordGoGoroutineCountDataPoint adds a data point to go.goroutine.count metric.
 func (mb *MetricsBuilder) RecordGoGoroutineCountDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricGoGoroutineCount.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordGoGoroutineEvidenceSkippedDataPoint adds a data point to go.goroutine.evidence.skipped metric.
+func (mb *MetricsBuilder) RecordGoGoroutineEvidenceSkippedDataPoint(ts pcommon.Timestamp, val int64, goroutineEvidenceAttributeValue AttributeGoroutineEvidence) {
+	mb.metricGoGoroutineEvidenceSkipped.recordDataPoint(mb.startTime, ts, val, goroutineEvidenceAttributeValue.String())
 }
 
 // RecordGoGoroutineGroupCountDataPoint adds a data point to go.goroutine.group.count metric.

@@ -67,6 +67,7 @@ func TestMetricsBuilder(t *testing.T) {
 			settings.Logger = zap.New(observedZapCore)
 			mb := NewMetricsBuilder(loadMetricsBuilderConfig(t, tt.name), settings, WithStartTime(start))
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
+			aggMap["go.goroutine.evidence.skipped"] = mb.metricGoGoroutineEvidenceSkipped.config.AggregationStrategy
 			aggMap["go.goroutine.group.count"] = mb.metricGoGoroutineGroupCount.config.AggregationStrategy
 			aggMap["go.goroutine.group.growth"] = mb.metricGoGoroutineGroupGrowth.config.AggregationStrategy
 			aggMap["go.goroutine.group.leaked"] = mb.metricGoGoroutineGroupLeaked.config.AggregationStrategy
@@ -87,6 +88,12 @@ func TestMetricsBuilder(t *testing.T) {
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordGoGoroutineCountDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordGoGoroutineEvidenceSkippedDataPoint(ts, 1, AttributeGoroutineEvidenceDump)
+			if tt.name == "reaggregate_set" {
+				mb.RecordGoGoroutineEvidenceSkippedDataPoint(ts, 3, AttributeGoroutineEvidenceLeakProfile)
+			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordGoGoroutineGroupCountDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val")
@@ -169,6 +176,7 @@ func TestMetricsBuilder(t *testing.T) {
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
+				assert.Empty(t, mb.metricGoGoroutineEvidenceSkipped.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineGroupCount.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineGroupGrowth.aggDataPoints)
 				assert.Empty(t, mb.metricGoGoroutineGroupLeaked.aggDataPoints)
@@ -217,6 +225,50 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "go.goroutine.evidence.skipped":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["go.goroutine.evidence.skipped"], "Found a duplicate in the metrics slice: go.goroutine.evidence.skipped")
+						validatedMetrics["go.goroutine.evidence.skipped"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Evidence fetches held back since the receiver started because the target had more goroutines than the fetch's ceiling (dump_max_goroutines, leak_profile_max_goroutines), by fetch: at most one an interval (evidence_interval, leak_profile_interval). The first of each is also said in the collector's log. Emitted once one was held back.", mi.Description())
+						assert.Equal(t, "{fetch}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						goroutineEvidenceAttrVal, ok := dp.Attributes().Get("goroutine.evidence")
+						assert.True(t, ok)
+						assert.Equal(t, "dump", goroutineEvidenceAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["go.goroutine.evidence.skipped"], "Found a duplicate in the metrics slice: go.goroutine.evidence.skipped")
+						validatedMetrics["go.goroutine.evidence.skipped"] = true
+						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+						assert.Equal(t, "Evidence fetches held back since the receiver started because the target had more goroutines than the fetch's ceiling (dump_max_goroutines, leak_profile_max_goroutines), by fetch: at most one an interval (evidence_interval, leak_profile_interval). The first of each is also said in the collector's log. Emitted once one was held back.", mi.Description())
+						assert.Equal(t, "{fetch}", mi.Unit())
+						assert.True(t, mi.Sum().IsMonotonic())
+						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+						dp := mi.Sum().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["go.goroutine.evidence.skipped"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("goroutine.evidence")
+						assert.False(t, ok)
+					}
 				case "go.goroutine.group.count":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["go.goroutine.group.count"], "Found a duplicate in the metrics slice: go.goroutine.group.count")
