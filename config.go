@@ -102,9 +102,12 @@ type Config struct {
 
 	// Mode is what every scrape fetches.
 	Mode Mode `mapstructure:"mode"`
-	// LeakProfile also fetches /debug/pprof/goroutineleak, at most every
-	// LeakProfileInterval: each fetch runs a leak-detecting GC in the target.
-	LeakProfile         bool          `mapstructure:"leak_profile"`
+	// LeakProfile fetches /debug/pprof/goroutineleak every
+	// LeakProfileInterval: each fetch runs a leak-detecting GC in the
+	// target. Unset (nil), wherever the target's index lists it, or cannot
+	// tell; true, of every target, learning from a 404; false, never but
+	// as the evidence of a suspicion.
+	LeakProfile         *bool         `mapstructure:"leak_profile"`
 	LeakProfileInterval time.Duration `mapstructure:"leak_profile_interval"`
 	// Evidence is when a target's dump and leak profile are fetched beside
 	// the scrape, at most every EvidenceInterval.
@@ -286,8 +289,9 @@ func createDefaultConfig() *Config {
 		MaxLocations:        defaultMaxLocations,
 		Mode:                modeProfile,
 		LeakProfileInterval: defaultLeakProfileInterval,
-		Evidence:            evidenceNone,
-		EvidenceInterval:    defaultEvidenceInterval,
+		// Under the ceilings below, a suspicion's evidence is worth its cost.
+		Evidence:         evidenceOnSuspect,
+		EvidenceInterval: defaultEvidenceInterval,
 		// A dump of 5,000 goroutines stops the target's world for about
 		// 0.35 s, one of 10,000 for 0.7 s (BENCHMARKS.md, section 3).
 		DumpMaxGoroutines:        defaultDumpMaxGoroutines,

@@ -51,7 +51,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 8, cfg.MaxConcurrency)
 	assert.Equal(t, int64(defaultMaxBodyBytes), cfg.MaxBodyBytes)
 	assert.Equal(t, modeDump, cfg.Mode)
-	assert.True(t, cfg.LeakProfile)
+	assert.Equal(t, ptr(true), cfg.LeakProfile)
 	assert.Equal(t, 15*time.Minute, cfg.LeakProfileInterval)
 	assert.Equal(t, evidenceOnSuspect, cfg.Evidence)
 	assert.Equal(t, time.Hour, cfg.EvidenceInterval)
@@ -222,3 +222,5 @@ func TestDefaultsFollowTheInterval(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -41,6 +41,7 @@ func TestGrowthPerHorizon(t *testing.T) {
 	cfg.Endpoint = srv.URL
 	cfg.CollectionInterval = 15 * time.Second
 	cfg.Leak.Windows = []time.Duration{10 * time.Minute, time.Hour}
+	cfg.LeakProfile = ptr(false) // the synthetic target serves its profile at every path
 	cs := newClockScraper(t, cfg)
 
 	firstSeen := map[string]time.Duration{}

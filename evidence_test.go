@@ -214,7 +214,7 @@ func TestLeakProfile(t *testing.T) {
 	without, withoutURL := startPprofTarget(t, profile, nil, nil)
 	cfg := createDefaultConfig()
 	cfg.Targets = []TargetConfig{{Endpoint: withURL, ServiceName: "with"}, {Endpoint: withoutURL, ServiceName: "without"}}
-	cfg.LeakProfile = true
+	cfg.LeakProfile = ptr(true)
 	cs := newClockScraper(t, cfg)
 
 	var leakedFanout []int64
@@ -273,7 +273,7 @@ func TestCeilings(t *testing.T) {
 	large, largeURL := startPprofTarget(t, profile, nil, leak)
 	cfg := createDefaultConfig()
 	cfg.Targets = []TargetConfig{{Endpoint: smallURL, ServiceName: "small"}}
-	cfg.LeakProfile = true
+	cfg.LeakProfile = ptr(true)
 	below := newClockScraper(t, cfg)
 	p, err := decode.Decode(bytes.NewReader(profile), decode.Limits{MaxBytes: 1 << 26})
 	require.NoError(t, err)
@@ -283,7 +283,7 @@ func TestCeilings(t *testing.T) {
 	}
 	cfg = createDefaultConfig()
 	cfg.Targets = []TargetConfig{{Endpoint: largeURL, ServiceName: "large"}}
-	cfg.LeakProfile = true
+	cfg.LeakProfile = ptr(true)
 	cfg.LeakProfileMaxGoroutines = goroutines - 1 // the profile's goroutines are one too many
 	above := newClockScraper(t, cfg)
 
@@ -343,6 +343,7 @@ func TestEvidenceOnSuspect(t *testing.T) {
 	cfg.Targets = []TargetConfig{{Endpoint: srv.URL, ServiceName: "app"}}
 	cfg.CollectionInterval = 15 * time.Second
 	cfg.Evidence = evidenceOnSuspect
+	cfg.LeakProfile = ptr(false) // the proof on suspicion only
 	cs := newClockScraper(t, cfg)
 
 	suspectedAt := -1

@@ -10,12 +10,15 @@ import (
 )
 
 // gather performs the evidence fetches the policy asked for, in the
-// scrape's deadline: the dump, grouped with the target's evidence grouper,
+// scrape's deadline: the index, the dump, grouped with the target's evidence grouper,
 // and the leak profile, decoded with the worker's decoder and grouped with
 // the target's leak grouper. It decides nothing; the target's report keeps
 // what it brings.
 func (r *reader) gather(ctx context.Context, w *worker, t *target, asked evidence.Fetch) found {
 	var f found
+	if asked.Index {
+		f.index, f.indexErr = r.index(ctx, t.endpoints.Index)
+	}
 	if asked.Dump {
 		f.dump, _, f.dumpErr = r.dump(ctx, t.endpoints.Dump, &t.evidenceGrouper)
 	}

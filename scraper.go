@@ -77,7 +77,8 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 		reader:   r,
 		source:   profileSource{r},
 		policy: evidence.Policy{
-			LeakProfile:  cfg.LeakProfile,
+			LeakProfile:  cfg.LeakProfile == nil || *cfg.LeakProfile,
+			ReadIndex:    cfg.LeakProfile == nil || !*cfg.LeakProfile && cfg.Evidence == evidenceOnSuspect,
 			LeakInterval: cfg.LeakProfileInterval,
 			OnSuspect:    cfg.Evidence == evidenceOnSuspect,
 			Interval:     cfg.EvidenceInterval,

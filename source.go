@@ -8,6 +8,7 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/index"
 )
 
 // A source reads a target's goroutines from its endpoints, grouped by the
@@ -78,6 +79,17 @@ func (r *reader) dump(ctx context.Context, u *url.URL, g *group.Grouper) (group.
 		return group.Result{}, n, err
 	}
 	return res, n, nil
+}
+
+// index reads the target's /debug/pprof/ page at u, under index.MaxBytes as
+// sent.
+func (r *reader) index(ctx context.Context, u *url.URL) (index.Index, error) {
+	var x index.Index
+	_, err := r.client.Get(ctx, u, index.MaxBytes, func(body io.Reader) (err error) {
+		x, err = index.Parse(body)
+		return err
+	})
+	return x, err
 }
 
 // profileSource reads the debug=0 profile: cheap for the target at any

@@ -2,6 +2,7 @@ package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver
 
 import (
 	"cmp"
+	"errors"
 	"net"
 	"net/url"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/index"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
 	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
@@ -141,8 +143,10 @@ type result struct {
 // found is what the evidence fetches of one scrape brought back. A fetch
 // not asked for leaves its fields zero.
 type found struct {
-	dump    group.Result
-	dumpErr error
+	index    index.Index
+	indexErr error
+	dump     group.Result
+	dumpErr  error
 	// leak is the leak profile's groups, leakProfile their tables (the
 	// worker's decoder's, valid until it decodes again).
 	leak        group.Result
@@ -241,6 +245,9 @@ func (t *target) suspect(r *result) []int {
 // it proves that no record reported yet. A failed fetch costs the records
 // their evidence, not the scrape.
 func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *result) {
+	if asked.Index {
+		t.indexRead(f.index, f.indexErr)
+	}
 	if asked.Dump {
 		clear(t.dumpFacts)
 		if f.dumpErr != nil {
@@ -265,7 +272,7 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 	switch {
 	case f.leakAbsent:
 		if t.evidence.Leak != evidence.Absent {
-			t.logger.Info("target serves no goroutineleak profile (build it with GOEXPERIMENT=goroutineleakprofile); asking again in an hour",
+			t.logger.Info("target serves no goroutineleak profile (Go 1.27 serves it, Go 1.26 with GOEXPERIMENT=goroutineleakprofile); asking again in an hour",
 				zap.String("target", t.resource.url))
 		}
 		t.evidence = t.evidence.LeakAnswered(at, false)
@@ -314,6 +321,31 @@ func (t *target) heldBack(f evidence.Fetch, goroutines int64, policy evidence.Po
 				zap.String("target", t.resource.url), zap.String("fetch", h.what),
 				zap.Int64("goroutines", goroutines), zap.Int64("ceiling", h.ceiling))
 		}
+	}
+}
+
+// indexRead keeps what the target's index says of the leak profile. A page
+// that is not there (a mux without net/http/pprof's index) or not an index
+// tells nothing, and the leak profile is asked as without it; a page that
+// lists no leak profile is said once, and makes it unavailable.
+func (t *target) indexRead(x index.Index, err error) {
+	var status *fetch.StatusError
+	switch {
+	case errors.As(err, &status) || errors.Is(err, index.ErrMalformed):
+		t.logger.Debug("target's /debug/pprof/ index tells nothing", zap.String("target", t.resource.url), zap.Error(err))
+		t.evidence = t.evidence.IndexRead(false, false)
+	case err != nil:
+		t.evidenceFailed("/debug/pprof/ index", err)
+		t.evidence = t.evidence.IndexRead(false, false)
+	case x.Serves("goroutineleak"):
+		t.evidence = t.evidence.IndexRead(true, true)
+	default:
+		if t.evidence.Listed != evidence.Absent {
+			t.logger.Info("target's /debug/pprof/ index lists no goroutineleak profile (Go 1.27 serves it, Go 1.26 with GOEXPERIMENT=goroutineleakprofile); not asking for it while the index does not list it",
+				zap.String("target", t.resource.url))
+		}
+		t.evidence = t.evidence.IndexRead(true, false)
+		t.evidence.Leak = evidence.Absent
 	}
 }
 

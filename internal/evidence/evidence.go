@@ -24,6 +24,11 @@ type Policy struct {
 	// ScrapeDumps is set when every scrape reads the dump (mode: dump): a
 	// suspicion then asks for the leak profile only.
 	ScrapeDumps bool
+	// ReadIndex reads the target's /debug/pprof/ page every IndexInterval
+	// and asks for the leak profile only while the page lists it (or
+	// cannot tell): a Go 1.26 target without the experiment is never
+	// asked, a Go 1.27 one is, with no 404 to learn from.
+	ReadIndex bool
 	// MaxDumpGoroutines and MaxLeakGoroutines are the ceilings of a
 	// target's goroutines above which its dump and its leak profile are not
 	// fetched (dump_max_goroutines, leak_profile_max_goroutines; 0: none).
@@ -37,6 +42,10 @@ type Policy struct {
 // LeakRetry is how long a target that answered 404 for its leak profile
 // goes before it is asked again: it may have been rebuilt with it.
 const LeakRetry = time.Hour
+
+// IndexInterval is how often a target's index is read: it changes only
+// when the target is rebuilt.
+const IndexInterval = time.Hour
 
 // Availability is what a target said of its leak profile at the last ask.
 type Availability uint8
@@ -61,6 +70,11 @@ type State struct {
 	Leak Availability
 	// SuspectAt is the last suspicion that fetched evidence.
 	SuspectAt time.Time
+	// IndexAt is the last read of the index, answered or not; Listed what
+	// it said of the leak profile: Served (listed), Absent (not listed) or
+	// Unasked (never read, or a page that could not tell).
+	IndexAt time.Time
+	Listed  Availability
 }
 
 // Fetch is what to fetch now, and what a ceiling held back: a fetch the
@@ -68,12 +82,12 @@ type State struct {
 // ceiling. A held-back fetch counts as made for its interval, so that it is
 // held back once an interval, not at every scrape.
 type Fetch struct {
-	Dump, Leak               bool
+	Index, Dump, Leak        bool
 	DumpSkipped, LeakSkipped bool
 }
 
 // Any reports whether anything is to be fetched.
-func (f Fetch) Any() bool { return f.Dump || f.Leak }
+func (f Fetch) Any() bool { return f.Index || f.Dump || f.Leak }
 
 // Plan returns what to fetch at time at, when newlySuspected groups of the
 // target, which has goroutines goroutines, turned suspected in the scrape
@@ -89,13 +103,19 @@ func (p Policy) Plan(at time.Time, s State, newlySuspected int, goroutines int64
 		s.SuspectAt = at
 		leak = true
 	}
-	if at.Before(s.LeakAbsentUntil) {
+	// With the index, nothing is asked before it was read once, nor while
+	// it lists no leak profile.
+	if at.Before(s.LeakAbsentUntil) || p.ReadIndex && (s.IndexAt.IsZero() || s.Listed == Absent) {
 		leak = false
 	}
 	if leak {
 		s.LeakAt = at
 	}
-	f := Fetch{Dump: suspicion && !p.ScrapeDumps, Leak: leak}
+	index := p.ReadIndex && (s.IndexAt.IsZero() || at.Sub(s.IndexAt) >= IndexInterval)
+	if index {
+		s.IndexAt = at
+	}
+	f := Fetch{Index: index, Dump: suspicion && !p.ScrapeDumps, Leak: leak}
 	if f.Dump && above(goroutines, p.MaxDumpGoroutines) {
 		f.Dump, f.DumpSkipped = false, true
 	}
@@ -106,6 +126,21 @@ func (p Policy) Plan(at time.Time, s State, newlySuspected int, goroutines int64
 }
 
 func above(goroutines, ceiling int64) bool { return ceiling > 0 && goroutines > ceiling }
+
+// IndexRead returns the state after the target's index was read: told
+// whether it lists the leak profile (listed), or, when the page could not
+// tell (a 404, another page, a failed read), nothing (told false).
+func (s State) IndexRead(told, listed bool) State {
+	switch {
+	case !told:
+		s.Listed = Unasked
+	case listed:
+		s.Listed = Served
+	default:
+		s.Listed = Absent
+	}
+	return s
+}
 
 // LeakAnswered returns the state after the target answered an ask for its
 // leak profile at time at: served it, or, when absent, said 404. An ask that

@@ -20,12 +20,22 @@ const (
 	fails // a timeout or a refused body: no answer at all
 )
 
+// listing is what the target's index says of the leak profile in a step.
+type listing int
+
+const (
+	lists      listing = iota
+	notLists           // Go 1.26 without the experiment
+	cannotTell         // no index page, or not one
+)
+
 // step is one scrape of a timeline: when, how many groups turned suspected
 // in it, how the target answers a leak ask, and what must be fetched.
 type step struct {
 	at         time.Duration
 	newly      int
 	goroutines int64 // the target's, 0 standing for few
+	index      listing
 	answer     answer
 	want       Fetch
 	comment    string
@@ -145,6 +155,22 @@ func TestPlan(t *testing.T) {
 			wantLeak: Served,
 		},
 		{
+			name:   "the index: a target whose page lists no leak profile is never asked, one whose page lists it is",
+			policy: Policy{LeakProfile: true, OnSuspect: true, ReadIndex: true, LeakInterval: 5 * time.Minute, Interval: interval},
+			timeline: []step{
+				{at: 0, index: notLists, want: Fetch{Index: true}, comment: "the first scrape reads the page, and asks nothing before it knows"},
+				{at: 30 * time.Second, comment: "the page said no"},
+				{at: 5 * time.Minute, comment: "nor on the interval"},
+				{at: 16 * time.Minute, newly: 1, want: Fetch{Dump: true}, comment: "a suspicion's dump, no proof"},
+				{at: 61 * time.Minute, index: lists, want: Fetch{Index: true}, comment: "read again an hour on: rebuilt, it lists it now"},
+				{at: 61*time.Minute + 30*time.Second, want: Fetch{Leak: true}, comment: "asked at the next scrape"},
+				{at: 66 * time.Minute, comment: "then on its interval"},
+				{at: 121*time.Minute + 30*time.Second, index: cannotTell, want: Fetch{Index: true, Leak: true}, comment: "a page that cannot tell"},
+				{at: 126*time.Minute + 30*time.Second, want: Fetch{Leak: true}, comment: "asked, as without the index"},
+			},
+			wantLeak: Served,
+		},
+		{
 			name:   "no ceilings: any size is asked",
 			policy: Policy{OnSuspect: true, LeakInterval: 5 * time.Minute, Interval: interval},
 			timeline: []step{
@@ -161,6 +187,9 @@ func TestPlan(t *testing.T) {
 				var got Fetch
 				got, s = tt.policy.Plan(at, s, st.newly, st.goroutines)
 				assert.Equal(t, st.want, got, "at %v: %s", st.at, st.comment)
+				if got.Index {
+					s = s.IndexRead(st.index != cannotTell, st.index == lists)
+				}
 				if got.Leak {
 					assert.Equal(t, at, s.LeakAt, "at %v", st.at)
 					switch st.answer {

@@ -27,6 +27,9 @@ type Endpoints struct {
 	// Leak is the goroutineleak profile beside it, without the query:
 	// /debug/pprof/goroutine becomes /debug/pprof/goroutineleak.
 	Leak *url.URL
+	// Index is the page that lists the profiles, beside them:
+	// /debug/pprof/goroutine becomes /debug/pprof/.
+	Index *url.URL
 }
 
 // EndpointsOf returns the endpoints of the target whose goroutine profile
@@ -39,7 +42,9 @@ func EndpointsOf(profile *url.URL) Endpoints {
 	leak := *profile
 	leak.Path = strings.TrimSuffix(leak.Path, "goroutine") + "goroutineleak"
 	leak.RawQuery = ""
-	return Endpoints{Profile: profile, Dump: &dump, Leak: &leak}
+	index := leak
+	index.Path = strings.TrimSuffix(leak.Path, "goroutineleak")
+	return Endpoints{Profile: profile, Dump: &dump, Leak: &leak, Index: &index}
 }
 
 // StatusError is an answer other than 200; Body holds the start of what

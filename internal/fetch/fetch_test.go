@@ -21,23 +21,26 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestEndpointsOf(t *testing.T) {
 	tests := []struct {
-		give               string
-		wantDump, wantLeak string
+		give                          string
+		wantDump, wantLeak, wantIndex string
 	}{
 		{
-			give:     "http://10.0.0.7:6060/debug/pprof/goroutine",
-			wantDump: "http://10.0.0.7:6060/debug/pprof/goroutine?debug=2",
-			wantLeak: "http://10.0.0.7:6060/debug/pprof/goroutineleak",
+			give:      "http://10.0.0.7:6060/debug/pprof/goroutine",
+			wantDump:  "http://10.0.0.7:6060/debug/pprof/goroutine?debug=2",
+			wantLeak:  "http://10.0.0.7:6060/debug/pprof/goroutineleak",
+			wantIndex: "http://10.0.0.7:6060/debug/pprof/",
 		},
 		{
-			give:     "https://u:p@svc:8443/internal/pprof/goroutine?seconds=1",
-			wantDump: "https://u:p@svc:8443/internal/pprof/goroutine?debug=2&seconds=1",
-			wantLeak: "https://u:p@svc:8443/internal/pprof/goroutineleak",
+			give:      "https://u:p@svc:8443/internal/pprof/goroutine?seconds=1",
+			wantDump:  "https://u:p@svc:8443/internal/pprof/goroutine?debug=2&seconds=1",
+			wantLeak:  "https://u:p@svc:8443/internal/pprof/goroutineleak",
+			wantIndex: "https://u:p@svc:8443/internal/pprof/",
 		},
 		{
-			give:     "http://svc/debug/pprof/goroutine?debug=1",
-			wantDump: "http://svc/debug/pprof/goroutine?debug=2",
-			wantLeak: "http://svc/debug/pprof/goroutineleak",
+			give:      "http://svc/debug/pprof/goroutine?debug=1",
+			wantDump:  "http://svc/debug/pprof/goroutine?debug=2",
+			wantLeak:  "http://svc/debug/pprof/goroutineleak",
+			wantIndex: "http://svc/debug/pprof/",
 		},
 	}
 	for _, tt := range tests {
@@ -48,6 +51,7 @@ func TestEndpointsOf(t *testing.T) {
 			assert.Equal(t, tt.give, e.Profile.String())
 			assert.Equal(t, tt.wantDump, e.Dump.String())
 			assert.Equal(t, tt.wantLeak, e.Leak.String())
+			assert.Equal(t, tt.wantIndex, e.Index.String())
 			assert.Equal(t, tt.give, u.String(), "the configured URL is left as it was")
 		})
 	}

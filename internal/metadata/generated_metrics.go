@@ -1037,7 +1037,7 @@ type metricGoGoroutineLeakProfileAvailable struct {
 // init fills go.goroutine.leak_profile.available metric with initial data.
 func (m *metricGoGoroutineLeakProfileAvailable) init() {
 	m.data.SetName("go.goroutine.leak_profile.available")
-	m.data.SetDescription("1 when the target served /debug/pprof/goroutineleak at its last ask, 0 when it answered 404 (built without the leak profile): such a target is asked again only every hour. Emitted when leak_profile or evidence is set.")
+	m.data.SetDescription("1 when the target served /debug/pprof/goroutineleak at its last ask, 0 when it answered 404 or its /debug/pprof/ index lists no such profile (Go 1.26 without GOEXPERIMENT=goroutineleakprofile): such a target is asked again only once an hour, or not while its index lists none. Emitted once the target was asked or its index read.")
 	m.data.SetUnit("1")
 	m.data.SetEmptyGauge()
 }

@@ -669,7 +669,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["go.goroutine.leak_profile.available"] = true
 					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
 					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
-					assert.Equal(t, "1 when the target served /debug/pprof/goroutineleak at its last ask, 0 when it answered 404 (built without the leak profile): such a target is asked again only every hour. Emitted when leak_profile or evidence is set.", mi.Description())
+					assert.Equal(t, "1 when the target served /debug/pprof/goroutineleak at its last ask, 0 when it answered 404 or its /debug/pprof/ index lists no such profile (Go 1.26 without GOEXPERIMENT=goroutineleakprofile): such a target is asked again only once an hour, or not while its index lists none. Emitted once the target was asked or its index read.", mi.Description())
 					assert.Equal(t, "1", mi.Unit())
 					dp := mi.Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())
