@@ -57,6 +57,7 @@ unit:
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 200000x ./internal/dump
 	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime 200000x ./internal/trend
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 200000x ./internal/state
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 200000x ./internal/index
 	# Every benchmark once, so that none rots: BENCHMARKS.md quotes them.
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
@@ -76,6 +77,7 @@ chart: collector
 fixtures:
 	scripts/capture-profiles.sh
 	scripts/capture-dumps.sh
+	scripts/capture-index.sh
 	$(GO) test . -run TestScrapeGolden -update || true
 	$(GO) test . -run TestScrapeGolden
 

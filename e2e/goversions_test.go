@@ -1,0 +1,141 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// go127 is the Go 1.27 toolchain the go command fetches from the module
+// proxy to build targets with.
+const go127 = "GOTOOLCHAIN=go1.27.3"
+
+// countingProxy serves target through a proxy that counts the requests
+// for each path, and returns its address.
+func countingProxy(t *testing.T, target string) (string, func(path string) int) {
+	t.Helper()
+	backend, err := url.Parse("http://" + target)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(backend)
+	var (
+		mu    sync.Mutex
+		paths = map[string]int{}
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths[r.URL.Path]++
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	require.NoError(t, err)
+	return u.Host, func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return paths[path]
+	}
+}
+
+// TestDefaultsOnGoVersions runs the example target's fan-out leak built
+// with Go 1.27 and with Go 1.26 (no experiment), each behind a proxy that
+// counts its requests, and scrapes both with the receiver's defaults but
+// for a short interval and window. The Go 1.27 target's leak is flagged by
+// growth and proven by the runtime under the same signature, with nothing
+// configured; the Go 1.26 target is never asked for the leak profile, its
+// index saying it serves none, and is flagged by growth all the same. The
+// two give the leak the same signature.
+func TestDefaultsOnGoVersions(t *testing.T) {
+	args := []string{"-patterns", "fanout,pool", "-rate", "5"}
+	_, go127Target := runTarget(t, buildTargetWith(t, go127), "127.0.0.1:0", args...)
+	_, go126Target := runTarget(t, buildTargetWith(t), "127.0.0.1:0", args...)
+	newAddr, newHits := countingProxy(t, go127Target)
+	oldAddr, oldHits := countingProxy(t, go126Target)
+
+	var s sink
+	otlp := httptest.NewServer(&s)
+	t.Cleanup(otlp.Close)
+	startCollector(t, otlp.URL, fmt.Sprintf(`
+    targets:
+      - endpoint: %s
+        service_name: go1.27
+      - endpoint: %s
+        service_name: go1.26
+    leak:
+      window: 30s`, newAddr, oldAddr))
+
+	type seen struct {
+		signature string
+		suspected bool
+		leaked    int64
+		available int64
+	}
+	var got map[string]*seen
+	require.Eventually(t, func() bool {
+		got = map[string]*seen{"go1.27": {available: -1}, "go1.26": {available: -1}}
+		for _, m := range s.snapshot() {
+			for i := range m.ResourceMetrics().Len() {
+				rm := m.ResourceMetrics().At(i)
+				svc, _ := rm.Resource().Attributes().Get("service.name")
+				g := got[svc.Str()]
+				ms := rm.ScopeMetrics().At(0).Metrics()
+				for j := range ms.Len() {
+					fanoutPoints(ms.At(j), func(sig string, dp pmetric.NumberDataPoint) {
+						switch ms.At(j).Name() {
+						case "go.goroutine.group.count":
+							g.signature = sig
+						case "go.goroutine.group.suspected":
+							g.suspected = g.suspected || dp.IntValue() == 1
+						case "go.goroutine.group.leaked":
+							g.leaked = max(g.leaked, dp.IntValue())
+							assert.Equal(t, g.signature, sig, "the proof under the growth's signature")
+						}
+					})
+					if ms.At(j).Name() == "go.goroutine.leak_profile.available" {
+						g.available = ms.At(j).Gauge().DataPoints().At(0).IntValue()
+					}
+				}
+			}
+		}
+		return got["go1.27"].suspected && got["go1.27"].leaked > 0 && got["go1.26"].suspected
+	}, 60*time.Second, time.Second, "the leak flagged and proven on Go 1.27, flagged on Go 1.26")
+
+	assert.Equal(t, got["go1.27"].signature, got["go1.26"].signature, "one signature on both Go versions")
+	assert.Equal(t, int64(1), got["go1.27"].available)
+	assert.Equal(t, int64(0), got["go1.26"].available, "its index lists no leak profile")
+	assert.Zero(t, oldHits("/debug/pprof/goroutineleak"), "the Go 1.26 target asked for the leak profile")
+	assert.Positive(t, newHits("/debug/pprof/goroutineleak"))
+	for _, hits := range []func(string) int{newHits, oldHits} {
+		assert.Equal(t, 1, hits("/debug/pprof/"), "the index read once an hour")
+	}
+	t.Logf("fan-out leak: signature %s; Go 1.27 proof %d goroutines", got["go1.27"].signature, got["go1.27"].leaked)
+}
+
+// fanoutPoints calls f with each point of m of the fan-out group, by its
+// signature.
+func fanoutPoints(m pmetric.Metric, f func(signature string, dp pmetric.NumberDataPoint)) {
+	if m.Type() != pmetric.MetricTypeGauge {
+		return
+	}
+	dps := m.Gauge().DataPoints()
+	for k := range dps.Len() {
+		dp := dps.At(k)
+		fn, _ := dp.Attributes().Get("code.function.name")
+		if fn.Str() != "main.fanoutWorker" {
+			continue
+		}
+		sig, _ := dp.Attributes().Get("goroutine.signature")
+		f(sig.Str(), dp)
+	}
+}
