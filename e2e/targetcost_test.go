@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,21 +20,29 @@ import (
 )
 
 // BenchmarkTargetCost measures what one fetch of each endpoint costs the
-// scraped process: a cmd/stackfarm target built with
-// GOEXPERIMENT=goroutineleakprofile, holding N goroutines in up to 1,000
-// distinct stacks, all parked on a channel the program can still reach. Per
-// fetch it reports the target's CPU time (from /proc), the stop-the-world
-// time it spent paused and its longest single pause (from the runtime's
-// pause histograms, which the target serves), and the response size.
+// scraped process: a cmd/stackfarm target holding N goroutines in up to
+// 1,000 distinct stacks, all parked on a channel the program can still
+// reach (TARGET_WAIT=mutex: on the lock of one mutex it holds). Built with
+// Go 1.26 and GOEXPERIMENT=goroutineleakprofile, or, with TARGET_GO set, by
+// that toolchain (TARGET_GO=go1.27.3, which serves the leak profile by
+// default). Per fetch it reports the target's CPU time (from /proc), the
+// stop-the-world time it spent paused and its longest single pause (from
+// the runtime's pause histograms, which the target serves), and the
+// response size.
 //
 //	TARGET_GOROUTINES=1000,10000,100000 go test -tags e2e -run '^$' \
 //	  -bench TargetCost -benchtime 3x -timeout 1h ./e2e
+//	TARGET_GO=go1.27.3 TARGET_WAIT=mutex TARGET_GOROUTINES=... (the same)
 func BenchmarkTargetCost(b *testing.B) {
 	sizes := envInts(b, "TARGET_GOROUTINES", 1000)
+	wait := cmp.Or(os.Getenv("TARGET_WAIT"), "chan")
 	bin := filepath.Join(b.TempDir(), "stackfarm")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/stackfarm")
 	build.Dir = repoRoot(b)
 	build.Env = append(os.Environ(), "GOEXPERIMENT=goroutineleakprofile")
+	if toolchain := os.Getenv("TARGET_GO"); toolchain != "" {
+		build.Env = append(os.Environ(), "GOTOOLCHAIN="+toolchain)
+	}
 	out, err := build.CombinedOutput()
 	require.NoError(b, err, "%s", out)
 
@@ -43,9 +52,9 @@ func BenchmarkTargetCost(b *testing.B) {
 		{"goroutineleak", "/debug/pprof/goroutineleak"},
 	}
 	for _, n := range sizes {
-		addr, pid := startFarm(b, bin, min(n, 1000), n)
+		addr, pid := startFarm(b, bin, min(n, 1000), n, wait)
 		for _, m := range modes {
-			b.Run(fmt.Sprintf("goroutines=%d/mode=%s", n, m.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("goroutines=%d/wait=%s/mode=%s", n, wait, m.name), func(b *testing.B) {
 				var cpu, stw, longest float64
 				var size int64
 				for b.Loop() {
@@ -69,10 +78,10 @@ func BenchmarkTargetCost(b *testing.B) {
 
 // startFarm runs stackfarm with goroutines parked in stacks distinct stacks
 // and returns its address and pid.
-func startFarm(tb testing.TB, bin string, stacks, goroutines int) (string, int) {
+func startFarm(tb testing.TB, bin string, stacks, goroutines int, wait string) (string, int) {
 	tb.Helper()
 	cmd := exec.Command(bin, "-stacks", strconv.Itoa(stacks), "-depth", "10",
-		"-goroutines", strconv.Itoa(goroutines), "-addr", "127.0.0.1:0")
+		"-goroutines", strconv.Itoa(goroutines), "-wait", wait, "-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(tb, err)
 	cmd.Stderr = os.Stderr

@@ -5,8 +5,8 @@
 # (after the leak profile's collection marked the proven leaks "(leaked)");
 # the same target under GOTRACEBACK=system and GODEBUG=tracebacklabels=1
 # (labels in headers); cmd/stackfarm with 120-frame stacks (elided frames);
-# and cmd/stackfarm's crash traceback under GOTRACEBACK=system (gp= headers,
-# runtime frames).
+# cmd/stackfarm's crash traceback under GOTRACEBACK=system (gp= headers,
+# runtime frames); and a Go 1.27 module's dump (labels after the brackets).
 #
 #   scripts/capture-dumps.sh
 set -euo pipefail
@@ -54,4 +54,8 @@ curl -sf "$addr/debug/pprof/goroutine?debug=2" -o "$out/deep.txt"
 # before the first goroutine is cut off.
 GOTRACEBACK=system "$tmp/stackfarm" -stacks 3 -depth 12 -crash 2>"$tmp/crash.txt" || true
 sed -n '/^goroutine /,$p' "$tmp/crash.txt" >"$out/crash-system.txt"
+
+# A module whose go.mod says Go 1.27, run by Go 1.27 (fetched from the
+# module proxy): its dump puts labels after the brackets by default.
+(cd "$root/testdata/go127" && GOTOOLCHAIN=go1.27.3 go run -trimpath .) >"$out/go1.27-labels.txt"
 ls -l "$out"

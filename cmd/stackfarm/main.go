@@ -50,6 +50,7 @@ func run(args []string) error {
 	labels := fs.Bool("labels", false, "run each goroutine under pprof labels (two keys, values by stack)")
 	out := fs.String("out", "", "write the goroutine profile (debug=0) to this file and exit")
 	addr := fs.String("addr", "", "serve /debug/pprof on this address until interrupted")
+	wait := fs.String("wait", "chan", "what the goroutines wait on: chan (a receive) or mutex (the lock of one mutex the farm holds), both reachable")
 	crash := fs.Bool("crash", false, "panic once the goroutines are parked: with GOTRACEBACK=system, the runtime prints every goroutine in its crash form (gp= headers, runtime frames)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,7 +70,15 @@ func run(args []string) error {
 		return errors.New("give one of -out, -addr and -crash")
 	}
 
-	f := farm{stop: make(chan struct{})}
+	f := farm{park: park{stop: make(chan struct{})}}
+	switch *wait {
+	case "chan":
+	case "mutex":
+		f.mu = new(sync.Mutex)
+		f.mu.Lock()
+	default:
+		return fmt.Errorf("-wait %q: chan or mutex", *wait)
+	}
 	f.start(*stacks, digits, *depth, *goroutines, *labels)
 	if *crash {
 		panic("stackfarm: -crash")
@@ -139,8 +148,17 @@ func servePauses(w http.ResponseWriter, _ *http.Request) {
 }
 
 type farm struct {
+	park
+	wg sync.WaitGroup
+}
+
+// park is where the farm's goroutines wait: a receive from stop, or, with
+// mu set, the lock of mu, which the farm holds until it releases them. Both
+// stay reachable: no goroutine of the farm is leaked, and a leak profile of
+// it walks them all.
+type park struct {
 	stop chan struct{}
-	wg   sync.WaitGroup
+	mu   *sync.Mutex
 }
 
 // start returns once every goroutine is parked in its stack, so that a
@@ -160,7 +178,7 @@ func (f *farm) start(stacks, digits, depth, goroutines int, labels bool) {
 		for d, n := digits-1, i; d >= 0; d, n = d-1, n/10 {
 			path[d] = byte(n % 10)
 		}
-		run := func(context.Context) { step(path, depth-2*digits, &parked, f.stop) }
+		run := func(context.Context) { step(path, depth-2*digits, &parked, &f.park) }
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
@@ -183,18 +201,27 @@ func (f *farm) start(stacks, digits, depth, goroutines int, labels bool) {
 		if waiting[0].Value.Kind() == metrics.KindUint64 && waiting[0].Value.Uint64() < before+uint64(goroutines) {
 			continue
 		}
-		if parkedInFarm() >= goroutines {
+		if parkedInFarm(f.waitState()) >= goroutines {
 			return
 		}
 	}
 }
 
-// parkedInFarm counts the goroutines parked on the farm's receive, read
-// from the runtime's own dump of every goroutine:
+// waitState is how the runtime's dump names the wait of the farm's
+// goroutines.
+func (p *park) waitState() string {
+	if p.mu != nil {
+		return "[sync.Mutex.Lock"
+	}
+	return "[chan receive"
+}
+
+// parkedInFarm counts the goroutines parked in the farm's wait, state,
+// read from the runtime's own dump of every goroutine:
 //
 //	goroutine 42 [chan receive]:
 //	main.recurse(0x0, 0xc000012345, 0xc000056789)
-func parkedInFarm() int {
+func parkedInFarm(state string) int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -206,7 +233,7 @@ func parkedInFarm() int {
 	}
 	count := 0
 	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		if bytes.Contains(g, []byte("[chan receive")) && bytes.Contains(g, []byte("recurse(")) {
+		if bytes.Contains(g, []byte(state)) && bytes.Contains(g, []byte("recurse(")) {
 			count++
 		}
 	}
@@ -215,6 +242,9 @@ func parkedInFarm() int {
 
 func (f *farm) release() {
 	close(f.stop)
+	if f.mu != nil {
+		f.mu.Unlock()
+	}
 	f.wg.Wait()
 }
 
@@ -222,93 +252,98 @@ func (f *farm) release() {
 // back here, so a path of k digits is 2k frames.
 //
 //go:noinline
-func step(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
+func step(path []byte, pad int, parked *sync.WaitGroup, p *park) {
 	if len(path) == 0 {
-		recurse(pad, parked, stop)
+		recurse(pad, parked, p)
 		return
 	}
 	switch path[0] {
 	case 0:
-		d0(path[1:], pad, parked, stop)
+		d0(path[1:], pad, parked, p)
 	case 1:
-		d1(path[1:], pad, parked, stop)
+		d1(path[1:], pad, parked, p)
 	case 2:
-		d2(path[1:], pad, parked, stop)
+		d2(path[1:], pad, parked, p)
 	case 3:
-		d3(path[1:], pad, parked, stop)
+		d3(path[1:], pad, parked, p)
 	case 4:
-		d4(path[1:], pad, parked, stop)
+		d4(path[1:], pad, parked, p)
 	case 5:
-		d5(path[1:], pad, parked, stop)
+		d5(path[1:], pad, parked, p)
 	case 6:
-		d6(path[1:], pad, parked, stop)
+		d6(path[1:], pad, parked, p)
 	case 7:
-		d7(path[1:], pad, parked, stop)
+		d7(path[1:], pad, parked, p)
 	case 8:
-		d8(path[1:], pad, parked, stop)
+		d8(path[1:], pad, parked, p)
 	default:
-		d9(path[1:], pad, parked, stop)
+		d9(path[1:], pad, parked, p)
 	}
 }
 
 //go:noinline
-func d0(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d0(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 //go:noinline
-func d1(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d1(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 //go:noinline
-func d2(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d2(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 //go:noinline
-func d3(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d3(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 //go:noinline
-func d4(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d4(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 //go:noinline
-func d5(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d5(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 //go:noinline
-func d6(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d6(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 //go:noinline
-func d7(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d7(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 //go:noinline
-func d8(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d8(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 //go:noinline
-func d9(path []byte, pad int, parked *sync.WaitGroup, stop <-chan struct{}) {
-	step(path, pad, parked, stop)
+func d9(path []byte, pad int, parked *sync.WaitGroup, p *park) {
+	step(path, pad, parked, p)
 }
 
 // recurse adds the frames that bring a stack to its depth, then parks.
 //
 //go:noinline
-func recurse(n int, parked *sync.WaitGroup, stop <-chan struct{}) {
+func recurse(n int, parked *sync.WaitGroup, p *park) {
 	if n > 1 {
-		recurse(n-1, parked, stop)
+		recurse(n-1, parked, p)
 		return
 	}
 	parked.Done()
-	<-stop
+	if p.mu != nil {
+		p.mu.Lock()
+		p.mu.Unlock() //nolint:staticcheck // the goroutine only waits on the lock
+		return
+	}
+	<-p.stop
 }

@@ -96,3 +96,33 @@ func TestServePauses(t *testing.T) {
 	after := read()
 	assert.Greater(t, after["/sched/pauses/total/gc:seconds"], before["/sched/pauses/total/gc:seconds"])
 }
+
+// TestFarmWaitsOnMutex parks the farm on one mutex it holds: every stack of
+// the farm waits in the lock.
+func TestFarmWaitsOnMutex(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "p.pb.gz")
+	require.NoError(t, run([]string{"-stacks", "5", "-depth", "6", "-goroutines", "20", "-wait", "mutex", "-out", out}))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	p, err := profile.ParseData(b)
+	require.NoError(t, err)
+	var farm, locked int64
+	for _, s := range p.Sample {
+		var names []string
+		for _, l := range s.Location {
+			for _, ln := range l.Line {
+				names = append(names, ln.Function.Name)
+			}
+		}
+		joined := strings.Join(names, " ")
+		if strings.Contains(joined, "recurse") {
+			farm += s.Value[0]
+			if strings.Contains(joined, "sync.(*Mutex).Lock") {
+				locked += s.Value[0]
+			}
+		}
+	}
+	assert.Equal(t, int64(20), farm)
+	assert.Equal(t, farm, locked, "every goroutine of the farm waits on the lock")
+	assert.ErrorContains(t, run([]string{"-wait", "sleep", "-out", out}), `-wait "sleep"`)
+}

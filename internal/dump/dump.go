@@ -290,12 +290,27 @@ func (d *Reader) errorf(format string, args ...any) error {
 //	goroutine 18 [chan receive, 12 minutes, locked to thread]:
 //	goroutine 7 gp=0xc000007dc0 m=nil [select (leaked)]:
 //	goroutine 9 [select, 3 minutes labels:{"tenant": "a"}]:
+//	goroutine 9 [select, 3 minutes] {tenant: a, "user id": "x y"}:
 //
-// Labels sit inside the brackets after the other facts (Go 1.27, or
-// GODEBUG=tracebacklabels=1).
+// Go 1.26 under GODEBUG=tracebacklabels=1 puts labels inside the brackets,
+// after the other facts, every string quoted; Go 1.27 (by default for a
+// module whose go.mod says 1.27) puts them after the brackets, quoting only
+// a string with a character outside letters, digits and "./_".
 func parseHeader(line []byte, g *Goroutine) error {
 	rest, ok := bytes.CutPrefix(line, []byte("goroutine "))
-	if !ok || !bytes.HasSuffix(rest, []byte("]:")) {
+	// closing is where the brackets close: before ":" or before " {".
+	closing := len(rest) - 2
+	if ok && bytes.HasSuffix(rest, []byte("}:")) {
+		if i := bytes.Index(rest, []byte("] {")); i >= 0 {
+			labels, err := parseLabels(string(rest[i+len("] {"):len(rest)-1]), g.Labels, true)
+			if err != nil {
+				return fmt.Errorf("%w: labels in %q: %w", ErrMalformed, line, err)
+			}
+			g.Labels = labels
+			closing = i
+		}
+	}
+	if !ok || closing < 0 || rest[closing] != ']' || closing == len(rest)-2 && rest[len(rest)-1] != ':' {
 		return fmt.Errorf("%w: want a goroutine header, got %q", ErrMalformed, line)
 	}
 	sp := bytes.IndexByte(rest, ' ')
@@ -308,12 +323,12 @@ func parseHeader(line []byte, g *Goroutine) error {
 	}
 	g.ID = id
 	open := bytes.IndexByte(rest, '[')
-	if open < 0 {
+	if open < 0 || open > closing {
 		return fmt.Errorf("%w: header %q", ErrMalformed, line)
 	}
-	facts := string(rest[open+1 : len(rest)-2])
+	facts := string(rest[open+1 : closing])
 	if i := strings.Index(facts, " labels:{"); i >= 0 {
-		labels, err := parseLabels(facts[i+len(" labels:{"):], g.Labels)
+		labels, err := parseLabels(facts[i+len(" labels:{"):], g.Labels, false)
 		if err != nil {
 			return fmt.Errorf("%w: labels in %q: %w", ErrMalformed, line, err)
 		}
@@ -357,8 +372,14 @@ func parseHeader(line []byte, g *Goroutine) error {
 	return nil
 }
 
-// parseLabels reads `"k": "v", "k2": "v2"}`, Go-quoted strings.
-func parseLabels(s string, dst []Label) ([]Label, error) {
+// parseLabels reads `"k": "v", "k2": "v2"}`, Go-quoted strings, or, with
+// bare, `k: v, "k 2": "v 2"}`, where a string is quoted only when it needs
+// to be (an empty one is not).
+func parseLabels(s string, dst []Label, bare bool) ([]Label, error) {
+	token := quotedPrefix
+	if bare {
+		token = barePrefix
+	}
 	for {
 		if rest, ok := strings.CutPrefix(s, "}"); ok {
 			if rest != "" {
@@ -366,7 +387,7 @@ func parseLabels(s string, dst []Label) ([]Label, error) {
 			}
 			return dst, nil
 		}
-		key, rest, err := quotedPrefix(s)
+		key, rest, err := token(s)
 		if err != nil {
 			return nil, err
 		}
@@ -374,13 +395,28 @@ func parseLabels(s string, dst []Label) ([]Label, error) {
 		if !ok {
 			return nil, errors.New("no ': ' after a key")
 		}
-		value, rest, err := quotedPrefix(rest)
+		value, rest, err := token(rest)
 		if err != nil {
 			return nil, err
 		}
 		dst = append(dst, Label{Key: key, Value: value})
 		s = strings.TrimPrefix(rest, ", ")
 	}
+}
+
+// barePrefix reads a string as Go 1.27's traceback writes a label: bare
+// when it holds only letters, digits and "./_", else quoted.
+func barePrefix(s string) (string, string, error) {
+	if strings.HasPrefix(s, `"`) {
+		return quotedPrefix(s)
+	}
+	n := strings.IndexFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '/' || r == '_')
+	})
+	if n < 0 {
+		return "", "", errors.New("no end to the labels")
+	}
+	return s[:n], s[n:], nil
 }
 
 func quotedPrefix(s string) (string, string, error) {

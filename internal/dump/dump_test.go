@@ -89,6 +89,14 @@ func TestCapturedDumps(t *testing.T) {
 			},
 		},
 		{
+			// Go 1.27, a module of go 1.27: labels after the brackets.
+			file: "go1.27-labels.txt", fn: "main.main.func1",
+			want: func(t *testing.T, g *Goroutine) {
+				assert.Equal(t, []Label{{Key: "pattern", Value: "fanout"}}, g.Labels)
+				assert.Equal(t, "chan send", g.Wait)
+			},
+		},
+		{
 			file: "deep.txt", fn: "main.d0",
 			want: func(t *testing.T, g *Goroutine) {
 				assert.Positive(t, g.Elided, "a 120-frame stack loses its middle")
@@ -168,6 +176,11 @@ func TestHeaders(t *testing.T) {
 		{"goroutine 6 [sync.WaitGroup.Wait (durable)]:", Goroutine{ID: 6, Wait: "sync.WaitGroup.Wait"}},
 		{`goroutine 8 [select, 2 minutes labels:{"a": "x]:", "b": "y\"z"}]:`, Goroutine{ID: 8, Wait: "select", WaitMinutes: 2,
 			Labels: []Label{{"a", "x]:"}, {"b", `y"z`}}}},
+		// Go 1.27: after the brackets, quoted only where needed.
+		{"goroutine 7 [chan send] {pattern: fanout}:", Goroutine{ID: 7, Wait: "chan send", Labels: []Label{{"pattern", "fanout"}}}},
+		{`goroutine 9 [select, 3 minutes, locked to thread] {route: /api/v1, "user id": "a b", "k": "x] {y}:", empty: }:`, Goroutine{ID: 9, Wait: "select", WaitMinutes: 3, LockedToThread: true,
+			Labels: []Label{{"route", "/api/v1"}, {"user id", "a b"}, {"k", "x] {y}:"}, {"empty", ""}}}},
+		{"goroutine 4 [chan receive, synctest bubble 2] {t: 1}:", Goroutine{ID: 4, Wait: "chan receive", Labels: []Label{{"t", "1"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
@@ -209,6 +222,8 @@ func TestMalformed(t *testing.T) {
 		{"not a call", "goroutine 1 [running]:\nmain.f\n\t/a.go:1\n", "want a function call"},
 		{"unbalanced", "goroutine 1 [running]:\nmain.f)\n\t/a.go:1\n", "unbalanced"},
 		{"bad labels", "goroutine 1 [running labels:{a: b}]:\n", "labels"},
+		{"bad Go 1.27 labels", "goroutine 1 [running] {a b}:\n", "labels"},
+		{"Go 1.27 labels unquoted where they need it", "goroutine 1 [running] {a: b c}:\n", "labels"},
 		{"long line", "goroutine 1 [running]:\n" + strings.Repeat("x", MaxLineBytes+10) + "()\n", "longer than"},
 	}
 	for _, tt := range tests {
@@ -231,7 +246,7 @@ func TestMalformed(t *testing.T) {
 //
 //	go test ./internal/dump -run '^$' -fuzz FuzzReader -fuzztime 1000000x
 func FuzzReader(f *testing.F) {
-	for _, name := range []string{"leaktarget.txt", "labels.txt", "crash-system.txt", "deep.txt"} {
+	for _, name := range []string{"leaktarget.txt", "labels.txt", "go1.27-labels.txt", "crash-system.txt", "deep.txt"} {
 		b := load(f, name)
 		f.Add(b[:min(len(b), 8<<10)])
 	}

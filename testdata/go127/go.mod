@@ -1,0 +1,3 @@
+module example.com/go127labels
+
+go 1.27
