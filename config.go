@@ -47,7 +47,7 @@ const (
 	// maxWindow is the longest horizon: a week of buckets still judges a
 	// leak of a goroutine a day.
 	maxWindow                       = 7 * 24 * time.Hour
-	defaultDumpMaxGoroutines        = 5000
+	defaultDumpMaxGoroutines        = 3000
 	defaultLeakProfileMaxGoroutines = 10000
 )
 
@@ -292,8 +292,8 @@ func createDefaultConfig() *Config {
 		// Under the ceilings below, a suspicion's evidence is worth its cost.
 		Evidence:         evidenceOnSuspect,
 		EvidenceInterval: defaultEvidenceInterval,
-		// A dump of 5,000 goroutines stops the target's world for about
-		// 0.35 s, one of 10,000 for 0.7 s (BENCHMARKS.md, section 3).
+		// Both keep a fetch's pause of a Go 1.27 target under half a
+		// second, wherever its goroutines wait (BENCHMARKS.md, section 3).
 		DumpMaxGoroutines:        defaultDumpMaxGoroutines,
 		LeakProfileMaxGoroutines: defaultLeakProfileMaxGoroutines,
 		Leak: LeakConfig{
