@@ -87,7 +87,8 @@ var (
 )
 
 // TestCollectorGathersEvidence runs the example target twice, built with
-// and without GOEXPERIMENT=goroutineleakprofile, every pattern at 10
+// Go 1.27 (which serves the leak profile) and with Go 1.26 (which does not
+// without GOEXPERIMENT=goroutineleakprofile), every pattern at 10
 // requests a second, and scrapes both with the ocb-built collector in dump
 // mode with the leak profile every 10 s, for 150 s, metrics and logs to
 // OTLP endpoints of this test. The target without the leak profile sits
@@ -101,7 +102,9 @@ var (
 // for no healthy pattern, proof. It logs the table docs/evidence.md quotes.
 func TestCollectorGathersEvidence(t *testing.T) {
 	args := []string{"-patterns", strings.Join(append(append([]string{}, leakPatterns...), healthyPatterns...), ","), "-rate", "10"}
-	_, withAddr := runTarget(t, buildTargetWith(t, "GOEXPERIMENT=goroutineleakprofile"), "127.0.0.1:0", args...)
+	// The target with the leak profile is built with Go 1.27, which serves
+	// it with no experiment: the table docs/evidence.md quotes is Go 1.27's.
+	_, withAddr := runTarget(t, buildTargetWith(t, go127), "127.0.0.1:0", args...)
 	_, plainAddr := runTarget(t, buildTargetWith(t), "127.0.0.1:0", args...)
 
 	var (

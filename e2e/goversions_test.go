@@ -49,17 +49,19 @@ func countingProxy(t *testing.T, target string) (string, func(path string) int) 
 }
 
 // TestDefaultsOnGoVersions runs the example target's fan-out leak built
-// with Go 1.27 and with Go 1.26 (no experiment), each behind a proxy that
-// counts its requests, and scrapes both with the receiver's defaults but
-// for a short interval and window. The Go 1.27 target's leak is flagged by
-// growth and proven by the runtime under the same signature, with nothing
-// configured; the Go 1.26 target is never asked for the leak profile, its
-// index saying it serves none, and is flagged by growth all the same. The
-// two give the leak the same signature.
+// with Go 1.27, with Go 1.26 (no experiment), each behind a proxy that
+// counts its requests, and with Go 1.26 and GOEXPERIMENT=goroutineleakprofile,
+// and scrapes them with the receiver's defaults but for a short interval
+// and window. The Go 1.27 target's leak is flagged by growth and proven by
+// the runtime under the same signature, with nothing configured, and so is
+// the experiment's; the plain Go 1.26 target is never asked for the leak
+// profile, its index saying it serves none, and is flagged by growth all
+// the same. All give the leak the same signature.
 func TestDefaultsOnGoVersions(t *testing.T) {
 	args := []string{"-patterns", "fanout,pool", "-rate", "5"}
 	_, go127Target := runTarget(t, buildTargetWith(t, go127), "127.0.0.1:0", args...)
 	_, go126Target := runTarget(t, buildTargetWith(t), "127.0.0.1:0", args...)
+	_, experimentTarget := runTarget(t, buildTargetWith(t, "GOEXPERIMENT=goroutineleakprofile"), "127.0.0.1:0", args...)
 	newAddr, newHits := countingProxy(t, go127Target)
 	oldAddr, oldHits := countingProxy(t, go126Target)
 
@@ -72,8 +74,10 @@ func TestDefaultsOnGoVersions(t *testing.T) {
         service_name: go1.27
       - endpoint: %s
         service_name: go1.26
+      - endpoint: %s
+        service_name: go1.26-experiment
     leak:
-      window: 30s`, newAddr, oldAddr))
+      window: 30s`, newAddr, oldAddr, experimentTarget))
 
 	type seen struct {
 		signature string
@@ -83,7 +87,7 @@ func TestDefaultsOnGoVersions(t *testing.T) {
 	}
 	var got map[string]*seen
 	require.Eventually(t, func() bool {
-		got = map[string]*seen{"go1.27": {available: -1}, "go1.26": {available: -1}}
+		got = map[string]*seen{"go1.27": {available: -1}, "go1.26": {available: -1}, "go1.26-experiment": {available: -1}}
 		for _, m := range s.snapshot() {
 			for i := range m.ResourceMetrics().Len() {
 				rm := m.ResourceMetrics().At(i)
@@ -108,10 +112,12 @@ func TestDefaultsOnGoVersions(t *testing.T) {
 				}
 			}
 		}
-		return got["go1.27"].suspected && got["go1.27"].leaked > 0 && got["go1.26"].suspected
-	}, 60*time.Second, time.Second, "the leak flagged and proven on Go 1.27, flagged on Go 1.26")
+		return got["go1.27"].suspected && got["go1.27"].leaked > 0 && got["go1.26"].suspected &&
+			got["go1.26-experiment"].suspected && got["go1.26-experiment"].leaked > 0
+	}, 60*time.Second, time.Second, "the leak flagged and proven on Go 1.27 and on Go 1.26 with the experiment, flagged on Go 1.26")
 
 	assert.Equal(t, got["go1.27"].signature, got["go1.26"].signature, "one signature on both Go versions")
+	assert.Equal(t, got["go1.27"].signature, got["go1.26-experiment"].signature)
 	assert.Equal(t, int64(1), got["go1.27"].available)
 	assert.Equal(t, int64(0), got["go1.26"].available, "its index lists no leak profile")
 	assert.Zero(t, oldHits("/debug/pprof/goroutineleak"), "the Go 1.26 target asked for the leak profile")
