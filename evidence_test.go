@@ -31,9 +31,9 @@ import (
 // pprofTarget serves a process's three goroutine endpoints from files (a
 // nil one answers 404) and counts the requests for each.
 type pprofTarget struct {
-	profile, dump, leak []byte
-	mu                  sync.Mutex
-	hits                map[string]int
+	profile, dump, leak, index []byte
+	mu                         sync.Mutex
+	hits                       map[string]int
 }
 
 func (pt *pprofTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +52,8 @@ func (pt *pprofTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = pt.dump
 	case "/debug/pprof/goroutineleak":
 		body = pt.leak
+	case "/debug/pprof/":
+		body = pt.index
 	}
 	if body == nil {
 		http.NotFound(w, r)
@@ -305,6 +307,55 @@ func TestCeilings(t *testing.T) {
 	said := above.own.FilterMessageSnippet("more goroutines than the ceiling")
 	require.Equal(t, 1, said.Len(), "said once")
 	assert.Equal(t, goroutines, said.All()[0].ContextMap()["goroutines"])
+}
+
+// TestIndexes scrapes targets with the defaults whose /debug/pprof/ index
+// is Go 1.27's, Go 1.26's, or hostile: a page that lists no leak profile
+// keeps it from being asked; one that lists it has it asked from the next
+// scrape; one that is not an index, or too large, tells nothing, the leak
+// profile is asked as without an index, and the scrape goes on; the too
+// large one is counted as a refused fetch.
+func TestIndexes(t *testing.T) {
+	profile := mustRead("testdata/dumps/leaktarget.pb.gz")
+	leak := mustRead("testdata/dumps/leaktarget-leak.pb.gz")
+	go127, go126 := mustRead("internal/index/testdata/go1.27.html"), mustRead("internal/index/testdata/go1.26.html")
+	row := []byte("<tr><td>1</td><td><a href='goroutineleak?debug=1'>goroutineleak</a></td></tr>\n")
+	tests := []struct {
+		name      string
+		index     []byte
+		wantLeak  int // asks for the leak profile over the run
+		wantLimit int64
+	}{
+		{name: "go1.27", index: go127, wantLeak: 3},
+		{name: "go1.26", index: go126, wantLeak: 0},
+		{name: "no index", index: nil, wantLeak: 3},
+		{name: "a login page", index: []byte("<html><body>sign in</body></html>"), wantLeak: 3},
+		{name: "lying counts", index: []byte("<tr><td>99999999999999999999999</td><td><a href='goroutine?debug=1'>goroutine</a></td></tr>\n"), wantLeak: 3},
+		{name: "many rows", index: bytes.Repeat(row, 2000), wantLeak: 3},
+		{name: "huge", index: append(bytes.Clone(go127), bytes.Repeat([]byte(strings.Repeat(" ", 1023)+"\n"), 200)...), wantLeak: 3, wantLimit: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pt, u := startPprofTarget(t, profile, nil, leak)
+			pt.index = tt.index
+			cfg := createDefaultConfig()
+			cfg.Endpoint = u
+			cs := newClockScraper(t, cfg)
+			var m pmetric.Metrics
+			for at := time.Duration(0); at < 11*time.Minute; at += 30 * time.Second {
+				m = cs.scrapeAt(t, at)
+				assert.Equal(t, int64(1), gaugeValue(t, m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics(), "go.goroutine.scrape.up"))
+			}
+			assert.Equal(t, 1, pt.count("/debug/pprof/"), "the index read once an hour")
+			assert.Equal(t, tt.wantLeak, pt.count("/debug/pprof/goroutineleak"))
+			if tt.wantLimit > 0 {
+				errs := metric(t, m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics(), "go.goroutine.scrape.errors").Sum().DataPoints()
+				require.Equal(t, 1, errs.Len())
+				assert.Equal(t, metadata.AttributeErrorTypeLimit.String(), attr(errs.At(0).Attributes(), "error.type"))
+				assert.Equal(t, tt.wantLimit, errs.At(0).IntValue())
+			}
+		})
+	}
 }
 
 // TestEvidenceOnSuspect grows one group of a synthetic target until it is
