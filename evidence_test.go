@@ -358,6 +358,28 @@ func TestIndexes(t *testing.T) {
 	}
 }
 
+// TestLeakPathServesTheProfile scrapes a target that answers the leak
+// profile's path with its goroutine profile, as a proxy or a catch-all mux
+// would: nothing is proven, and each ask counts as not_goroutine_profile.
+func TestLeakPathServesTheProfile(t *testing.T) {
+	profile := mustRead("testdata/dumps/leaktarget.pb.gz")
+	pt, u := startPprofTarget(t, profile, nil, profile)
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: u, ServiceName: "catch-all"}}
+	cfg.LeakProfile = ptr(true)
+	cs := newClockScraper(t, cfg)
+	var m pmetric.Metrics
+	for at := time.Duration(0); at < 11*time.Minute; at += 30 * time.Second {
+		m = cs.scrapeAt(t, at)
+		assert.Empty(t, pointsBy(t, m, "catch-all", "go.goroutine.group.leaked"), "proven from a goroutine profile")
+	}
+	assert.Equal(t, 3, pt.count("/debug/pprof/goroutineleak"))
+	errs := metric(t, m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics(), "go.goroutine.scrape.errors").Sum().DataPoints()
+	require.Equal(t, 1, errs.Len())
+	assert.Equal(t, metadata.AttributeErrorTypeNotGoroutineProfile.String(), attr(errs.At(0).Attributes(), "error.type"))
+	assert.Equal(t, int64(3), errs.At(0).IntValue())
+}
+
 // TestEvidenceOnSuspect grows one group of a synthetic target until it is
 // suspected: only then are the dump and the leak profile fetched, once,
 // and one log record carries the stack, the creator and the wait from the
