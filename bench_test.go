@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap"
 
@@ -131,8 +129,7 @@ func BenchmarkState(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("file_storage/groups=%d", n), func(b *testing.B) {
 			host := fileStorage(b, b.TempDir())
-			client, err := host[fileStorageID].(storage.Extension).GetClient(context.Background(), component.KindReceiver, storedSettings().ID, "")
-			require.NoError(b, err)
+			client := storageClient(b, host)
 			b.Cleanup(func() { require.NoError(b, client.Close(context.Background())) })
 			b.ReportAllocs()
 			for b.Loop() {
@@ -163,8 +160,7 @@ func BenchmarkRestoreTargets(b *testing.B) {
 			}
 			s, err := newScraper(cfg, storedSettings(), func() time.Time { return fixedNow })
 			require.NoError(b, err)
-			client, err := host[fileStorageID].(storage.Extension).GetClient(context.Background(), component.KindReceiver, storedSettings().ID, "")
-			require.NoError(b, err)
+			client := storageClient(b, host)
 			for _, t := range s.targets {
 				require.NoError(b, client.Set(context.Background(), t.keep.key, record))
 			}

@@ -13,11 +13,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -87,24 +89,31 @@ type clockScraper struct {
 
 func newClockScraper(t *testing.T, cfg *Config) *clockScraper {
 	t.Helper()
+	cs := startClockScraper(t, cfg, componenttest.NewNopHost(), receivertest.NewNopSettings(metadata.Type), 0)
+	t.Cleanup(func() { require.NoError(t, cs.shutdown(context.Background())) })
+	return cs
+}
+
+// startClockScraper starts a scraper with settings set on host, its clock
+// at after t0; the caller shuts it down.
+func startClockScraper(t *testing.T, cfg *Config, host component.Host, set receiver.Settings, at time.Duration) *clockScraper {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
-	cs := &clockScraper{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC), logs: new(consumertest.LogsSink)}
-	set := receivertest.NewNopSettings(metadata.Type)
+	cs := &clockScraper{now: t0.Add(at), logs: new(consumertest.LogsSink)}
 	var core zapcore.Core
 	core, cs.own = observer.New(zap.InfoLevel)
 	set.Logger = zap.New(core)
 	s, err := newScraper(cfg, set, func() time.Time { return cs.now })
 	require.NoError(t, err)
 	s.logs = cs.logs
-	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, s.shutdown(context.Background())) })
+	require.NoError(t, s.start(context.Background(), host))
 	cs.goroutineScraper = s
 	return cs
 }
 
 func (cs *clockScraper) scrapeAt(t *testing.T, at time.Duration) pmetric.Metrics {
 	t.Helper()
-	cs.now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).Add(at)
+	cs.now = t0.Add(at)
 	m, err := cs.scrape(context.Background())
 	require.NoError(t, err)
 	return m

@@ -3,12 +3,10 @@ package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
-	"github.com/goroutinewatch/goroutinereceiver/internal/group"
 )
 
 // gather performs the evidence fetches the policy asked for, in the
@@ -32,12 +30,8 @@ func (r *reader) gather(ctx context.Context, w *worker, t *target, asked evidenc
 			f.leakAbsent = true
 		case err != nil:
 			f.leakErr = err
-		case len(p.SampleType) == 0 || p.SampleType[0].Type != "goroutineleak":
-			// A proxy or a mux that answers every path with the goroutine
-			// profile would otherwise prove every goroutine leaked.
-			f.leakErr = fmt.Errorf("%w: the leak profile's path served %v", group.ErrNotGoroutineProfile, p.SampleType)
 		default:
-			f.leak, f.leakErr = t.leakGrouper.Of(p, r.opts)
+			f.leak, f.leakErr = t.leakGrouper.OfLeak(p, r.opts)
 			f.leakProfile = p
 		}
 	}

@@ -167,7 +167,7 @@ func (s *goroutineScraper) restore(ctx context.Context, host component.Host, id 
 	}
 	store, deleted, err := state.Open(ctx, client, keys)
 	if err != nil {
-		s.settings.Logger.Warn("the storage's index of saved targets", zap.String("storage", id.String()), zap.Error(err))
+		s.settings.Logger.Warn("reading the storage's index of saved targets failed; records of targets no longer configured may stay behind", zap.String("storage", id.String()), zap.Error(err))
 	}
 	if deleted > 0 {
 		s.settings.Logger.Info("deleted the saved state of targets no longer configured", zap.Int("targets", deleted))

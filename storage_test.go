@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/state"
+	"github.com/goroutinewatch/goroutinereceiver/internal/state/statetest"
 )
 
 // extensions is a collector host that holds the extensions given.
@@ -30,43 +29,18 @@ func (e extensions) GetExtensions() map[component.ID]component.Component { retur
 
 var fileStorageID = component.MustNewID("file_storage")
 
-// fileStorage starts the real file_storage extension over dir, as a
-// collector with it configured does, and returns the host that holds it.
+// fileStorage starts the real file_storage extension over dir and
+// returns the host that holds it.
 func fileStorage(t testing.TB, dir string) extensions {
 	t.Helper()
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = dir
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
-	return extensions{fileStorageID: ext}
+	return extensions{fileStorageID: statetest.FileStorage(t, dir)}
 }
 
-// clockedScraper is a scraper on a clock the test moves.
-type clockedScraper struct {
-	*goroutineScraper
-	at time.Time
-}
-
-func startStored(t *testing.T, cfg *Config, host component.Host, at time.Time) *clockedScraper {
+// startStored starts a receiver with storage on host, its clock at at; the
+// test shuts it down, as a collector's restart does.
+func startStored(t *testing.T, cfg *Config, host component.Host, at time.Duration) *clockScraper {
 	t.Helper()
-	require.NoError(t, cfg.Validate())
-	cs := &clockedScraper{at: at}
-	s, err := newScraper(cfg, storedSettings(), func() time.Time { return cs.at })
-	require.NoError(t, err)
-	cs.goroutineScraper = s
-	require.NoError(t, s.start(context.Background(), host))
-	return cs
-}
-
-func (cs *clockedScraper) scrapeAt(t *testing.T, at time.Time) pmetric.Metrics {
-	t.Helper()
-	cs.at = at
-	m, err := cs.scrape(context.Background())
-	require.NoError(t, err)
-	return m
+	return startClockScraper(t, cfg, host, storedSettings(), at)
 }
 
 // TestStorageAcrossRestarts runs two receivers in turn over the real
@@ -80,10 +54,10 @@ func TestStorageAcrossRestarts(t *testing.T) {
 	cfg.Storage = &fileStorageID
 	cfg.Targets = []TargetConfig{{Endpoint: a.URL, ServiceName: "a"}, {Endpoint: b.URL, ServiceName: "b"}}
 
-	first := startStored(t, cfg, host, t0)
+	first := startStored(t, cfg, host, 0)
 	var m pmetric.Metrics
 	for i := range 5 {
-		m = first.scrapeAt(t, t0.Add(time.Duration(i)*30*time.Second))
+		m = first.scrapeAt(t, time.Duration(i)*30*time.Second)
 	}
 	assert.Positive(t, gaugeValue(t, byService(t, m, "a"), "go.goroutine.state.size"), "a save within two minutes")
 	assert.False(t, hasMetric(byService(t, m, "a"), "go.goroutine.state.errors"))
@@ -94,7 +68,7 @@ func TestStorageAcrossRestarts(t *testing.T) {
 
 	// Started again without target b.
 	cfg.Targets = cfg.Targets[:1]
-	second := startStored(t, cfg, host, t0.Add(3*time.Minute))
+	second := startStored(t, cfg, host, 3*time.Minute)
 	assert.Zero(t, second.targets[0].health.stateErrors)
 	assert.Equal(t, groups, second.targets[0].tracker.Len(), "every group's windows restored")
 	assert.True(t, bytes.Equal(before, second.targets[0].appendState(nil, t0.Add(3*time.Minute))), "the state as it was at shutdown")
@@ -124,8 +98,8 @@ func TestStorageUnreadable(t *testing.T) {
 	require.NoError(t, client.Set(context.Background(), key, []byte("grst\x01 not a record")))
 	require.NoError(t, client.Close(context.Background()))
 
-	s := startStored(t, cfg, host, t0)
-	m := s.scrapeAt(t, t0)
+	s := startStored(t, cfg, host, 0)
+	m := s.scrapeAt(t, 0)
 	require.NoError(t, s.shutdown(context.Background()))
 	client = storageClient(t, host)
 	got, err := client.Get(context.Background(), key)
@@ -153,9 +127,9 @@ func TestStorageFileCorrupt(t *testing.T) {
 	cfg := createDefaultConfig()
 	cfg.Storage = &fileStorageID
 	cfg.Endpoint = a.URL
-	s := startStored(t, cfg, host, t0)
+	s := startStored(t, cfg, host, 0)
 	assert.Nil(t, s.store)
-	m := s.scrapeAt(t, t0)
+	m := s.scrapeAt(t, 0)
 	require.NoError(t, s.shutdown(context.Background()))
 	errs := metric(t, m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics(), "go.goroutine.state.errors").Sum().DataPoints()
 	require.Equal(t, 1, errs.Len())
@@ -200,7 +174,7 @@ func storedSettings() receiver.Settings {
 // storageClient is a client of the receiver's own namespace in host's
 // file_storage, to look at what the receiver keeps while no receiver runs
 // (a file holds one client at a time).
-func storageClient(t *testing.T, host extensions) storage.Client {
+func storageClient(t testing.TB, host extensions) storage.Client {
 	t.Helper()
 	c, err := host[fileStorageID].(storage.Extension).GetClient(context.Background(), component.KindReceiver, storedSettings().ID, "")
 	require.NoError(t, err)

@@ -345,7 +345,6 @@ func (t *target) indexRead(x index.Index, err error) {
 				zap.String("target", t.resource.url))
 		}
 		t.evidence = t.evidence.IndexRead(true, false)
-		t.evidence.Leak = evidence.Absent
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,20 +105,7 @@ func TestCollectorGathersEvidence(t *testing.T) {
 	_, withAddr := runTarget(t, buildTargetWith(t, go127), "127.0.0.1:0", args...)
 	_, plainAddr := runTarget(t, buildTargetWith(t), "127.0.0.1:0", args...)
 
-	var (
-		mu    sync.Mutex
-		paths = map[string]int{}
-	)
-	backend, err := url.Parse("http://" + plainAddr)
-	require.NoError(t, err)
-	proxy := httputil.NewSingleHostReverseProxy(backend)
-	counted := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		paths[r.URL.Path]++
-		mu.Unlock()
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(counted.Close)
+	counted, hits := countingProxy(t, plainAddr)
 
 	metrics := &sink{}
 	logs := &logSink{}
@@ -152,7 +137,7 @@ service:
     logs:
       receivers: [goroutine]
       exporters: [otlphttp]
-`, "http://"+withAddr, counted.URL)))
+`, "http://"+withAddr, "http://"+counted)))
 	time.Sleep(150 * time.Second)
 
 	// Per service and pattern, over the run: the largest leaked count, whether
@@ -263,10 +248,8 @@ service:
 	for _, v := range available["with-leak-profile"] {
 		assert.Equal(t, int64(1), v)
 	}
-	mu.Lock()
-	assert.Equal(t, 1, paths["/debug/pprof/goroutineleak"], "asked once in the run, next in an hour")
-	assert.Greater(t, paths["/debug/pprof/goroutine"], 100, "the dump every second")
-	mu.Unlock()
+	assert.Equal(t, 1, hits("/debug/pprof/goroutineleak"), "asked once in the run, next in an hour")
+	assert.Greater(t, hits("/debug/pprof/goroutine"), 100, "the dump every second")
 
 	// Exactly one log record for the fan-out group of the target with the
 	// leak profile, with its stack, creator and proof.

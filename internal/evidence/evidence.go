@@ -129,7 +129,8 @@ func above(goroutines, ceiling int64) bool { return ceiling > 0 && goroutines > 
 
 // IndexRead returns the state after the target's index was read: told
 // whether it lists the leak profile (listed), or, when the page could not
-// tell (a 404, another page, a failed read), nothing (told false).
+// tell (a 404, another page, a failed read), nothing (told false). A page
+// that lists none makes the leak profile unavailable, as a 404 would.
 func (s State) IndexRead(told, listed bool) State {
 	switch {
 	case !told:
@@ -137,7 +138,7 @@ func (s State) IndexRead(told, listed bool) State {
 	case listed:
 		s.Listed = Served
 	default:
-		s.Listed = Absent
+		s.Listed, s.Leak = Absent, Absent
 	}
 	return s
 }

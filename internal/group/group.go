@@ -149,6 +149,20 @@ func (g *Grouper) Group(d *decode.Decoder, r io.Reader, lim decode.Limits, opts 
 	return res, p, err
 }
 
+// OfLeak groups p, which must be a goroutineleak profile: a proxy or a mux
+// that answers the leak profile's path with the goroutine profile would
+// otherwise prove every goroutine leaked.
+func (g *Grouper) OfLeak(p *decode.Profile, opts Options) (Result, error) {
+	if len(p.SampleType) == 0 || p.SampleType[0].Type != "goroutineleak" {
+		var got string
+		if len(p.SampleType) > 0 {
+			got = p.SampleType[0].Type + "/" + p.SampleType[0].Unit
+		}
+		return Result{}, fmt.Errorf("%w: sample type %q where a goroutineleak profile belongs", ErrNotGoroutineProfile, got)
+	}
+	return g.Of(p, opts)
+}
+
 // Of groups p, whose first sample type must be "goroutine" or
 // "goroutineleak" counted in "count".
 func (g *Grouper) Of(p *decode.Profile, opts Options) (Result, error) {

@@ -271,3 +271,12 @@ func TestFramelessKeepsTotal(t *testing.T) {
 		assert.NotEmpty(t, g.Stuck.Function, "a nameless group")
 	}
 }
+
+// TestOfLeakWantsTheLeakProfile: the goroutine profile served where the
+// leak profile belongs proves nothing.
+func TestOfLeakWantsTheLeakProfile(t *testing.T) {
+	var g Grouper
+	_, err := g.OfLeak(load(t, "leaktarget.pb.gz"), Options{})
+	require.ErrorIs(t, err, ErrNotGoroutineProfile)
+	assert.Contains(t, err.Error(), `"goroutine/count" where a goroutineleak profile belongs`)
+}

@@ -9,18 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/goleak"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+	"github.com/goroutinewatch/goroutinereceiver/internal/state/statetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -145,18 +143,11 @@ func TestKeys(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// fileStorage returns a client of the real file_storage extension, in a
-// directory of the test's, and the directory.
+// fileStorage returns a client of the real file_storage extension, in
+// dir.
 func fileStorage(t *testing.T, dir string) storage.Client {
 	t.Helper()
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = dir
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
-	client, err := ext.(storage.Extension).GetClient(context.Background(), component.KindReceiver, component.MustNewID("goroutine"), "")
+	client, err := statetest.FileStorage(t, dir).GetClient(context.Background(), component.KindReceiver, component.MustNewID("goroutine"), "")
 	require.NoError(t, err)
 	return client
 }

@@ -149,7 +149,7 @@ func (t *Tracker[K]) Restore(src []byte, key func([]byte) (K, error)) (err error
 		r.fail("%d groups in %d bytes", groups, len(r.b))
 	}
 	kept := min(groups, uint64(t.maxGroups))
-	var spare Series
+	spare := t.cfg.NewSeries() // read into, for the groups past kept
 	for i := range groups {
 		kb := r.bytes(int(r.uvarint()))
 		if r.err != nil {
@@ -159,8 +159,6 @@ func (t *Tracker[K]) Restore(src []byte, key func([]byte) (K, error)) (err error
 		// lowered since the save) a series is read, to check the whole, and
 		// dropped: the smallest go, as they are saved largest first.
 		if i >= kept {
-			spare.h = spare.h[:0]
-			spare.h = append(spare.h, make([]horizonState, len(t.cfg.Horizons))...)
 			spare.readFrom(&r)
 			continue
 		}

@@ -5,72 +5,29 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"runtime/pprof"
-	"sync"
+	"time"
 )
 
 func main() {
-	var started sync.WaitGroup
 	block := make(chan int)
 	for range 3 {
-		started.Add(1)
 		go pprof.Do(context.Background(), pprof.Labels("pattern", "fanout"), func(context.Context) {
-			started.Done()
 			block <- 1 // never received
 		})
 	}
-	started.Wait()
-	for range 1000 { // until the three are parked on the send
-		if len(pendingSends()) >= 3 {
+	// Until the three are parked on the send, or a second has passed.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		var dump bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&dump, 2)
+		if bytes.Count(dump.Bytes(), []byte("[chan send]")) >= 3 {
 			break
 		}
 	}
 	if err := pprof.Lookup("goroutine").WriteTo(os.Stdout, 2); err != nil {
 		panic(err)
 	}
-}
-
-// pendingSends returns the dump's goroutine headers that wait on a send.
-func pendingSends() []string {
-	var b []byte
-	w := &sink{b: &b}
-	_ = pprof.Lookup("goroutine").WriteTo(w, 2)
-	var out []string
-	for _, line := range splitLines(string(b)) {
-		if len(line) > 10 && line[:10] == "goroutine " && contains(line, "[chan send") {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-type sink struct{ b *[]byte }
-
-func (s *sink) Write(p []byte) (int, error) { *s.b = append(*s.b, p...); return len(p), nil }
-
-func splitLines(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != '\n' {
-			i++
-		}
-		out = append(out, s[:i])
-		if i < len(s) {
-			i++
-		}
-		s = s[i:]
-	}
-	return out
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
