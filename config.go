@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
@@ -489,14 +488,4 @@ func targetURL(endpoint string) (*url.URL, error) {
 		u.Path = defaultPath
 	}
 	return u, nil
-}
-
-// controllerConfig is what the scraper controller is given: it schedules
-// scrapes; each target's deadline is applied per target (Config.Timeout).
-func (cfg *Config) controllerConfig() scraperhelper.ControllerConfig {
-	cc := scraperhelper.NewDefaultControllerConfig()
-	cc.CollectionInterval = cfg.CollectionInterval
-	cc.InitialDelay = cfg.InitialDelay
-	cc.Timeout = 0
-	return cc
 }

@@ -65,12 +65,8 @@ func TestLoadConfig(t *testing.T) {
 	assert.InDelta(t, 2.326, createDefaultConfig().Leak.z(), 0.001, "one-sided 1%% quantile")
 	assert.False(t, cfg.Metrics.GoGoroutineScrapeSize.Enabled)
 	assert.True(t, cfg.Metrics.GoGoroutineGroupCount.Enabled)
-
-	// The controller gets interval and delay; the deadline is per target.
-	cc := cfg.controllerConfig()
-	assert.Equal(t, 15*time.Second, cc.CollectionInterval)
-	assert.Equal(t, 2*time.Second, cc.InitialDelay)
-	assert.Zero(t, cc.Timeout)
+	assert.Equal(t, 15*time.Second, cfg.CollectionInterval)
+	assert.Equal(t, 2*time.Second, cfg.InitialDelay)
 }
 
 func TestLoadConfigWindows(t *testing.T) {

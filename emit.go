@@ -168,7 +168,7 @@ func (e *emitter) emitGroups(now pcommon.Timestamp, t *target, r *result) {
 	}
 	for _, i := range r.kept {
 		g, est := &r.groups.Groups[i], &r.estimates[i]
-		a := e.attributes(g.Identity)
+		a := e.attributes(r.groups.Identity(i))
 		e.counts.record(start, now, g.Count, &a)
 		for h, name := range e.horizons {
 			if rd := est.Horizons[h]; rd.Ready {

@@ -7,10 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/scraper"
-	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
@@ -60,7 +57,7 @@ func (s *sharedReceivers) createMetrics(_ context.Context, set receiver.Settings
 	if err != nil {
 		return nil, err
 	}
-	r.metrics = next
+	r.scraper.metrics = next
 	return r, nil
 }
 
@@ -73,20 +70,19 @@ func (s *sharedReceivers) createLogs(_ context.Context, set receiver.Settings, c
 	return r, nil
 }
 
-// goroutineReceiver runs one scraper under the scraperhelper controller,
-// for the metrics pipeline and the logs pipeline alike: the collector starts
-// and shuts it down once per pipeline, and it runs from the first start to
-// the last shutdown.
+// goroutineReceiver runs one scraper on its schedule, for the metrics
+// pipeline and the logs pipeline alike: the collector starts and shuts it
+// down once per pipeline, and it runs from the first start to the last
+// shutdown.
 type goroutineReceiver struct {
 	cfg     *Config
 	set     receiver.Settings
 	scraper *goroutineScraper
-	metrics consumer.Metrics // nil when only a logs pipeline has the receiver
 	release func()
 
-	mu      sync.Mutex
-	started int
-	ctrl    receiver.Metrics
+	mu       sync.Mutex
+	started  int
+	schedule *schedule
 }
 
 func (r *goroutineReceiver) Start(ctx context.Context, host component.Host) error {
@@ -95,29 +91,17 @@ func (r *goroutineReceiver) Start(ctx context.Context, host component.Host) erro
 	if r.started++; r.started > 1 {
 		return nil
 	}
-	next := r.metrics
-	if next == nil {
-		// Logs only: the scrapes still run, their metrics go nowhere.
-		next, _ = consumer.NewMetrics(func(context.Context, pmetric.Metrics) error { return nil })
-	}
-	s := r.scraper
-	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
-	if err != nil {
+	if err := r.scraper.start(ctx, host); err != nil {
 		return err
 	}
-	cc := r.cfg.controllerConfig()
-	ctrl, err := scraperhelper.NewMetricsController(&cc, r.set, next, scraperhelper.AddMetricsScraper(metadata.Type, sc))
-	if err != nil {
-		return err
-	}
-	r.ctrl = ctrl
-	return ctrl.Start(ctx, host)
+	r.schedule = newSchedule(r.cfg.CollectionInterval, r.cfg.InitialDelay, r.scraper.scrapeRound)
+	r.schedule.start(ctx)
+	return nil
 }
 
-// Shutdown cancels the scrape under way before shutting the controller
-// down: the controller waits for that scrape to end before it tells the
-// scraper to shut down, and a hung target would hold it until the scrape's
-// deadline.
+// Shutdown cancels the scrape under way before it stops the schedule,
+// which waits for that scrape to end before the scraper shuts down: a hung
+// target would hold it until the target's deadline.
 func (r *goroutineReceiver) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -128,8 +112,9 @@ func (r *goroutineReceiver) Shutdown(ctx context.Context) error {
 	r.started = 0
 	r.release()
 	r.scraper.stop()
-	if r.ctrl == nil {
+	if r.schedule == nil {
 		return nil
 	}
-	return r.ctrl.Shutdown(ctx)
+	r.schedule.stop()
+	return r.scraper.shutdown(ctx)
 }

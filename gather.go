@@ -10,9 +10,9 @@ import (
 )
 
 // gather performs the evidence fetches the policy asked for, in the
-// scrape's deadline: the index, the dump, grouped with the target's evidence grouper,
-// and the leak profile, decoded with the worker's decoder and grouped with
-// the target's leak grouper. It decides nothing; the target's report keeps
+// scrape's deadline: the index, the dump, grouped with the worker's evidence
+// grouper, and the leak profile, decoded with the worker's decoder and
+// grouped with its leak grouper. It decides nothing; the target's report keeps
 // what it brings.
 func (r *reader) gather(ctx context.Context, w *worker, t *target, asked evidence.Fetch) found {
 	var f found
@@ -20,7 +20,7 @@ func (r *reader) gather(ctx context.Context, w *worker, t *target, asked evidenc
 		f.index, f.indexErr = r.index(ctx, t.endpoints.Index)
 	}
 	if asked.Dump {
-		f.dump, _, f.dumpErr = r.dump(ctx, t.endpoints.Dump, &t.evidenceGrouper)
+		f.dump, _, f.dumpErr = r.dump(ctx, t.endpoints.Dump, &w.evidenceGrouper)
 	}
 	if asked.Leak {
 		p, _, err := r.profile(ctx, t.endpoints.Leak, &w.decoder)
@@ -31,7 +31,7 @@ func (r *reader) gather(ctx context.Context, w *worker, t *target, asked evidenc
 		case err != nil:
 			f.leakErr = err
 		default:
-			f.leak, f.leakErr = t.leakGrouper.OfLeak(p, r.opts)
+			f.leak, f.leakErr = w.leakGrouper.OfLeak(p, r.opts)
 			f.leakProfile = p
 		}
 	}

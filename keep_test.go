@@ -129,7 +129,7 @@ func TestRestoredRefuses(t *testing.T) {
 	future[4] = state.Version + 1
 
 	other := newReportTest(t, evidence.Policy{})
-	other.t.tracker = trend.NewTracker[group.Key](&trend.Config{Horizons: trend.Horizons([]time.Duration{time.Hour}, 0.1, 10), Z: 2.326}, 10)
+	other.t.tracker = trend.NewTracker(&trend.Config{Horizons: trend.Horizons([]time.Duration{time.Hour}, 0.1, 10), Z: 2.326}, 10, group.Key.Compare)
 	for i := range 4 * 40 {
 		leaking(other, sv, i)
 	}

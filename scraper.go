@@ -15,13 +15,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/scraper/scrapererror"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
 	"github.com/goroutinewatch/goroutinereceiver/internal/state"
 	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
@@ -29,7 +30,8 @@ import (
 
 // goroutineScraper runs the stages for every target at each scrape: a
 // pool of workers reads the targets, each target's report applies what was
-// read to it, and the emitter writes the results in configuration order.
+// read to it, the worker's emitter writes the result under the target's
+// resource, and the scrape joins the resources in configuration order.
 type goroutineScraper struct {
 	cfg      *Config
 	settings receiver.Settings
@@ -40,11 +42,12 @@ type goroutineScraper struct {
 	source  source // the profile or the dump, as `mode` chose once
 	policy  evidence.Policy
 	workers []worker
-	emitter *emitter
 
-	// logs receives the log records; nil when no logs pipeline has the
-	// receiver.
-	logs consumer.Logs
+	// metrics and logs receive each target's scrape; nil when no pipeline
+	// of that signal has the receiver. obs counts what they accept.
+	metrics consumer.Metrics
+	logs    consumer.Logs
+	obs     *receiverhelper.ObsReport
 	// store keeps the targets' state across restarts; nil without
 	// `storage`.
 	store *state.Store
@@ -129,7 +132,14 @@ func (s *goroutineScraper) start(ctx context.Context, host component.Host) error
 		return err
 	}
 	s.reader.client = fetch.Client{HTTP: c}
-	s.emitter = newEmitter(s.cfg, s.settings, pcommon.NewTimestampFromTime(s.now()))
+	if s.obs, err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{ReceiverID: s.settings.ID, ReceiverCreateSettings: s.settings}); err != nil {
+		return err
+	}
+	started := pcommon.NewTimestampFromTime(s.now())
+	s.workers = make([]worker, min(s.cfg.MaxConcurrency, len(s.targets)))
+	for i := range s.workers {
+		s.workers[i].emitter = newEmitter(s.cfg, s.settings, started)
+	}
 	if s.cfg.Storage != nil {
 		return s.restore(ctx, host, *s.cfg.Storage)
 	}
@@ -206,60 +216,103 @@ func (s *goroutineScraper) shutdown(ctx context.Context) error {
 	return s.store.Close(ctx)
 }
 
-// scrape reads every target with at most max_concurrency in flight, then
-// emits them in configuration order. A failed target costs only its own
-// data: the others' still go out, with a partial scrape error.
-func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
+// emitted is one target's scrape as its worker wrote it.
+type emitted struct {
+	metrics pmetric.ResourceMetricsSlice
+	logs    plog.ResourceLogsSlice
+	err     error
+}
+
+// A delivery takes target i's scrape from the worker that wrote it: some of
+// max_concurrency run at once.
+type delivery func(ctx context.Context, i int, e *emitted) error
+
+// scrapeEach reads every target with at most max_concurrency in flight,
+// each worker emitting a target and handing it to deliver as soon as it is
+// read: a scrape of a thousand targets is never one batch of a million
+// points held at once. A failed target costs only its own data. It returns
+// the failed targets' errors and deliver's, joined.
+func (s *goroutineScraper) scrapeEach(ctx context.Context, deliver delivery) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(s.stopCtx, cancel)()
 	at := s.now()
-	results := make([]result, len(s.targets))
+	errs := make([]error, len(s.targets))
 	var (
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
-	n := min(s.cfg.MaxConcurrency, len(s.targets))
-	if len(s.workers) < n {
-		s.workers = make([]worker, n)
-	}
-	for w := range n {
+	for w := range s.workers {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(s.targets) {
 					return
 				}
-				results[i] = s.scrapeTarget(ctx, s.targets[i], &s.workers[w], at)
+				t := s.targets[i]
+				e := s.scrapeTarget(ctx, t, &s.workers[w], at)
+				if e.err != nil {
+					e.err = fmt.Errorf("target %s: %w", t.resource.url, e.err)
+				}
+				errs[i] = errors.Join(e.err, deliver(ctx, i, &e))
 			}
 		})
 	}
 	wg.Wait()
+	return errors.Join(errs...)
+}
 
-	now := pcommon.NewTimestampFromTime(at)
-	var errs []error
-	m, logs := pmetric.NewMetrics(), plog.NewLogs()
-	for i, t := range s.targets {
-		s.emitter.emit(now, t, &results[i], m.ResourceMetrics(), logs.ResourceLogs())
-		if err := results[i].err; err != nil {
-			errs = append(errs, fmt.Errorf("target %s: %w", t.resource.url, err))
-		}
+// deliver sends a target's metrics and log records down their pipelines,
+// counted as the collector counts a receiver's.
+func (s *goroutineScraper) deliver(ctx context.Context, _ int, e *emitted) error {
+	return errors.Join(s.deliverMetrics(ctx, e), s.deliverLogs(ctx, e))
+}
+
+func (s *goroutineScraper) deliverMetrics(ctx context.Context, e *emitted) error {
+	if s.metrics == nil || e.metrics.Len() == 0 {
+		return nil
 	}
-	if s.logs != nil && logs.LogRecordCount() > 0 {
-		if err := s.logs.ConsumeLogs(ctx, logs); err != nil {
-			errs = append(errs, fmt.Errorf("sending log records: %w", err))
-		}
+	md := pmetric.NewMetrics()
+	e.metrics.MoveAndAppendTo(md.ResourceMetrics())
+	n := md.DataPointCount()
+	ctx = s.obs.StartMetricsOp(ctx)
+	err := s.metrics.ConsumeMetrics(ctx, md)
+	s.obs.EndMetricsOp(ctx, metadata.Type.String(), n, err)
+	if err != nil {
+		return fmt.Errorf("sending metrics: %w", err)
 	}
-	if len(errs) > 0 {
-		return m, scrapererror.NewPartialScrapeError(errors.Join(errs...), len(errs))
+	return nil
+}
+
+func (s *goroutineScraper) deliverLogs(ctx context.Context, e *emitted) error {
+	if s.logs == nil || e.logs.Len() == 0 {
+		return nil
 	}
-	return m, nil
+	ld := plog.NewLogs()
+	e.logs.MoveAndAppendTo(ld.ResourceLogs())
+	n := ld.LogRecordCount()
+	ctx = s.obs.StartLogsOp(ctx)
+	err := s.logs.ConsumeLogs(ctx, ld)
+	s.obs.EndLogsOp(ctx, metadata.Type.String(), n, err)
+	if err != nil {
+		return fmt.Errorf("sending log records: %w", err)
+	}
+	return nil
+}
+
+// scrapeRound is one scheduled scrape of every target. Its errors are said
+// once a round, as the collector's scraper controller says them.
+func (s *goroutineScraper) scrapeRound(ctx context.Context) {
+	if err := s.scrapeEach(ctx, s.deliver); err != nil {
+		s.settings.Logger.Error("Error scraping metrics", zap.Error(err))
+	}
 }
 
 // scrapeTarget runs one target's stages under its deadline: the source
-// reads it, and its report applies the reading, gathering the evidence the
-// policy asks for. A panic in either is that target's internal error.
-func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, w *worker, at time.Time) result {
+// reads it, its report applies the reading, gathering the evidence the
+// policy asks for, and the worker's emitter writes the result. A panic in
+// the reading or the report is that target's internal error.
+func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, w *worker, at time.Time) emitted {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout())
 	defer cancel()
@@ -272,25 +325,28 @@ func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, w *worke
 		}
 	}
 
-	o, err := contained("reading the profile", func() observation { return s.source.read(ctx, w, t.endpoints, &t.grouper) })
+	o, err := contained("reading the profile", func() observation { return s.source.read(ctx, w, t.endpoints) })
 	if err != nil {
 		o = observation{err: err}
-		s.forgetHalfWritten(t, w)
+		w.forgetHalfWritten()
 	}
-	r, err := contained("reporting the scrape", func() result { return t.report(at, o, s.policy, gather, save) })
+	r, err := contained("reporting the scrape", func() result { return t.report(at, o, s.policy, gather, save, &w.scratch) })
 	if err != nil {
-		s.forgetHalfWritten(t, w)
-		r = t.report(at, observation{err: err}, s.policy, gather, nil)
+		w.forgetHalfWritten()
+		r = t.report(at, observation{err: err}, s.policy, gather, nil, &w.scratch)
 	}
 	r.duration = time.Since(start)
-	return r
+	out := emitted{metrics: pmetric.NewResourceMetricsSlice(), logs: plog.NewResourceLogsSlice(), err: r.err}
+	w.emitter.emit(pcommon.NewTimestampFromTime(at), t, &r, out.metrics, out.logs)
+	return out
 }
 
 // forgetHalfWritten drops what a panic may have left half-written: the
-// worker's decoder and the target's groupers.
-func (s *goroutineScraper) forgetHalfWritten(t *target, w *worker) {
+// decoder's, the groupers' and the report's memory.
+func (w *worker) forgetHalfWritten() {
 	w.decoder = decode.Decoder{}
-	t.grouper, t.evidenceGrouper, t.leakGrouper = group.Grouper{}, group.Grouper{}, group.Grouper{}
+	w.grouper, w.evidenceGrouper, w.leakGrouper = group.Grouper{}, group.Grouper{}, group.Grouper{}
+	w.scratch = scratch{}
 }
 
 // contained runs f, turning a panic into an errPanic naming what was under

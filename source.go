@@ -12,9 +12,9 @@ import (
 )
 
 // A source reads a target's goroutines from its endpoints, grouped by the
-// target's grouper: the profile or the dump, as `mode` chose once.
+// worker's grouper: the profile or the dump, as `mode` chose once.
 type source interface {
-	read(ctx context.Context, w *worker, e fetch.Endpoints, g *group.Grouper) observation
+	read(ctx context.Context, w *worker, e fetch.Endpoints) observation
 }
 
 // observation is what a source read of a target at one scrape.
@@ -31,11 +31,17 @@ type observation struct {
 	err        error
 }
 
-// worker is what one of the max_concurrency workers keeps: a decoder's
-// buffers are needed only while a profile is read, so they are per worker,
-// not per target.
+// worker is what one of the max_concurrency workers keeps: what is needed
+// only while a target is scraped and emitted (a decoder's buffers, the
+// groupers', a report's) is per worker, not per target.
 type worker struct {
 	decoder decode.Decoder
+	// The groupers of the scrape's profile or dump, of the evidence dump
+	// and of the leak profile: a report reads all three at once.
+	grouper, evidenceGrouper, leakGrouper group.Grouper
+	scratch                               scratch
+	// emitter writes the worker's results, each into a resource of its own.
+	emitter *emitter
 	// state is the buffer the worker's targets' saved state is encoded in.
 	state []byte
 }
@@ -96,13 +102,13 @@ func (r *reader) index(ctx context.Context, u *url.URL) (index.Index, error) {
 // size.
 type profileSource struct{ *reader }
 
-func (s profileSource) read(ctx context.Context, w *worker, e fetch.Endpoints, g *group.Grouper) observation {
+func (s profileSource) read(ctx context.Context, w *worker, e fetch.Endpoints) observation {
 	p, n, err := s.profile(ctx, e.Profile, &w.decoder)
 	o := observation{bytes: n, err: err}
 	if err != nil {
 		return o
 	}
-	if o.groups, o.err = g.Of(p, s.opts); o.err != nil {
+	if o.groups, o.err = w.grouper.Of(p, s.opts); o.err != nil {
 		return o
 	}
 	o.profile, o.instance, o.stringsCut = p, p.Instance(), p.StringsCut
@@ -112,7 +118,7 @@ func (s profileSource) read(ctx context.Context, w *worker, e fetch.Endpoints, g
 // dumpSource reads the debug=2 dump: creators and wait ages every scrape.
 type dumpSource struct{ *reader }
 
-func (s dumpSource) read(ctx context.Context, _ *worker, e fetch.Endpoints, g *group.Grouper) observation {
-	res, n, err := s.dump(ctx, e.Dump, g)
+func (s dumpSource) read(ctx context.Context, w *worker, e fetch.Endpoints) observation {
+	res, n, err := s.dump(ctx, e.Dump, &w.grouper)
 	return observation{groups: res, bytes: n, err: err}
 }

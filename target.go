@@ -57,17 +57,13 @@ type target struct {
 	// forgets the others, so it holds at most the groups suspected at the
 	// last scrape and those last proven.
 	reported map[signature.ID]bool
-
-	// The groupers keep what each endpoint's groups say from one scrape to
-	// the next: the scrape's, the evidence dump's and the leak profile's.
-	grouper, evidenceGrouper, leakGrouper group.Grouper
-
-	scratch scratch
 }
 
-// scratch is a target's memory reused across scrapes: a result is emitted
-// before the controller starts the next scrape, so its slices are free
-// again by then. It holds nothing from one scrape to the next.
+// scratch is the memory a report works in, reused from one target to the
+// next by the worker that owns it: a result is emitted before its worker
+// takes another target, so its slices are free again by then. It holds
+// nothing of a target from one scrape to the next, and so costs per worker
+// what per target would cost a thousand times over.
 type scratch struct {
 	keys      []group.Key
 	counts    []float64
@@ -108,7 +104,7 @@ func newTarget(u *url.URL, serviceName string, cfg *Config, leak *trend.Config, 
 		health:    newHealth(),
 		keep:      newKeeping(u.Redacted(), leak, maxTracked, len(cfg.Labels), cfg.MaxStringBytes),
 		maxGroups: maxGroups,
-		tracker:   trend.NewTracker[group.Key](leak, maxTracked),
+		tracker:   trend.NewTracker(leak, maxTracked, group.Key.Compare),
 		suspected: map[group.Key]bool{},
 		dumpFacts: map[signature.ID]dumpFacts{},
 		reported:  map[signature.ID]bool{},
@@ -161,7 +157,7 @@ type found struct {
 // evidence the records and metrics carry. It is the one writer of the
 // target's state; with save, it saves the state once a bucket of the
 // shortest horizon. It returns what the emitter writes.
-func (t *target) report(at time.Time, o observation, policy evidence.Policy, gather func(evidence.Fetch) found, save saver) result {
+func (t *target) report(at time.Time, o observation, policy evidence.Policy, gather func(evidence.Fetch) found, save saver, sc *scratch) result {
 	t.health.scraped(&o)
 	r := result{observation: o}
 	if o.err != nil {
@@ -173,7 +169,6 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 		return r
 	}
 
-	sc := &t.scratch
 	sc.keys, sc.counts = sc.keys[:0], sc.counts[:0]
 	for _, g := range o.groups.Groups {
 		sc.keys = append(sc.keys, g.Key)
@@ -184,10 +179,14 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 	// Leaks start small: a suspected group is reported beyond max_groups.
 	sc.kept, r.other = group.Top(o.groups.Groups, t.maxGroups, func(i int) bool { return r.estimates[i].Suspected }, sc.kept)
 	r.kept = sc.kept
+	// The identities and stacks of what is reported first: the profile is
+	// the worker's decoder's, which the evidence fetches reuse. Every
+	// suspected group is kept.
+	for _, i := range r.kept {
+		r.groups.Identity(i)
+	}
 
-	newly := t.suspect(&r)
-	// The stacks first: the profile is the worker's decoder's, which the
-	// evidence fetches reuse.
+	newly := t.suspect(&r, sc)
 	for _, i := range newly {
 		g := &o.groups.Groups[i]
 		if t.reported[g.ID] {
@@ -223,14 +222,14 @@ func stackOf(p *decode.Profile, g *group.Group) []signature.Frame {
 
 // suspect returns the positions of the groups suspected now that were not
 // at the last scrape, and remembers those suspected now.
-func (t *target) suspect(r *result) []int {
-	newly := t.scratch.newly[:0]
+func (t *target) suspect(r *result, sc *scratch) []int {
+	newly := sc.newly[:0]
 	for i, est := range r.estimates {
 		if est.Suspected && !t.suspected[r.groups.Groups[i].Key] {
 			newly = append(newly, i)
 		}
 	}
-	t.scratch.newly = newly
+	sc.newly = newly
 	clear(t.suspected)
 	for i, est := range r.estimates {
 		if est.Suspected {
@@ -259,7 +258,7 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 			for _, g := range f.dump.Groups {
 				facts := t.dumpFacts[g.ID]
 				if facts.stack == nil {
-					facts.stack, facts.creator = g.Stack, g.Creator
+					facts.stack, facts.creator = g.Stack, g.Identity.Creator
 				}
 				facts.waitMinutes = max(facts.waitMinutes, g.WaitMinutes)
 				t.dumpFacts[g.ID] = facts
@@ -284,7 +283,7 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 		t.leaked = t.leaked[:0]
 		for i := range f.leak.Groups {
 			g := &f.leak.Groups[i]
-			t.leaked = append(t.leaked, leakedGroup{Identity: *g.Identity, count: g.Count})
+			t.leaked = append(t.leaked, leakedGroup{Identity: *f.leak.Identity(i), count: g.Count})
 			if t.reported[g.ID] {
 				continue
 			}
@@ -377,7 +376,7 @@ func (t *target) annotate(r *result, scrapeDumps bool) {
 	for i := range r.records {
 		rec := &r.records[i]
 		if g, ok := dumped[rec.id.ID]; ok {
-			rec.waitMinutes, rec.creator = some(g.WaitMinutes), g.Creator
+			rec.waitMinutes, rec.creator = some(g.WaitMinutes), g.Identity.Creator
 		} else if f, ok := t.dumpFacts[rec.id.ID]; ok {
 			rec.waitMinutes, rec.creator = some(f.waitMinutes), f.creator
 			if rec.event == eventSuspected {

@@ -27,6 +27,7 @@ type reportTest struct {
 	policy evidence.Policy
 	asked  []evidence.Fetch
 	answer found
+	sc     scratch
 	// save, when set, is the target's saver.
 	save saver
 }
@@ -46,7 +47,7 @@ func (rt *reportTest) report(at time.Duration, o observation) result {
 	return rt.t.report(t0.Add(at), o, rt.policy, func(f evidence.Fetch) found {
 		rt.asked = append(rt.asked, f)
 		return rt.answer
-	}, rt.save)
+	}, rt.save, &rt.sc)
 }
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -56,7 +57,8 @@ func groupOf(fn string, n int64) group.Group {
 	frames := []signature.Frame{{Function: fn, File: "app/main.go", Line: 10}}
 	id := signature.Of(frames, signature.ByFunction)
 	return group.Group{
-		Identity: &group.Identity{Info: signature.Info{ID: id, Wait: signature.WaitChanSend, Stuck: frames[0], Entry: fn}, Key: group.Key{ID: id}},
+		Key:      group.Key{ID: id},
+		Identity: &group.Identity{Info: signature.Info{ID: id, Wait: signature.WaitChanSend, Stuck: frames[0], Entry: fn}},
 		Count:    n,
 		Stack:    frames,
 	}
@@ -78,7 +80,7 @@ func TestReportTimeline(t *testing.T) {
 	creator := signature.Frame{Function: "app.serve", File: "app/main.go", Line: 42}
 	leakGroup := groupOf("app.leak", 1)
 	rt.answer = found{
-		dump:       group.Result{Groups: []group.Group{{Identity: &group.Identity{Info: leakGroup.Info, Creator: creator}, WaitMinutes: 7, Stack: leakGroup.Stack}}},
+		dump:       group.Result{Groups: []group.Group{{Key: leakGroup.Key, Identity: &group.Identity{Info: leakGroup.Identity.Info, Creator: creator}, WaitMinutes: 7, Stack: leakGroup.Stack}}},
 		leakAbsent: true,
 	}
 

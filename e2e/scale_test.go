@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,6 +37,7 @@ import (
 //	SCALE_TARGETS=100,500,1000,2000,5000 SCALE_INTERVAL=15s \
 //	  OTELCOL_BIN=$PWD/_build/otelcol-goroutine \
 //	  go test -tags e2e -run '^$' -bench CollectorScale -benchtime 4x -timeout 2h ./e2e
+//	SCALE_HEAP_PROFILE=heap.pb.gz ... (also writes the live heap's profile)
 //	SCALE_TARGETS=500 SCALE_STACKS=100,1000,10000 SCALE_INTERVAL=15s ... (the same)
 func BenchmarkCollectorScale(b *testing.B) {
 	sizes := envInts(b, "SCALE_TARGETS", 200)
@@ -156,6 +159,9 @@ exporters:
 	}
 	cpu := (cpuSeconds(b, pid) - cpu0) / float64(b.N)
 	heap := heapAlloc(b, pprofAddr)
+	if out := os.Getenv("SCALE_HEAP_PROFILE"); out != "" {
+		saveHeapProfile(b, pprofAddr, out)
+	}
 	peak := statusKB(b, pid, "VmHWM:") << 10
 
 	mu.Lock()
@@ -196,6 +202,19 @@ func statusKB(tb testing.TB, pid int, field string) int64 {
 	}
 	tb.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// saveHeapProfile writes the collector's heap profile, after a GC, to path:
+// where the live heap goes, for `go tool pprof -sample_index=inuse_space`.
+func saveHeapProfile(tb testing.TB, addr, path string) {
+	tb.Helper()
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?gc=1")
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	require.NoError(tb, err)
+	_, err = io.Copy(f, resp.Body)
+	require.NoError(tb, errors.Join(err, f.Close()))
 }
 
 // heapAlloc asks the collector's pprof endpoint for a heap profile after a

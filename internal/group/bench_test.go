@@ -118,8 +118,9 @@ func BenchmarkGroup(b *testing.B) {
 		body := fixture(b, s)
 		size := int64(len(gunzipped(b, body)))
 		lim := decode.Limits{MaxBytes: 1 << 30}
-		// A target's every scrape after its first: the worker's Decoder has
-		// its buffers, the target's Grouper knows the groups.
+		// A worker's every profile after its first: its Decoder and Grouper
+		// have their buffers from a profile as large. No identity is
+		// worked out: a scrape asks for those of the groups it reports.
 		b.Run(s.String()+"/path=receiver", func(b *testing.B) {
 			var (
 				d decode.Decoder
@@ -136,8 +137,8 @@ func BenchmarkGroup(b *testing.B) {
 				}
 			}
 		})
-		// A target's first scrape: a worker's Decoder used before, on
-		// another target, and a new Grouper that learns every group.
+		// A worker's first profile: its Decoder used before, a new Grouper
+		// that grows its buffers.
 		b.Run(s.String()+"/path=receiver-first", func(b *testing.B) {
 			var d decode.Decoder
 			if _, err := d.Decode(bytes.NewReader(body), lim); err != nil {
@@ -183,6 +184,7 @@ func BenchmarkGroup(b *testing.B) {
 // refGroup is a group as pprofGroups makes it: with its stack.
 type refGroup struct {
 	Identity
+	Key    Key
 	Count  int64
 	Frames []signature.Frame
 }
@@ -227,7 +229,7 @@ func pprofGroups(p *profile.Profile, opts Options) map[Key]refGroup {
 		k := Key{ID: info.ID, Labels: string(appendLengthPrefixed(nil, values))}
 		g, ok := groups[k]
 		if !ok {
-			g = refGroup{Identity: Identity{Info: info, Key: k, LabelValues: values}, Frames: frames}
+			g = refGroup{Identity: Identity{Info: info, LabelValues: values}, Key: k, Frames: frames}
 		}
 		g.Count += s.Value[0]
 		groups[k] = g

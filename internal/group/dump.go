@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/dump"
@@ -26,12 +27,8 @@ import (
 // refused with limit.MaxSamples: a dump's size bounds its goroutines,
 // not its distinct stacks.
 func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, error) {
-	if g.known == nil {
-		g.known = make(map[signature.ID]*entry)
-	}
-	g.gen++
-	g.groups = g.groups[:0]
-	g.stacks = g.stacks[:0]
+	g.reset(nil, opts)
+	g.ids, g.values = g.ids[:0], g.values[:0]
 
 	d := dump.NewReader(r, lim.MaxBytes)
 	d.MaxFrames = lim.MaxFrames
@@ -60,17 +57,15 @@ func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, 
 		if gr.StackCut {
 			res.StacksCut++
 		}
-		e := g.dumpEntry(c.ID(), gr, opts)
-		if e.seen != g.gen {
-			if lim.MaxSamples > 0 && len(g.groups) >= lim.MaxSamples {
-				g.forget()
+		pos, added := g.at(c.ID(), g.dumpLabelKey(gr, opts.Labels), len(g.stacks))
+		if added {
+			if lim.MaxSamples > 0 && len(g.groups) > lim.MaxSamples {
 				return Result{}, limit.Exceeded(limit.MaxSamples, int64(lim.MaxSamples))
 			}
-			e.seen, e.pos = g.gen, len(g.groups)
-			g.groups = append(g.groups, Group{Identity: &e.Identity, Sample: len(g.stacks)})
+			g.ids = append(g.ids, dumpIdentity(g.groups[pos].ID, gr, g.sample, opts))
 			g.stacks = append(g.stacks, slices.Clone(gr.Frames))
 		}
-		grp := &g.groups[e.pos]
+		grp := &g.groups[pos]
 		grp.Count++
 		grp.WaitMinutes = max(grp.WaitMinutes, gr.WaitMinutes)
 		if gr.Leaked {
@@ -80,47 +75,44 @@ func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, 
 	res.DumpCut = d.Cut
 	for i := range g.groups {
 		g.groups[i].Stack = g.stacks[g.groups[i].Sample]
+		g.groups[i].Identity = &g.ids[i]
 	}
 	res.Groups = g.groups
-	g.forget()
 	return res, nil
 }
 
-// dumpEntry is entry for a dump's goroutine: the wait is the header's, and
-// the creator is known.
-func (g *Grouper) dumpEntry(id signature.ID, gr *dump.Goroutine, opts Options) *entry {
-	labels := ""
-	if len(opts.Labels) > 0 {
-		g.values = g.values[:0]
-		for _, k := range opts.Labels {
-			v := ""
-			for _, l := range gr.Labels {
-				if l.Key == k {
-					v = l.Value
-					break
-				}
+// dumpLabelKey is labelKey for a dump's goroutine, whose labels the header
+// spells.
+func (g *Grouper) dumpLabelKey(gr *dump.Goroutine, keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	g.sample = g.sample[:0]
+	for _, k := range keys {
+		v := ""
+		for _, l := range gr.Labels {
+			if l.Key == k {
+				v = l.Value
+				break
 			}
-			g.values = append(g.values, v)
 		}
-		g.key = appendLengthPrefixed(g.key[:0], g.values)
-		labels = string(g.key)
+		g.sample = append(g.sample, v)
 	}
-	first := g.known[id]
-	for e := first; e != nil; e = e.next {
-		if e.Key.Labels == labels {
-			return e
-		}
-	}
-	e := &entry{next: first}
-	e.Info = signature.Classify(gr.Frames, id)
+	g.key = appendLengthPrefixed(g.key[:0], g.sample)
+	return unsafe.String(unsafe.SliceData(g.key), len(g.key))
+}
+
+// dumpIdentity is the identity of a dump's group, from its first goroutine
+// gr, whose kept label values are values: the wait is the header's, and the
+// creator is known.
+func dumpIdentity(id signature.ID, gr *dump.Goroutine, values []string, opts Options) Identity {
+	e := Identity{Info: signature.Classify(gr.Frames, id)}
 	// The header names the wait exactly; the frames of a dump lack the
 	// runtime's, from which a profile's wait is read.
 	e.Wait = strings.Clone(gr.Wait)
 	e.Creator = gr.CreatedBy
 	if len(opts.Labels) > 0 {
-		e.LabelValues = slices.Clone(g.values)
+		e.LabelValues = slices.Clone(values)
 	}
-	e.Key = Key{ID: id, Labels: strings.Clone(labels)}
-	g.known[id] = e
 	return e
 }

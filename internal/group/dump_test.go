@@ -34,22 +34,22 @@ func TestDumpMatchesProfile(t *testing.T) {
 
 	for _, stuck := range []string{"main.fanoutWorker", "main.slowCompute", "main.verifyReady", "main.(*ttlCache).cacheJanitor", "main.appendLedger", "main.poolWorker", "main.growWorker", "main.waitCond"} {
 		t.Run(stuck, func(t *testing.T) {
-			want := find(fromProfile.Groups, "", stuck)
-			got := find(fromDump.Groups, "", stuck)
+			want := find(&fromProfile, "", stuck)
+			got := find(&fromDump, "", stuck)
 			require.NotNil(t, want)
 			require.NotNil(t, got)
 			assert.Equal(t, want.ID, got.ID, "one id for one stack in either format")
 			assert.Equal(t, want.Count, got.Count)
-			assert.Equal(t, want.Wait, got.Wait, "the profile's frames and the dump's header agree")
-			assert.Equal(t, want.Stuck, got.Stuck)
-			assert.NotEmpty(t, got.Creator.Function)
+			assert.Equal(t, want.Identity.Wait, got.Identity.Wait, "the profile's frames and the dump's header agree")
+			assert.Equal(t, want.Identity.Stuck, got.Identity.Stuck)
+			assert.NotEmpty(t, got.Identity.Creator.Function)
 			assert.NotEmpty(t, got.Stack)
 		})
 	}
-	fanout := find(fromDump.Groups, "", "main.fanoutWorker")
+	fanout := find(&fromDump, "", "main.fanoutWorker")
 	assert.Equal(t, fanout.Count, fanout.Leaked, "every fan-out worker is proven leaked")
-	assert.Equal(t, "main.firstResult", fanout.Creator.Function)
-	assert.Zero(t, find(fromDump.Groups, "", "main.poolWorker").Leaked)
+	assert.Equal(t, "main.firstResult", fanout.Identity.Creator.Function)
+	assert.Zero(t, find(&fromDump, "", "main.poolWorker").Leaked)
 	assert.Zero(t, fromDump.StacksCut)
 	assert.False(t, fromDump.DumpCut)
 	var sum int64
@@ -67,12 +67,12 @@ func TestDumpLabels(t *testing.T) {
 	var g Grouper
 	res, err := g.OfDump(bytes.NewReader(txt), decode.Limits{MaxBytes: dump.MaxBytes}, Options{Labels: []string{"pattern"}})
 	require.NoError(t, err)
-	fanout := find(res.Groups, "fanout", "main.fanoutWorker")
+	fanout := find(&res, "fanout", "main.fanoutWorker")
 	require.NotNil(t, fanout)
-	assert.Equal(t, []string{"fanout"}, fanout.LabelValues)
-	pool := find(res.Groups, "pool", "main.poolWorker")
+	assert.Equal(t, []string{"fanout"}, fanout.Identity.LabelValues)
+	pool := find(&res, "pool", "main.poolWorker")
 	require.NotNil(t, pool)
-	assert.Equal(t, []string{"pool"}, pool.LabelValues)
+	assert.Equal(t, []string{"pool"}, pool.Identity.LabelValues)
 }
 
 // TestDumpLimits holds a dump to the profile's limits: stacks keep their

@@ -38,12 +38,18 @@ type Key struct {
 	Labels string // the label values, length-prefixed
 }
 
-// Identity is who a group is: its key, and what its stack and labels say of
-// it. A Grouper works it out once and shares it with every profile that
-// shows the group: it must not be changed.
+// Compare orders keys by signature, then by label values.
+func (k Key) Compare(o Key) int {
+	return cmp.Or(cmp.Compare(k.ID, o.ID), strings.Compare(k.Labels, o.Labels))
+}
+
+// Identity is who a group is: what its stack and labels say of it. A
+// Result works it out for the groups asked of it (Result.Identity): a
+// scrape reports a few hundred of a target's groups, and keeping an
+// identity for each of its thousands of groups from one scrape to the next
+// would cost more memory than their leak windows.
 type Identity struct {
 	signature.Info
-	Key Key
 	// LabelValues holds the value of each of Options.Labels, "" where the
 	// goroutines do not carry it.
 	LabelValues []string
@@ -55,8 +61,11 @@ type Identity struct {
 
 // Group is the goroutines that share a signature and kept label values.
 type Group struct {
-	*Identity
-	Count int64
+	Key
+	// Identity is nil until Result.Identity works it out, except in a dump's
+	// groups, which carry theirs.
+	Identity *Identity
+	Count    int64
 	// Sample is the position in the profile's samples of the group's first
 	// sample: Frames reads the group's stack from it. A group keeps no stack
 	// of its own, since only the few reported in full need one.
@@ -98,6 +107,18 @@ type Result struct {
 	StacksCut int
 	// DumpCut reports a dump that ended inside a goroutine (OfDump).
 	DumpCut bool
+
+	of *Grouper // that grouped the profile, for Identity
+}
+
+// Identity returns who group i is, worked out from the profile on the first
+// ask. It is valid as long as the Result.
+func (r *Result) Identity(i int) *Identity {
+	g := &r.Groups[i]
+	if g.Identity == nil && r.of != nil {
+		g.Identity = r.of.identify(i)
+	}
+	return g.Identity
 }
 
 // Of groups p with a Grouper of its own.
@@ -106,11 +127,9 @@ func Of(p *decode.Profile, opts Options) (Result, error) {
 	return g.Of(p, opts)
 }
 
-// A Grouper groups the profiles of one target, one after another. It keeps
-// its buffers and what it learned of each group (its
-// frames, wait and stuck frame) from one profile to the next, forgetting
-// groups the last profile did not show; so grouping a target's next
-// profile allocates nothing for the groups it already had. The zero
+// A Grouper groups profiles, one after another, of any targets: it keeps
+// nothing of a profile once it groups the next but its buffers, so grouping
+// a profile of as many groups as the last allocates nothing. The zero
 // Grouper is ready; one Grouper must not be used by two goroutines at once.
 // A Result is valid until the Grouper's next call.
 type Grouper struct {
@@ -119,23 +138,25 @@ type Grouper struct {
 	locations []signature.Chain
 	skip      []bool // locations holding an ignored function
 
-	// known holds what is known of each group, by signature, with groups
-	// of one signature and other label values chained behind the first.
-	known  map[signature.ID]*entry
-	gen    uint64 // the profile being grouped, counted from 1
+	// first holds the position of each signature's first group; next
+	// chains the groups of one signature and other label values behind it
+	// (-1 ends a chain).
+	first  map[signature.ID]int32
+	next   []int32
 	groups []Group
+	// ids holds the identities Result.Identity worked out, by group
+	// position; values the label values they hold. Both are sized once per
+	// profile, so that the pointers into them hold until the next.
+	ids    []Identity
+	values []string
+
+	p    *decode.Profile // the profile grouped last, for identify
+	opts Options
+
 	frames []signature.Frame   // one sample's stack
 	stacks [][]signature.Frame // a dump's groups' stacks
-	values []string            // one sample's kept label values
+	sample []string            // one sample's kept label values
 	key    []byte              // one sample's label key
-}
-
-// entry is a known group.
-type entry struct {
-	Identity
-	seen uint64 // the last profile that showed the group
-	pos  int    // its position in that profile's groups
-	next *entry
 }
 
 // Group decodes the profile in r with d and groups it: the receiver's path
@@ -175,11 +196,7 @@ func (g *Grouper) Of(p *decode.Profile, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("%w: sample type %q", ErrNotGoroutineProfile, got)
 	}
 	g.hashTables(p, opts)
-	if g.known == nil {
-		g.known = make(map[signature.ID]*entry)
-	}
-	g.gen++
-	g.groups = g.groups[:0]
+	g.reset(p, opts)
 
 	var res Result
 	for i := range p.Sample {
@@ -206,66 +223,76 @@ func (g *Grouper) Of(p *decode.Profile, opts Options) (Result, error) {
 			res.Frameless += n
 			continue
 		}
-		e := g.entry(c.ID(), p, s, opts)
-		if e.seen == g.gen {
-			g.groups[e.pos].Count += n
-			continue
-		}
-		e.seen, e.pos = g.gen, len(g.groups)
-		g.groups = append(g.groups, Group{Identity: &e.Identity, Count: n, Sample: i})
+		pos, _ := g.at(c.ID(), g.labelKey(s.Label, opts.Labels), i)
+		g.groups[pos].Count += n
 	}
-	res.Groups = g.groups
-	g.forget()
-	return res, nil
+	return g.result(res), nil
 }
 
-// entry returns the known group of sample s, whose signature is id, adding
-// it if the last profile did not show it.
-func (g *Grouper) entry(id signature.ID, p *decode.Profile, s *decode.Sample, opts Options) *entry {
-	labels := g.labelKey(s.Label, opts.Labels)
-	first := g.known[id]
-	for e := first; e != nil; e = e.next {
-		if e.Key.Labels == labels {
-			return e
-		}
+// reset readies g for the profile p (nil for a dump).
+func (g *Grouper) reset(p *decode.Profile, opts Options) {
+	if g.first == nil {
+		g.first = make(map[signature.ID]int32)
 	}
-	e := &entry{next: first}
-	g.frames = appendFrames(g.frames[:0], p, s)
-	e.Info = signature.Classify(g.frames, id)
-	// The strings Classify kept are the decoder's interned ones, not the
-	// scratch slice's.
-	if len(opts.Labels) > 0 {
-		e.LabelValues = slices.Clone(g.values)
-	}
-	// id, joined from the locations' chains, equals signature.Of of the
-	// frames (TestGroupMatchesPprof).
-	e.Key = Key{ID: id, Labels: strings.Clone(labels)}
-	g.known[id] = e
-	return e
+	clear(g.first)
+	g.next, g.groups, g.stacks = g.next[:0], g.groups[:0], g.stacks[:0]
+	g.p, g.opts = p, opts
 }
 
-// forget drops the groups the profile just grouped did not show, once they
-// are as many as those it did: a target whose stacks change every time
-// costs at most twice its profile, and a steady one no sweep at all.
-func (g *Grouper) forget() {
-	if len(g.known) <= 2*len(g.groups)+64 {
-		return
-	}
-	for id, first := range g.known {
-		var kept *entry
-		for e := first; e != nil; {
-			next := e.next
-			if e.seen == g.gen {
-				e.next, kept = kept, e
+// at returns the position of the group of signature id and label key
+// labels, adding it, with its first sample at position sample, when the
+// profile showed none yet.
+func (g *Grouper) at(id signature.ID, labels string, sample int) (pos int, added bool) {
+	first, ok := g.first[id]
+	if ok {
+		for i := first; i >= 0; i = g.next[i] {
+			if g.groups[i].Labels == labels {
+				return int(i), false
 			}
-			e = next
 		}
-		if kept == nil {
-			delete(g.known, id)
-		} else {
-			g.known[id] = kept
-		}
+	} else {
+		first = -1
 	}
+	key := Key{ID: id}
+	if labels != "" {
+		// labels shares the scratch key's bytes; the key outlives them in
+		// the tracker's index.
+		key.Labels = strings.Clone(labels)
+	}
+	pos = len(g.groups)
+	g.first[id] = int32(pos)
+	g.next = append(g.next, first)
+	g.groups = append(g.groups, Group{Key: key, Sample: sample})
+	return pos, true
+}
+
+// result finishes res with the groups grouped, and sizes the identities'
+// memory for them.
+func (g *Grouper) result(res Result) Result {
+	n := len(g.groups)
+	g.ids = slices.Grow(g.ids[:0], n)[:n]
+	g.values = slices.Grow(g.values[:0], n*len(g.opts.Labels))
+	res.Groups, res.of = g.groups, g
+	return res
+}
+
+// identify works out the identity of the profile's group i: a reported
+// group's, once per scrape.
+func (g *Grouper) identify(i int) *Identity {
+	grp := &g.groups[i]
+	s := &g.p.Sample[grp.Sample]
+	g.frames = appendFrames(g.frames[:0], g.p, s)
+	// id, joined from the locations' chains, equals signature.Of of the
+	// frames (TestGroupMatchesPprof). The strings Classify keeps are the
+	// decoder's interned ones, not the scratch slice's.
+	id := &g.ids[i]
+	*id = Identity{Info: signature.Classify(g.frames, grp.ID)}
+	if len(g.opts.Labels) > 0 {
+		start := len(g.values)
+		g.values = labelValues(g.values, s.Label, g.opts.Labels)
+		id.LabelValues = g.values[start:len(g.values):len(g.values)]
+	}
+	return id
 }
 
 // hashTables computes each location's chain, and which locations hold an
@@ -300,8 +327,8 @@ func (g *Grouper) labelKey(labels []decode.Label, keys []string) string {
 	if len(keys) == 0 {
 		return ""
 	}
-	g.values = labelValues(g.values[:0], labels, keys)
-	g.key = appendLengthPrefixed(g.key[:0], g.values)
+	g.sample = labelValues(g.sample[:0], labels, keys)
+	g.key = appendLengthPrefixed(g.key[:0], g.sample)
 	// A string over g.key's bytes, not a copy: Go elides the copy for
 	// m[string(b)], but not for a string inside a struct key, and this
 	// lookup runs once per sample. Keys stored in maps are cloned.
@@ -322,7 +349,7 @@ func Top(groups []Group, n int, keep func(i int) bool, dst []int) (kept []int, o
 		return cmp.Or(
 			cmp.Compare(gb.Count, ga.Count),
 			cmp.Compare(ga.ID, gb.ID),
-			slices.Compare(ga.LabelValues, gb.LabelValues),
+			strings.Compare(ga.Labels, gb.Labels),
 		)
 	}
 	if len(kept) <= n {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,20 +64,20 @@ func TestLeakTargetGroups(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern+"/"+tt.stuck, func(t *testing.T) {
-			g := find(res.Groups, tt.pattern, tt.stuck)
+			g := find(&res, tt.pattern, tt.stuck)
 			require.NotNil(t, g, "no group stuck in %s", tt.stuck)
-			assert.Equal(t, tt.wantWait, g.Wait)
-			assert.Equal(t, tt.wantEntry, g.Entry)
-			assert.Contains(t, g.Stuck.File, tt.wantFile)
-			assert.Positive(t, g.Stuck.Line)
+			assert.Equal(t, tt.wantWait, g.Identity.Wait)
+			assert.Equal(t, tt.wantEntry, g.Identity.Entry)
+			assert.Contains(t, g.Identity.Stuck.File, tt.wantFile)
+			assert.Positive(t, g.Identity.Stuck.Line)
 			assert.Positive(t, g.Count)
 		})
 	}
 
 	// The leaks ran 3.5s at 10 requests a second: two goroutines left per
 	// fan-out, one per timeout and probe.
-	assert.Greater(t, find(res.Groups, "fanout", "main.fanoutWorker").Count, int64(40))
-	assert.Equal(t, int64(16), find(res.Groups, "pool", "main.poolWorker").Count)
+	assert.Greater(t, find(&res, "fanout", "main.fanoutWorker").Count, int64(40))
+	assert.Equal(t, int64(16), find(&res, "pool", "main.poolWorker").Count)
 
 	var sum int64
 	for _, g := range res.Groups {
@@ -85,10 +86,14 @@ func TestLeakTargetGroups(t *testing.T) {
 	assert.Equal(t, res.Total, sum+res.Ignored)
 }
 
-func find(groups []Group, pattern, stuck string) *Group {
-	for i, g := range groups {
-		if g.Stuck.Function == stuck && (len(g.LabelValues) == 0 || g.LabelValues[0] == pattern) {
-			return &groups[i]
+// find returns the group of res stuck in the function stuck with the
+// pattern label value pattern (any, where labels are not kept), its
+// identity worked out.
+func find(res *Result, pattern, stuck string) *Group {
+	for i := range res.Groups {
+		id := res.Identity(i)
+		if id.Stuck.Function == stuck && (len(id.LabelValues) == 0 || id.LabelValues[0] == pattern) {
+			return &res.Groups[i]
 		}
 	}
 	return nil
@@ -98,7 +103,7 @@ func find(groups []Group, pattern, stuck string) *Group {
 func sorted(groups []Group) []Group {
 	out := slices.Clone(groups)
 	slices.SortFunc(out, func(a, b Group) int {
-		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.ID, b.ID), slices.Compare(a.LabelValues, b.LabelValues))
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.ID, b.ID), strings.Compare(a.Labels, b.Labels))
 	})
 	return out
 }
@@ -158,12 +163,12 @@ func TestIgnoreKeepsTotal(t *testing.T) {
 	p := load(t, "leaktarget.pb.gz")
 	all, err := Of(p, Options{})
 	require.NoError(t, err)
-	fanout := find(all.Groups, "", "main.fanoutWorker")
+	fanout := find(&all, "", "main.fanoutWorker")
 	require.NotNil(t, fanout)
 
 	res, err := Of(p, Options{Ignore: []string{"main.fanoutWorker"}})
 	require.NoError(t, err)
-	assert.Nil(t, find(res.Groups, "", "main.fanoutWorker"))
+	assert.Nil(t, find(&res, "", "main.fanoutWorker"))
 	assert.Equal(t, all.Total, res.Total)
 	assert.Equal(t, fanout.Count, res.Ignored)
 }
@@ -188,17 +193,17 @@ func TestLabelsSplitGroups(t *testing.T) {
 	with, err := Of(p, Options{Labels: []string{"pattern", "absent"}})
 	require.NoError(t, err)
 
-	a := find(without.Groups, "", "main.fanoutWorker")
+	a := find(&without, "", "main.fanoutWorker")
 	require.NotNil(t, a)
 	assert.Equal(t, 2*fanout.Value[0], a.Count)
-	b1 := find(with.Groups, "fanout", "main.fanoutWorker")
-	b2 := find(with.Groups, "tenant-b", "main.fanoutWorker")
+	b1 := find(&with, "fanout", "main.fanoutWorker")
+	b2 := find(&with, "tenant-b", "main.fanoutWorker")
 	require.NotNil(t, b1)
 	require.NotNil(t, b2)
 	assert.Equal(t, fanout.Value[0], b1.Count)
 	assert.Equal(t, fanout.Value[0], b2.Count)
 	assert.Equal(t, b1.ID, b2.ID, "labels split groups, not signatures")
-	assert.Equal(t, []string{"tenant-b", ""}, b2.LabelValues)
+	assert.Equal(t, []string{"tenant-b", ""}, b2.Identity.LabelValues)
 	assert.Equal(t, without.Total, with.Total)
 }
 
@@ -226,7 +231,7 @@ func TestSignaturesStableAcrossCaptures(t *testing.T) {
 	for _, name := range []string{"fanout-1.pb.gz", "fanout-2.pb.gz", "leaktarget.pb.gz"} {
 		res, err := Of(load(t, name), Options{})
 		require.NoError(t, err)
-		g := find(res.Groups, "", "main.fanoutWorker")
+		g := find(&res, "", "main.fanoutWorker")
 		require.NotNil(t, g, name)
 		ids = append(ids, g.ID)
 	}
@@ -267,8 +272,8 @@ func TestFramelessKeepsTotal(t *testing.T) {
 	assert.Equal(t, before.Total+1, res.Total)
 	assert.Equal(t, int64(1), res.Frameless)
 	assert.Len(t, res.Groups, groups)
-	for _, g := range res.Groups {
-		assert.NotEmpty(t, g.Stuck.Function, "a nameless group")
+	for i := range res.Groups {
+		assert.NotEmpty(t, res.Identity(i).Stuck.Function, "a nameless group")
 	}
 }
 

@@ -60,10 +60,10 @@ func (t *Tracker[K]) AppendTo(dst []byte, key func([]byte, K) []byte) []byte {
 	}
 	entries := make([]entry, 0, len(t.groups))
 	var keys []byte
-	for k, s := range t.groups {
+	for _, g := range t.groups {
 		from := len(keys)
-		keys = key(keys, k)
-		entries = append(entries, entry{from, len(keys), s})
+		keys = key(keys, g.key)
+		entries = append(entries, entry{from, len(keys), g.s})
 	}
 	slices.SortFunc(entries, func(a, b entry) int {
 		return cmp.Or(cmp.Compare(b.s.last, a.s.last), bytes.Compare(keys[a.from:a.to], keys[b.from:b.to]))
@@ -150,6 +150,7 @@ func (t *Tracker[K]) Restore(src []byte, key func([]byte) (K, error)) (err error
 	}
 	kept := min(groups, uint64(t.maxGroups))
 	spare := t.cfg.NewSeries() // read into, for the groups past kept
+	restored := make([]tracked[K], 0, kept)
 	for i := range groups {
 		kb := r.bytes(int(r.uvarint()))
 		if r.err != nil {
@@ -166,18 +167,21 @@ func (t *Tracker[K]) Restore(src []byte, key func([]byte) (K, error)) (err error
 		if err != nil {
 			return fmt.Errorf("%w: group key: %w", ErrMalformed, err)
 		}
-		if _, dup := t.groups[k]; dup {
-			return fmt.Errorf("%w: a group key saved twice", ErrMalformed)
-		}
 		s := t.cfg.NewSeries()
 		s.readFrom(&r)
-		t.groups[k] = s
+		restored = append(restored, tracked[K]{k, s})
 	}
 	if r.err == nil && len(r.b) > 0 {
 		r.err = fmt.Errorf("%d bytes after the last group", len(r.b))
 	}
 	if r.err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, r.err)
+	}
+	t.follow(restored)
+	for i := 1; i < len(t.groups); i++ {
+		if t.compare(t.groups[i-1].key, t.groups[i].key) == 0 {
+			return fmt.Errorf("%w: a group key saved twice", ErrMalformed)
+		}
 	}
 	return nil
 }
@@ -186,10 +190,10 @@ func (t *Tracker[K]) Restore(src []byte, key func([]byte) (K, error)) (err error
 // any horizon: after a restore, the groups already suspected, so that the
 // next scrape does not take them for newly suspected ones.
 func (t *Tracker[K]) Suspected(f func(K)) {
-	for k, s := range t.groups {
-		for i := range s.h {
-			if s.h[i].suspected {
-				f(k)
+	for _, g := range t.groups {
+		for i := range g.s.h {
+			if g.s.h[i].suspected {
+				f(g.key)
 				break
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func TestSaveRestore(t *testing.T) {
 				}
 			}
 			// The tracker that never stops, and the one that is saved.
-			always, before := NewTracker[string](&cfg, 10), NewTracker[string](&cfg, 10)
+			always, before := NewTracker(&cfg, 10, strings.Compare), NewTracker(&cfg, 10, strings.Compare)
 			var est []Estimate
 			var flagAlways, flagRestored time.Duration = -1, -1
 			for at := time.Duration(0); at <= saveAt; at += time.Minute {
@@ -74,7 +75,7 @@ func TestSaveRestore(t *testing.T) {
 			}
 			blob := saved(before)
 
-			after := NewTracker[string](&cfg, 10)
+			after := NewTracker(&cfg, 10, strings.Compare)
 			require.NoError(t, after.Restore(blob, readKey))
 			assert.Equal(t, blob, saved(after), "the restored tracker's saved form")
 
@@ -91,7 +92,7 @@ func TestSaveRestore(t *testing.T) {
 					if tt.restart {
 						assert.False(t, est[0].Ready, "the restarted target's windows start afresh")
 					} else {
-						gapOnly(t, after.groups["leak"], &cfg, saveAt, tt.down)
+						gapOnly(t, after.find("leak"), &cfg, saveAt, tt.down)
 					}
 				}
 				assert.GreaterOrEqual(t, total.Growth, 0.0, "total growth at %v", at)
@@ -135,7 +136,7 @@ func gapOnly(t *testing.T, s *Series, cfg *Config, saveAt, down time.Duration) {
 // is refused with its cause, and leaves the tracker empty, as if new.
 func TestRestoreRefuses(t *testing.T) {
 	cfg := defaults()
-	tr := NewTracker[string](&cfg, 10)
+	tr := NewTracker(&cfg, 10, strings.Compare)
 	for at := time.Duration(0); at <= 20*time.Minute; at += time.Minute {
 		scenario{}.observe(tr, at, nil)
 	}
@@ -176,7 +177,7 @@ func TestRestoreRefuses(t *testing.T) {
 			if tt.key != nil {
 				key = tt.key
 			}
-			r := NewTracker[string](c, 10)
+			r := NewTracker(c, 10, strings.Compare)
 			err := r.Restore(tt.give, key)
 			require.ErrorIs(t, err, tt.want)
 			assert.Zero(t, r.Len())
@@ -192,11 +193,11 @@ func TestRestoreRefuses(t *testing.T) {
 // the last byte of good's tracker saved without its groups.
 func withGroups(good []byte, n uint64) []byte {
 	cfg := defaults()
-	tr := NewTracker[string](&cfg, 10)
+	tr := NewTracker(&cfg, 10, strings.Compare)
 	if err := tr.Restore(good, readKey); err != nil {
 		panic(err)
 	}
-	clear(tr.groups)
+	tr.groups = nil
 	at := len(saved(tr)) - 1
 	return append(appendUvarint(bytes.Clone(good[:at]), n), good[at+1:]...)
 }
@@ -231,15 +232,14 @@ func uvarintLenAt(b []byte) int {
 // groups than were saved: the largest are kept.
 func TestRestoreKeepsTheLargest(t *testing.T) {
 	cfg := defaults()
-	tr := NewTracker[string](&cfg, 10)
+	tr := NewTracker(&cfg, 10, strings.Compare)
 	for at := time.Duration(0); at <= 10*time.Minute; at += time.Minute {
 		scenario{}.observe(tr, at, nil)
 	}
-	small := NewTracker[string](&cfg, 2)
+	small := NewTracker(&cfg, 2, strings.Compare)
 	require.NoError(t, small.Restore(saved(tr), readKey))
 	assert.Equal(t, 2, small.Len())
-	assert.Contains(t, small.groups, "pool")
-	assert.Contains(t, small.groups, "noisy")
+	assert.Equal(t, []string{"noisy", "pool"}, followed(small))
 }
 
 // TestSavedSize is the saved bytes of a series of the default horizons,
@@ -247,8 +247,8 @@ func TestRestoreKeepsTheLargest(t *testing.T) {
 func TestSavedSize(t *testing.T) {
 	const n = 100
 	cfg := defaults()
-	empty := saved(NewTracker[string](&cfg, n))
-	tr := NewTracker[string](&cfg, n)
+	empty := saved(NewTracker(&cfg, n, strings.Compare))
+	tr := NewTracker(&cfg, n, strings.Compare)
 	keys := make([]string, n)
 	counts := make([]float64, n)
 	for i := range keys {
@@ -270,18 +270,18 @@ func TestSavedSize(t *testing.T) {
 // again as it read it.
 func FuzzRestore(f *testing.F) {
 	cfg := defaults()
-	tr := NewTracker[string](&cfg, 10)
+	tr := NewTracker(&cfg, 10, strings.Compare)
 	for at := time.Duration(0); at <= 20*time.Minute; at += time.Minute {
 		scenario{}.observe(tr, at, nil)
 	}
 	f.Add(saved(tr))
-	f.Add(saved(NewTracker[string](&cfg, 10)))
+	f.Add(saved(NewTracker(&cfg, 10, strings.Compare)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r := NewTracker[string](&cfg, 10)
+		r := NewTracker(&cfg, 10, strings.Compare)
 		if err := r.Restore(b, readKey); err != nil {
 			return
 		}
-		again := NewTracker[string](&cfg, 10)
+		again := NewTracker(&cfg, 10, strings.Compare)
 		require.NoError(t, again.Restore(saved(r), readKey))
 		assert.Equal(t, saved(r), saved(again))
 	})
