@@ -30,8 +30,8 @@ import (
 
 // goroutineScraper runs the stages for every target at each scrape: a
 // pool of workers reads the targets, each target's report applies what was
-// read to it, the worker's emitter writes the result under the target's
-// resource, and the scrape joins the resources in configuration order.
+// read to it, and the worker's emitter writes the result under the
+// target's resource, which goes down the pipelines at once.
 type goroutineScraper struct {
 	cfg      *Config
 	settings receiver.Settings
