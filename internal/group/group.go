@@ -128,8 +128,10 @@ func Of(p *decode.Profile, opts Options) (Result, error) {
 }
 
 // A Grouper groups profiles, one after another, of any targets: it keeps
-// nothing of a profile once it groups the next but its buffers, so grouping
-// a profile of as many groups as the last allocates nothing. The zero
+// nothing of a profile once it groups the next but its buffers, which grow
+// to the largest profile it grouped (at most Limits.MaxSamples groups), so
+// grouping a profile no larger allocates nothing but the label keys of its
+// groups, when labels are kept. The zero
 // Grouper is ready; one Grouper must not be used by two goroutines at once.
 // A Result is valid until the Grouper's next call.
 type Grouper struct {
