@@ -32,7 +32,6 @@ func (r *reader) gather(ctx context.Context, w *worker, t *target, asked evidenc
 			f.leakErr = err
 		default:
 			f.leak, f.leakErr = w.leakGrouper.OfLeak(p, r.opts)
-			f.leakProfile = p
 		}
 	}
 	return f

@@ -19,11 +19,9 @@ type source interface {
 
 // observation is what a source read of a target at one scrape.
 type observation struct {
+	// groups are valid until the worker's decoder decodes again: a
+	// profile's groups read their stacks from its tables.
 	groups group.Result
-	// profile holds the tables the groups' stacks are read from (nil from a
-	// dump, whose groups hold their own). It is the worker's decoder's:
-	// valid until the worker decodes again.
-	profile *decode.Profile
 	// instance identifies the target's process (0 when unknown).
 	instance   uint64
 	stringsCut int
@@ -111,7 +109,7 @@ func (s profileSource) read(ctx context.Context, w *worker, e fetch.Endpoints) o
 	if o.groups, o.err = w.grouper.Of(p, s.opts); o.err != nil {
 		return o
 	}
-	o.profile, o.instance, o.stringsCut = p, p.Instance(), p.StringsCut
+	o.instance, o.stringsCut = p.Instance(), p.StringsCut
 	return o
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
@@ -143,12 +142,11 @@ type found struct {
 	indexErr error
 	dump     group.Result
 	dumpErr  error
-	// leak is the leak profile's groups, leakProfile their tables (the
-	// worker's decoder's, valid until it decodes again).
-	leak        group.Result
-	leakProfile *decode.Profile
-	leakAbsent  bool // the target answered 404
-	leakErr     error
+	// leak is the leak profile's groups, valid until the worker's decoder
+	// decodes again.
+	leak       group.Result
+	leakAbsent bool // the target answered 404
+	leakErr    error
 }
 
 // report applies one scrape to the target: its outcome to the health, its
@@ -196,7 +194,7 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 		rec := newRecord(eventSuspected, g.Identity, g.Count)
 		est := &r.estimates[i]
 		rec.growth, rec.horizon = some(float64(est.Horizons[est.By].Growth)), int(est.By)
-		rec.stack = stackOf(o.profile, g)
+		rec.stack = o.groups.Frames(i)
 		r.records = append(r.records, rec)
 	}
 
@@ -209,15 +207,6 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 	t.annotate(&r, policy.ScrapeDumps)
 	t.keepState(at, save)
 	return r
-}
-
-// stackOf returns the stack of g, a group of the profile p, or of a dump
-// (p nil), whose groups hold their stacks.
-func stackOf(p *decode.Profile, g *group.Group) []signature.Frame {
-	if p == nil {
-		return g.Stack
-	}
-	return group.Frames(p, g)
 }
 
 // suspect returns the positions of the groups suspected now that were not
@@ -290,7 +279,7 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 			t.reported[g.ID] = true
 			rec := newRecord(eventProven, g.Identity, g.Count)
 			rec.leaked = some(g.Count)
-			rec.stack = stackOf(f.leakProfile, g)
+			rec.stack = f.leak.Frames(i)
 			r.records = append(r.records, rec)
 		}
 		slices.SortFunc(t.leaked, func(a, b leakedGroup) int {

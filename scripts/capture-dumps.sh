@@ -6,7 +6,11 @@
 # the same target under GOTRACEBACK=system and GODEBUG=tracebacklabels=1
 # (labels in headers); cmd/stackfarm with 120-frame stacks (elided frames);
 # cmd/stackfarm's crash traceback under GOTRACEBACK=system (gp= headers,
-# runtime frames); and a Go 1.27 module's dump (labels after the brackets).
+# runtime frames); a Go 1.27 module's dump (labels after the brackets);
+# cmd/libtarget's library misuses, built with -trimpath and run under
+# GODEBUG=tracebackancestors=5, and built plainly and run without it
+# (module cache and GOROOT paths, no ancestry); and testdata/ancestry's
+# generic functions and cut ancestry.
 #
 #   scripts/capture-dumps.sh
 set -euo pipefail
@@ -19,6 +23,7 @@ trap cleanup EXIT
 mkdir -p "$out"
 (cd "$root" && GOEXPERIMENT=goroutineleakprofile go build -trimpath -o "$tmp/leaktarget" ./cmd/leaktarget)
 (cd "$root" && go build -trimpath -o "$tmp/stackfarm" ./cmd/stackfarm)
+(cd "$root/cmd/libtarget" && go build -trimpath -o "$tmp/libtarget-trimpath" . && go build -o "$tmp/libtarget" .)
 
 # start NAME BIN ARGS...: runs a target on a free port and sets $addr.
 start() {
@@ -58,4 +63,14 @@ sed -n '/^goroutine /,$p' "$tmp/crash.txt" >"$out/crash-system.txt"
 # A module whose go.mod says Go 1.27, run by Go 1.27 (fetched from the
 # module proxy): its dump puts labels after the brackets by default.
 (cd "$root/testdata/go127" && GOTOOLCHAIN=go1.27.3 go run -trimpath .) >"$out/go1.27-labels.txt"
+# Every misuse a few times over, the correct uses beside them.
+GODEBUG=tracebackancestors=5 start libs "$tmp/libtarget-trimpath" -leaks -rate 5 -watch-max 8 -load 4
+sleep 2.5
+curl -sf "$addr/debug/pprof/goroutine" -o "$out/libtarget.pb.gz"
+curl -sf "$addr/debug/pprof/goroutine?debug=2" -o "$out/libtarget.txt"
+start libsplain "$tmp/libtarget" -leaks -rate 5 -watch-max 8 -load 4
+sleep 2.5
+curl -sf "$addr/debug/pprof/goroutine?debug=2" -o "$out/libtarget-plain.txt"
+
+(cd "$root/testdata/ancestry" && GODEBUG=tracebackancestors=3 go run -trimpath . "$out/ancestry.pb.gz") >"$out/ancestry.txt"
 ls -l "$out"

@@ -75,6 +75,48 @@ type Goroutine struct {
 	// Creator is the id of the goroutine that ran that go statement, 0
 	// when the runtime did not print it.
 	Creator uint64
+	// Ancestors are the goroutines that started this one, its creator
+	// first, as a runtime run with GODEBUG=tracebackancestors=N prints
+	// them after the "created by" line, N generations up at most:
+	//
+	//	created by net/http.(*Transport).dialConn in goroutine 24
+	//		/usr/local/go/src/net/http/transport.go:1994 +0x16ac
+	//	[originating from goroutine 24]:
+	//	net/http.(*Transport).dialConn(...)
+	//		/usr/local/go/src/net/http/transport.go:1995 +0x16ac
+	//	created by net/http.(*Transport).startDialConnForLocked
+	//		/usr/local/go/src/net/http/transport.go:1628 +0x112
+	//	[originating from goroutine 23]:
+	//	main.(*app).leakBody(...)
+	//		/src/app/main.go:254 +0x3b
+	//
+	// An ancestor's stack is the one it had at the go statement, taken
+	// when the goroutine was created: the ancestor may have moved on or
+	// ended since. At most MaxAncestors are kept.
+	Ancestors []Ancestor
+	// AncestorsCut reports ancestors past MaxAncestors, dropped.
+	AncestorsCut bool
+}
+
+// MaxAncestors bounds the ancestors kept of one goroutine. The runtime
+// prints as many as GODEBUG=tracebackancestors asks; the user's code is
+// rarely more than a few generations up (a gRPC client's transport reader
+// is three from the call that made the connection).
+const MaxAncestors = 16
+
+// Ancestor is one goroutine of a goroutine's ancestry.
+type Ancestor struct {
+	ID uint64
+	// Frames is its stack at the go statement, innermost first: the
+	// runtime keeps 50 program counters of it (tracebackInnerFrames) and
+	// prints those its tracebacks show.
+	Frames []signature.Frame
+	// Elided reports frames beyond those ("...additional frames
+	// elided...").
+	Elided bool
+	// CreatedBy is the go statement that started the ancestor itself;
+	// its Function is empty for the main goroutine.
+	CreatedBy signature.Frame
 }
 
 // Label is a pprof label.
@@ -139,11 +181,15 @@ func (d *Reader) next() (*Goroutine, error) {
 		}
 	}
 	g := &d.g
-	frames, labels := g.Frames[:0], g.Labels[:0]
-	*g = Goroutine{Frames: frames, Labels: labels}
+	frames, labels, ancestors := g.Frames[:0], g.Labels[:0], g.Ancestors[:0]
+	*g = Goroutine{Frames: frames, Labels: labels, Ancestors: ancestors}
 	if err := parseHeader(line, g); err != nil {
 		return nil, d.errorf("%w", err)
 	}
+	// ancestor is the ancestry's goroutine being read, nil before the
+	// first "[originating from goroutine N]:" line and past MaxAncestors.
+	var ancestor *Ancestor
+	inAncestry := false
 	for {
 		line, err := d.readLine()
 		if err == io.EOF {
@@ -158,14 +204,36 @@ func (d *Reader) next() (*Goroutine, error) {
 		switch {
 		case len(line) == 0:
 			return g, nil
+		case bytes.HasPrefix(line, []byte("...additional frames elided...")):
+			switch {
+			case ancestor != nil:
+				ancestor.Elided = true
+			case !inAncestry:
+				g.Elided++
+			}
 		case bytes.HasPrefix(line, []byte("...")) && bytes.HasSuffix(line, []byte(" frames elided...")):
 			n, err := strconv.Atoi(string(line[3 : len(line)-len(" frames elided...")]))
 			if err != nil {
 				return nil, d.errorf("%w: elided frames %q", ErrMalformed, line)
 			}
 			g.Elided += n
-		case bytes.HasPrefix(line, []byte("...additional frames elided...")):
-			g.Elided++
+		case bytes.HasPrefix(line, []byte("[originating from goroutine ")):
+			id, ok := parseOrigin(line)
+			if !ok {
+				return nil, d.errorf("%w: ancestor header %q", ErrMalformed, line)
+			}
+			inAncestry = true
+			if len(g.Ancestors) == MaxAncestors {
+				g.AncestorsCut, ancestor = true, nil
+				continue
+			}
+			if n := len(g.Ancestors); n < cap(g.Ancestors) {
+				g.Ancestors = g.Ancestors[:n+1]
+				g.Ancestors[n] = Ancestor{ID: id, Frames: g.Ancestors[n].Frames[:0]}
+			} else {
+				g.Ancestors = append(g.Ancestors, Ancestor{ID: id})
+			}
+			ancestor = &g.Ancestors[len(g.Ancestors)-1]
 		case bytes.HasPrefix(line, []byte("created by ")):
 			name, creator := parseCreatedBy(line[len("created by "):])
 			fn := d.intern(name)
@@ -176,8 +244,13 @@ func (d *Reader) next() (*Goroutine, error) {
 			if err != nil {
 				return nil, err
 			}
-			g.CreatedBy = signature.Frame{Function: fn, File: file, Line: lineNo}
-			g.Creator = creator
+			switch {
+			case ancestor != nil:
+				ancestor.CreatedBy = signature.Frame{Function: fn, File: file, Line: lineNo}
+			case !inAncestry:
+				g.CreatedBy = signature.Frame{Function: fn, File: file, Line: lineNo}
+				g.Creator = creator
+			}
 		default:
 			name, err := functionOf(line)
 			if err != nil {
@@ -191,11 +264,22 @@ func (d *Reader) next() (*Goroutine, error) {
 			if err != nil {
 				return nil, err
 			}
-			if d.MaxFrames > 0 && len(g.Frames) >= d.MaxFrames {
+			frame := signature.Frame{Function: fn, File: file, Line: lineNo}
+			switch {
+			case inAncestry:
+				if ancestor == nil {
+					continue
+				}
+				if d.MaxFrames > 0 && len(ancestor.Frames) >= d.MaxFrames {
+					ancestor.Elided = true
+					continue
+				}
+				ancestor.Frames = append(ancestor.Frames, frame)
+			case d.MaxFrames > 0 && len(g.Frames) >= d.MaxFrames:
 				g.StackCut = true
-				continue
+			default:
+				g.Frames = append(g.Frames, frame)
 			}
-			g.Frames = append(g.Frames, signature.Frame{Function: fn, File: file, Line: lineNo})
 		}
 	}
 }
@@ -456,6 +540,20 @@ func functionOf(line []byte) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: unbalanced parentheses in %q", ErrMalformed, line)
+}
+
+// parseOrigin reads "[originating from goroutine 24]:".
+func parseOrigin(line []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte("[originating from goroutine "))
+	if !ok {
+		return 0, false
+	}
+	rest, ok = bytes.CutSuffix(rest, []byte("]:"))
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(string(rest), 10, 64)
+	return id, err == nil
 }
 
 // parseCreatedBy reads "pkg.fn in goroutine 12" (the id since Go 1.21).

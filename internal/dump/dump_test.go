@@ -3,6 +3,7 @@ package dump
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -31,6 +32,11 @@ func readAll(t testing.TB, r io.Reader, limit int64) ([]Goroutine, *Reader) {
 		c := *g
 		c.Frames = append([]signature.Frame(nil), g.Frames...)
 		c.Labels = append([]Label(nil), g.Labels...)
+		c.Ancestors = nil
+		for _, a := range g.Ancestors {
+			a.Frames = append([]signature.Frame(nil), a.Frames...)
+			c.Ancestors = append(c.Ancestors, a)
+		}
 		out = append(out, c)
 	}
 }
@@ -60,6 +66,7 @@ func TestCapturedDumps(t *testing.T) {
 		file      string
 		wantCount int // goroutine headers in the file
 		fn        string
+		id        uint64 // the goroutine, where fn is not enough
 		want      func(t *testing.T, g *Goroutine)
 	}{
 		{
@@ -104,6 +111,68 @@ func TestCapturedDumps(t *testing.T) {
 			},
 		},
 		{
+			// GODEBUG=tracebackancestors=3: a goroutine started from 60
+			// frames deep by the main goroutine.
+			file: "ancestry.txt", fn: "main.deep.func1",
+			want: func(t *testing.T, g *Goroutine) {
+				assert.Equal(t, "main.deep", g.CreatedBy.Function)
+				require.Len(t, g.Ancestors, 1)
+				a := g.Ancestors[0]
+				assert.Equal(t, uint64(1), a.ID)
+				assert.Len(t, a.Frames, 48, "the runtime keeps 50 pcs of an ancestor, and shows these of them")
+				assert.True(t, a.Elided)
+				assert.Equal(t, "main.deep", a.Frames[0].Function)
+				assert.Equal(t, "example.com/ancestry/main.go", a.Frames[0].File)
+				assert.Empty(t, a.CreatedBy.Function, "nobody's go statement started the main goroutine")
+				assert.Zero(t, g.Elided, "the ancestor's cut is not the goroutine's")
+			},
+		},
+		{
+			// The sixth of a chain of goroutines, each started by the
+			// one before: three generations printed, the third's creator
+			// named.
+			file: "ancestry.txt", id: 9,
+			want: func(t *testing.T, g *Goroutine) {
+				require.Len(t, g.Ancestors, 3)
+				for _, a := range g.Ancestors {
+					assert.Equal(t, "main.chain", a.Frames[0].Function)
+					assert.Equal(t, "main.chain", a.CreatedBy.Function)
+				}
+				assert.Equal(t, []uint64{8, 7, 6}, []uint64{g.Ancestors[0].ID, g.Ancestors[1].ID, g.Ancestors[2].ID})
+				assert.Equal(t, g.Creator, g.Ancestors[0].ID)
+			},
+		},
+		{
+			// A generic method: the runtime elides its type arguments.
+			file: "ancestry.txt", fn: "main.(*Queue[...]).drain",
+			want: func(t *testing.T, g *Goroutine) {
+				assert.Equal(t, "main.main", g.CreatedBy.Function)
+				require.Len(t, g.Ancestors, 1)
+				assert.Equal(t, "main.main", g.Ancestors[0].Frames[0].Function)
+			},
+		},
+		{
+			// cmd/libtarget built with -trimpath, run with
+			// tracebackancestors=5: a connection left by an unclosed body,
+			// two generations from the handler that called http.Get.
+			file: "libtarget.txt", fn: "net/http.(*persistConn).readLoop",
+			want: func(t *testing.T, g *Goroutine) {
+				assert.Equal(t, "net/http.(*Transport).dialConn", g.CreatedBy.Function)
+				assert.Equal(t, "net/http/transport.go", g.CreatedBy.File)
+				require.GreaterOrEqual(t, len(g.Ancestors), 2)
+				assert.Equal(t, "net/http.(*Transport).dialConn", g.Ancestors[0].Frames[0].Function)
+				assert.Equal(t, "net/http.(*Transport).startDialConnForLocked", g.Ancestors[0].CreatedBy.Function)
+				assert.Equal(t, "net/http.(*Transport).startDialConnForLocked", g.Ancestors[1].Frames[0].Function)
+			},
+		},
+		{
+			file: "libtarget-plain.txt", fn: "github.com/jellydator/ttlcache/v3.(*Cache[...]).Start",
+			want: func(t *testing.T, g *Goroutine) {
+				assert.Contains(t, g.Frames[0].File, "/pkg/mod/github.com/jellydator/ttlcache/v3@v3.4.1/")
+				assert.Empty(t, g.Ancestors, "no ancestry without tracebackancestors")
+			},
+		},
+		{
 			file: "crash-system.txt", fn: "main.recurse",
 			want: func(t *testing.T, g *Goroutine) {
 				assert.Equal(t, "chan receive", g.Wait)
@@ -113,16 +182,45 @@ func TestCapturedDumps(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.file+"/"+tt.fn, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%s%d", tt.file, tt.fn, tt.id), func(t *testing.T) {
 			b := load(t, tt.file)
 			gs, d := readAll(t, bytes.NewReader(b), MaxBytes)
 			assert.False(t, d.Cut)
 			assert.Len(t, gs, bytes.Count(b, []byte("\ngoroutine "))+1, "one per header")
 			g := find(gs, tt.fn)
-			require.NotNil(t, g, "no goroutine in %s", tt.fn)
+			if tt.id != 0 {
+				g = nil
+				for i := range gs {
+					if gs[i].ID == tt.id {
+						g = &gs[i]
+					}
+				}
+			}
+			require.NotNil(t, g, "no goroutine %d in %s", tt.id, tt.fn)
 			tt.want(t, g)
 		})
 	}
+}
+
+// TestAncestorsBounded reads a goroutine of more generations than
+// MaxAncestors: the nearest are kept, the rest reported dropped, and the
+// next goroutine reuses the memory.
+func TestAncestorsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("goroutine 100 [chan receive]:\nmain.leaf()\n\t/a.go:1 +0x1\ncreated by main.gen in goroutine 99\n\t/a.go:2 +0x2\n")
+	for id := 99; id > 99-2*MaxAncestors; id-- {
+		fmt.Fprintf(&b, "[originating from goroutine %d]:\nmain.gen(...)\n\t/a.go:3 +0x3\ncreated by main.gen\n\t/a.go:4 +0x4\n", id)
+	}
+	b.WriteString("\ngoroutine 7 [select]:\nmain.other()\n\t/a.go:9 +0x1\n")
+	gs, _ := readAll(t, strings.NewReader(b.String()), MaxBytes)
+	require.Len(t, gs, 2)
+	assert.Len(t, gs[0].Ancestors, MaxAncestors)
+	assert.True(t, gs[0].AncestorsCut)
+	assert.Equal(t, uint64(99), gs[0].Ancestors[0].ID)
+	assert.Equal(t, []signature.Frame{{Function: "main.gen", File: "/a.go", Line: 3}}, gs[0].Ancestors[MaxAncestors-1].Frames)
+	assert.Empty(t, gs[1].Ancestors)
+	assert.False(t, gs[1].AncestorsCut)
+	assert.Equal(t, "main.other", gs[1].Frames[0].Function, "frames after an ancestry are the next goroutine's")
 }
 
 // TestTruncated builds dumps the way the runtime cuts them, from a captured
@@ -224,6 +322,8 @@ func TestMalformed(t *testing.T) {
 		{"bad labels", "goroutine 1 [running labels:{a: b}]:\n", "labels"},
 		{"bad Go 1.27 labels", "goroutine 1 [running] {a b}:\n", "labels"},
 		{"Go 1.27 labels unquoted where they need it", "goroutine 1 [running] {a: b c}:\n", "labels"},
+		{"bad ancestor", "goroutine 1 [running]:\nmain.f()\n\t/a.go:1\ncreated by main.g in goroutine 2\n\t/a.go:2\n[originating from goroutine x]:\n", "ancestor header"},
+		{"ancestor frame without location", "goroutine 1 [running]:\nmain.f()\n\t/a.go:1\ncreated by main.g in goroutine 2\n\t/a.go:2\n[originating from goroutine 2]:\nmain.g(...)\n\n", "want a file:line"},
 		{"long line", "goroutine 1 [running]:\n" + strings.Repeat("x", MaxLineBytes+10) + "()\n", "longer than"},
 	}
 	for _, tt := range tests {
@@ -246,7 +346,7 @@ func TestMalformed(t *testing.T) {
 //
 //	go test ./internal/dump -run '^$' -fuzz FuzzReader -fuzztime 1000000x
 func FuzzReader(f *testing.F) {
-	for _, name := range []string{"leaktarget.txt", "labels.txt", "go1.27-labels.txt", "crash-system.txt", "deep.txt"} {
+	for _, name := range []string{"leaktarget.txt", "labels.txt", "go1.27-labels.txt", "crash-system.txt", "deep.txt", "ancestry.txt", "libtarget.txt"} {
 		b := load(f, name)
 		f.Add(b[:min(len(b), 8<<10)])
 	}
@@ -259,6 +359,12 @@ func FuzzReader(f *testing.F) {
 				break
 			}
 			frames += len(g.Frames)
+			if len(g.Ancestors) > MaxAncestors {
+				t.Fatalf("%d ancestors kept", len(g.Ancestors))
+			}
+			for _, a := range g.Ancestors {
+				frames += len(a.Frames)
+			}
 			if g.Wait == "" {
 				t.Fatal("a goroutine without a wait or status")
 			}

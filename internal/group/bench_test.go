@@ -203,7 +203,7 @@ func pprofGroups(p *profile.Profile, opts Options) map[Key]refGroup {
 			for _, ln := range l.Line {
 				var f signature.Frame
 				if ln.Function != nil {
-					f = signature.Frame{Function: ln.Function.Name, File: ln.Function.Filename}
+					f = signature.Frame{Function: signature.Generic(ln.Function.Name), File: ln.Function.Filename}
 				}
 				f.Line = ln.Line
 				frames = append(frames, f)
@@ -230,6 +230,7 @@ func pprofGroups(p *profile.Profile, opts Options) map[Key]refGroup {
 		g, ok := groups[k]
 		if !ok {
 			g = refGroup{Identity: Identity{Info: info, LabelValues: values}, Key: k, Frames: frames}
+			g.User, _ = opts.Code.Innermost(frames)
 		}
 		g.Count += s.Value[0]
 		groups[k] = g

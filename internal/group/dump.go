@@ -28,7 +28,7 @@ import (
 // not its distinct stacks.
 func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, error) {
 	g.reset(nil, opts)
-	g.ids, g.values = g.ids[:0], g.values[:0]
+	g.ids, g.values, g.origins = g.ids[:0], g.values[:0], g.origins[:0]
 
 	d := dump.NewReader(r, lim.MaxBytes)
 	d.MaxFrames = lim.MaxFrames
@@ -64,7 +64,9 @@ func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, 
 			}
 			g.ids = append(g.ids, dumpIdentity(g.groups[pos].ID, gr, g.sample, opts))
 			g.stacks = append(g.stacks, slices.Clone(gr.Frames))
+			g.origins = append(g.origins, origins{})
 		}
+		g.origins[pos].add(originOf(gr, &opts.Code))
 		grp := &g.groups[pos]
 		grp.Count++
 		grp.WaitMinutes = max(grp.WaitMinutes, gr.WaitMinutes)
@@ -76,6 +78,7 @@ func (g *Grouper) OfDump(r io.Reader, lim decode.Limits, opts Options) (Result, 
 	for i := range g.groups {
 		g.groups[i].Stack = g.stacks[g.groups[i].Sample]
 		g.groups[i].Identity = &g.ids[i]
+		g.ids[i].Origins = g.origins[i].sorted()
 	}
 	res.Groups = g.groups
 	return res, nil
@@ -111,6 +114,7 @@ func dumpIdentity(id signature.ID, gr *dump.Goroutine, values []string, opts Opt
 	// runtime's, from which a profile's wait is read.
 	e.Wait = strings.Clone(gr.Wait)
 	e.Creator = gr.CreatedBy
+	e.User, _ = opts.Code.Innermost(gr.Frames)
 	if len(opts.Labels) > 0 {
 		e.LabelValues = slices.Clone(values)
 	}

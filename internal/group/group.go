@@ -28,8 +28,12 @@ type Options struct {
 	// separate groups.
 	Labels []string
 	// Ignore lists functions whose goroutines are not grouped: a sample with
-	// any of them anywhere in its stack counts toward Total only.
+	// any of them anywhere in its stack counts toward Total only. Generic
+	// functions are named as signature.Generic spells them.
 	Ignore []string
+	// Code tells the target's own code from its libraries', for
+	// Identity.User and a dump's origins.
+	Code signature.Code
 }
 
 // Key identifies a group across scrapes: its signature and kept labels.
@@ -57,6 +61,14 @@ type Identity struct {
 	// function, file and line), as a dump tells it; empty from a profile,
 	// which does not.
 	Creator signature.Frame
+	// User is the innermost frame of the target's own code in the stack
+	// (Options.Code), empty when the stack is all libraries'. The stack
+	// fixes its function, as it fixes the signature.
+	User signature.Frame
+	// Origins are where the user's code started the goroutines, as a dump
+	// tells it (nil from a profile): the distinct origins of the group's
+	// goroutines, the most common first, at most MaxOrigins.
+	Origins []Origin
 }
 
 // Group is the goroutines that share a signature and kept label values.
@@ -80,9 +92,15 @@ type Group struct {
 	Stack []signature.Frame
 }
 
-// Frames returns the stack of g, a group of p, innermost frame first.
-func Frames(p *decode.Profile, g *Group) []signature.Frame {
-	return appendFrames(nil, p, &p.Sample[g.Sample])
+// Frames returns the stack of group i, innermost frame first: a dump's
+// group holds it, a profile's is read from the profile, so it is valid as
+// long as the Result.
+func (r *Result) Frames(i int) []signature.Frame {
+	g := &r.Groups[i]
+	if g.Stack != nil || r.of == nil {
+		return g.Stack
+	}
+	return r.of.appendFrames(nil, &r.of.p.Sample[g.Sample])
 }
 
 // Result is a profile grouped.
@@ -135,7 +153,9 @@ func Of(p *decode.Profile, opts Options) (Result, error) {
 // Grouper is ready; one Grouper must not be used by two goroutines at once.
 // A Result is valid until the Grouper's next call.
 type Grouper struct {
-	// Per profile, by position in its tables.
+	// Per profile, by position in its tables: each function's name as
+	// signature.Generic spells it, and its chain.
+	names     []string
 	functions []signature.Chain
 	locations []signature.Chain
 	skip      []bool // locations holding an ignored function
@@ -157,8 +177,11 @@ type Grouper struct {
 
 	frames []signature.Frame   // one sample's stack
 	stacks [][]signature.Frame // a dump's groups' stacks
-	sample []string            // one sample's kept label values
-	key    []byte              // one sample's label key
+	// origins counts the origins of a dump's groups' goroutines, by
+	// group position.
+	origins []origins
+	sample  []string // one sample's kept label values
+	key     []byte   // one sample's label key
 }
 
 // Group decodes the profile in r with d and groups it: the receiver's path
@@ -283,12 +306,13 @@ func (g *Grouper) result(res Result) Result {
 func (g *Grouper) identify(i int) *Identity {
 	grp := &g.groups[i]
 	s := &g.p.Sample[grp.Sample]
-	g.frames = appendFrames(g.frames[:0], g.p, s)
+	g.frames = g.appendFrames(g.frames[:0], s)
 	// id, joined from the locations' chains, equals signature.Of of the
 	// frames (TestGroupMatchesPprof). The strings Classify keeps are the
 	// decoder's interned ones, not the scratch slice's.
 	id := &g.ids[i]
 	*id = Identity{Info: signature.Classify(g.frames, grp.ID)}
+	id.User, _ = g.opts.Code.Innermost(g.frames)
 	if len(g.opts.Labels) > 0 {
 		start := len(g.values)
 		g.values = labelValues(g.values, s.Label, g.opts.Labels)
@@ -300,9 +324,11 @@ func (g *Grouper) identify(i int) *Identity {
 // hashTables computes each location's chain, and which locations hold an
 // ignored function, once per profile.
 func (g *Grouper) hashTables(p *decode.Profile, opts Options) {
-	g.functions = g.functions[:0]
+	g.names, g.functions = g.names[:0], g.functions[:0]
 	for _, f := range p.Function {
-		g.functions = append(g.functions, signature.FrameChain(f.Name, 0, opts.Mode))
+		name := signature.Generic(f.Name)
+		g.names = append(g.names, name)
+		g.functions = append(g.functions, signature.FrameChain(name, 0, opts.Mode))
 	}
 	g.locations = g.locations[:0]
 	g.skip = g.skip[:0]
@@ -311,11 +337,11 @@ func (g *Grouper) hashTables(p *decode.Profile, opts Options) {
 		skip := false
 		for _, ln := range l.Line {
 			if opts.Mode == signature.ByLine {
-				c = c.Then(signature.FrameChain(p.Function[ln.Function].Name, ln.Line, opts.Mode))
+				c = c.Then(signature.FrameChain(g.names[ln.Function], ln.Line, opts.Mode))
 			} else {
 				c = c.Then(g.functions[ln.Function])
 			}
-			skip = skip || (len(opts.Ignore) > 0 && slices.Contains(opts.Ignore, p.Function[ln.Function].Name))
+			skip = skip || (len(opts.Ignore) > 0 && slices.Contains(opts.Ignore, g.names[ln.Function]))
 		}
 		g.locations = append(g.locations, c)
 		g.skip = append(g.skip, skip)
@@ -415,11 +441,12 @@ func selectFirst(x []int, n int, cmp func(a, b int) int) {
 	}
 }
 
-func appendFrames(frames []signature.Frame, p *decode.Profile, s *decode.Sample) []signature.Frame {
+// appendFrames appends the stack of s, a sample of the profile grouped
+// last.
+func (g *Grouper) appendFrames(frames []signature.Frame, s *decode.Sample) []signature.Frame {
 	for _, l := range s.Location {
-		for _, ln := range p.Location[l].Line {
-			f := &p.Function[ln.Function]
-			frames = append(frames, signature.Frame{Function: f.Name, File: f.Filename, Line: ln.Line})
+		for _, ln := range g.p.Location[l].Line {
+			frames = append(frames, signature.Frame{Function: g.names[ln.Function], File: g.p.Function[ln.Function].Filename, Line: ln.Line})
 		}
 	}
 	return frames

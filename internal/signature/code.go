@@ -1,0 +1,97 @@
+package signature
+
+import "strings"
+
+// Code tells the target's own code from the code it was built with: the
+// standard library and its module dependencies. A goroutine that leaks in a
+// library was started, one way or another, by a call of the user's; the
+// innermost frame of the user's code on the way is what a reader can fix.
+//
+// A frame is a library's when, in this order:
+//
+//   - its package is under one of Library's package paths, or is the
+//     user's under one of User's, the longer path deciding: configuration
+//     for what file paths cannot tell (a monorepo's shared packages, a
+//     build that rewrites paths);
+//   - its file is in the module cache or a vendor directory:
+//     "/root/go/pkg/mod/github.com/fsnotify/fsnotify@v1.10.1/fsnotify.go",
+//     "/src/app/vendor/golang.org/x/net/http2/frame.go";
+//   - its file is named module@version, as a -trimpath build names a
+//     dependency's: "github.com/jellydator/ttlcache/v3@v3.4.1/cache.go";
+//   - its package is the standard library's: a path whose first element
+//     has no dot ("net/http", "database/sql", "vendor/golang.org/x/net/...",
+//     not "main"), in a file of GOROOT ("/usr/local/go/src/net/http/server.go")
+//     or, built with -trimpath, named by its import path
+//     ("net/http/server.go").
+//
+// Everything else is the user's: package main, and the main module's
+// packages, whose files are where the target was built
+// ("/work/app/handlers/body.go") or, with -trimpath, under the main
+// module's path without a version ("example.com/app/handlers/body.go").
+type Code struct {
+	User, Library []string // package path prefixes
+}
+
+// Users reports whether f is a frame of the target's own code.
+func (c *Code) Users(f Frame) bool {
+	pkg := packageOf(f.Function)
+	if lib, user := longestPrefix(pkg, c.Library), longestPrefix(pkg, c.User); lib > 0 || user > 0 {
+		return user > lib
+	}
+	if f.Function == "" || pkg == "main" {
+		return pkg == "main"
+	}
+	file := f.File
+	if strings.Contains(file, "/pkg/mod/") || strings.Contains(file, "/vendor/") || strings.HasPrefix(file, "vendor/") {
+		return false
+	}
+	if versioned(file) {
+		return false
+	}
+	return !standard(pkg, file)
+}
+
+// Innermost returns the innermost of frames that is the user's.
+func (c *Code) Innermost(frames []Frame) (Frame, bool) {
+	for _, f := range frames {
+		if c.Users(f) {
+			return f, true
+		}
+	}
+	return Frame{}, false
+}
+
+// versioned reports a -trimpath file name of a dependency: an element
+// holding "@v" before the file's own name.
+func versioned(file string) bool {
+	dir := file[:max(strings.LastIndexByte(file, '/'), 0)]
+	at := strings.Index(dir, "@v")
+	return at > 0 && dir[at-1] != '/'
+}
+
+// standard reports the standard library's package pkg in file.
+func standard(pkg, file string) bool {
+	first, _, _ := strings.Cut(pkg, "/")
+	if strings.Contains(first, ".") {
+		return false
+	}
+	// The runtime's own packages are in every stack; their files are
+	// GOROOT's whatever the build.
+	if pkg == "runtime" || strings.HasPrefix(pkg, "internal/") || strings.HasPrefix(pkg, "runtime/") {
+		return true
+	}
+	dir := pkg + "/"
+	return strings.HasPrefix(file, dir) || strings.Contains(file, "/src/"+dir)
+}
+
+// longestPrefix returns the length of the longest of prefixes that is pkg
+// or a parent path of it, 0 for none.
+func longestPrefix(pkg string, prefixes []string) int {
+	n := 0
+	for _, p := range prefixes {
+		if pkg == p || strings.HasPrefix(pkg, p) && (strings.HasSuffix(p, "/") || pkg[len(p)] == '/') {
+			n = max(n, len(p))
+		}
+	}
+	return n
+}

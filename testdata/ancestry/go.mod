@@ -1,0 +1,3 @@
+module example.com/ancestry
+
+go 1.26
