@@ -35,6 +35,8 @@ collector-discovery: $(OCB)
 check:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e
+	cd cmd/libtarget && $(GO) vet ./...
+	cd testdata/ancestry && $(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	scripts/generate.sh
 	@git diff --exit-code -- internal/metadata documentation.md 'generated_*' || \
@@ -49,6 +51,7 @@ rules:
 
 unit:
 	$(GO) test -race -count=1 ./...
+	cd cmd/libtarget && $(GO) test -race -count=1 -bench . -benchtime 1x ./...
 	# A short fuzz run: the seeds and 200,000 new inputs. A count, not a
 	# duration: Go 1.26's fuzz coordinator can fail a duration run at its
 	# deadline with no crasher (golang/go#75804, fixed in Go 1.27).

@@ -80,6 +80,9 @@ type Config struct {
 	MaxGroups int `mapstructure:"max_groups"`
 	// Ignore lists functions whose goroutines are counted but not grouped.
 	Ignore []string `mapstructure:"ignore"`
+	// UserCode says which packages are the target's own code where its
+	// file paths cannot tell.
+	UserCode UserCodeConfig `mapstructure:"user_code"`
 
 	// MaxConcurrency is the most targets scraped at once.
 	MaxConcurrency int `mapstructure:"max_concurrency"`
@@ -127,6 +130,18 @@ type Config struct {
 	Storage *component.ID `mapstructure:"storage"`
 
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
+}
+
+// UserCodeConfig is the `user_code` section: import paths, each also
+// naming the packages under it, that override what a frame's file path says
+// of its code (signature.Code), the longer path winning where both match.
+type UserCodeConfig struct {
+	// Packages are the target's own code: a monorepo's services, say, or
+	// a build whose file paths look like the module cache's.
+	Packages []string `mapstructure:"packages"`
+	// Libraries are not, though built from the target's own module: a
+	// monorepo's shared packages, whose misuse is the caller's.
+	Libraries []string `mapstructure:"libraries"`
 }
 
 // LeakConfig is the `leak` section.
@@ -348,6 +363,16 @@ func (cfg *Config) Validate() error {
 	for i, fn := range cfg.Ignore {
 		if fn == "" {
 			errs = append(errs, fmt.Errorf("ignore[%d]: must not be empty", i))
+		}
+	}
+	for _, paths := range []struct {
+		key string
+		val []string
+	}{{"user_code::packages", cfg.UserCode.Packages}, {"user_code::libraries", cfg.UserCode.Libraries}} {
+		for i, p := range paths.val {
+			if p == "" || strings.ContainsAny(p, " \t") {
+				errs = append(errs, fmt.Errorf("%s[%d] %q: must be an import path", paths.key, i, p))
+			}
 		}
 	}
 	positive := []struct {

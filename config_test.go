@@ -48,6 +48,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, []string{"pattern", "tenant"}, cfg.Labels)
 	assert.Equal(t, 50, cfg.MaxGroups)
 	assert.Equal(t, []string{"main.poolWorker"}, cfg.Ignore)
+	assert.Equal(t, UserCodeConfig{Packages: []string{"corp.example/mono/services"}, Libraries: []string{"corp.example/mono/platform"}}, cfg.UserCode)
 	assert.Equal(t, 8, cfg.MaxConcurrency)
 	assert.Equal(t, int64(defaultMaxBodyBytes), cfg.MaxBodyBytes)
 	assert.Equal(t, modeDump, cfg.Mode)
@@ -90,6 +91,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad_signature", `signature "address": must be function or line`},
 		{"bad_max_groups", "max_groups 0: must be positive"},
 		{"empty_label", "labels[0]: must not be empty"},
+		{"bad_user_code", `user_code::packages[0] "": must be an import path`},
+		{"bad_user_code", `user_code::libraries[0] "corp.example/a b": must be an import path`},
 		{"bad_limits", "max_body_bytes -1: must be positive"},
 		{"bad_limits", "max_frames 0: must be positive"},
 		{"short_window", "leak.window 5m0s: must hold at least 20 collection intervals (10m0s)"},

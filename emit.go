@@ -11,6 +11,7 @@ import (
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/known"
 	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
@@ -37,6 +38,8 @@ type emitter struct {
 	// horizons, shortest first.
 	horizons []string
 	start    pcommon.Timestamp // of every point: the receiver's start
+	// known explains the groups of known library leaks.
+	known *known.Table
 
 	counts, suspected, waits, leaked *groupGauge[int64]
 	growths                          *groupGauge[float64]
@@ -49,9 +52,9 @@ type gauge interface {
 	drop()
 }
 
-func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp) *emitter {
+func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp, table *known.Table) *emitter {
 	mb := metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set, metadata.WithStartTime(start))
-	e := &emitter{mb: mb, settings: set, scrapeDumps: cfg.Mode == modeDump, keeps: cfg.Storage != nil, maxGroups: cfg.MaxGroups, start: start}
+	e := &emitter{mb: mb, settings: set, scrapeDumps: cfg.Mode == modeDump, keeps: cfg.Storage != nil, maxGroups: cfg.MaxGroups, start: start, known: table}
 	for _, l := range cfg.Labels {
 		e.labelKeys = append(e.labelKeys, "goroutine.label."+l)
 	}
@@ -134,7 +137,8 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 		sl.Scope().SetName(metadata.ScopeName)
 		sl.Scope().SetVersion(e.settings.BuildInfo.Version)
 		for i := range r.records {
-			writeRecord(now, &r.records[i], e.labelKeys, e.horizons, sl.LogRecords().AppendEmpty())
+			rec := &r.records[i]
+			writeRecord(now, rec, e.known.Match(rec.id.Entry), e.labelKeys, e.horizons, sl.LogRecords().AppendEmpty())
 		}
 	}
 
@@ -180,9 +184,11 @@ func (e *emitter) emitGroups(now pcommon.Timestamp, t *target, r *result) {
 		a.horizon = ""
 		switch f, ok := t.dumpFacts[g.ID]; {
 		case e.scrapeDumps:
+			a.origin(r.groups.Identity(i).Origins)
 			e.waits.record(start, now, g.WaitMinutes, &a)
 		case ok:
 			a.creator = f.creator.Function
+			a.origin(f.origins)
 			e.waits.record(start, now, f.waitMinutes, &a)
 		}
 	}
@@ -200,12 +206,16 @@ func (e *emitter) emitGroups(now pcommon.Timestamp, t *target, r *result) {
 
 // attributes are a group's attributes as every per-group metric carries
 // them. The creator is set in dump mode only, where every scrape knows it:
-// a series must not gain an attribute mid-life.
+// a series must not gain an attribute mid-life. The user's function and the
+// known leak are the stack's, and so the signature's.
 func (e *emitter) attributes(id *group.Identity) groupAttributes {
 	a := groupAttributes{
 		signature: id.ID.String(), wait: id.Wait,
 		function: id.Stuck.Function, file: id.Stuck.File, line: id.Stuck.Line,
-		entry: id.Entry, labelValues: id.LabelValues,
+		entry: id.Entry, user: id.User.Function, userLine: id.User.Line, labelValues: id.LabelValues,
+	}
+	if l := e.known.Match(id.Entry); l != nil {
+		a.knownLibrary, a.knownCause = l.Library, l.Cause
 	}
 	if e.scrapeDumps {
 		a.creator = id.Creator.Function

@@ -475,7 +475,11 @@ func TestEvidenceOnSuspect(t *testing.T) {
 			" goroutines [chan send], growing 16.0/min",
 		"app.leak", "\tapp/main.go:10",
 		"created by app.serve", "\tapp/main.go:42",
+		"the user's code behind it (in its own stack, " + attr(r.Attributes(), "goroutine.count") + " of the " + attr(r.Attributes(), "goroutine.count") + " goroutines in the dump):",
+		"app.leak", "\tapp/main.go:10",
 	}, "\n"), r.Body().Str())
+	assert.Equal(t, "app.leak", attr(r.Attributes(), "goroutine.user.function"))
+	assert.Equal(t, "stack", attr(r.Attributes(), "goroutine.user.source"))
 }
 
 // TestDumpModeBadTargets feeds dump mode what is not a dump, and a dump

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/goroutinewatch/goroutinereceiver/internal/group"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
 
@@ -28,8 +29,16 @@ type groupAttributes struct {
 	line                            int64
 	entry                           string
 	// creator is set where every scrape reads it (mode: dump); an empty
-	// one is left out.
+	// one is left out, as are an empty user function and known leak.
 	creator string
+	// user and userLine are the user's code behind the group: the
+	// innermost frame of the target's own code in the stack, or, on the
+	// series a dump sets, the origin the dump found.
+	user     string
+	userLine int64
+	// knownLibrary and knownCause are the known leak the group's entry
+	// matches.
+	knownLibrary, knownCause string
 	// horizon is the leak test's horizon of a growth or a flag.
 	horizon string
 	// labelValues are the values of the kept pprof labels, one per key.
@@ -55,6 +64,10 @@ const (
 	fieldLine
 	fieldEntry
 	fieldCreator
+	fieldUser
+	fieldUserLine
+	fieldKnownLibrary
+	fieldKnownCause
 	fieldHorizon
 )
 
@@ -76,6 +89,14 @@ func fieldOf(key string) field {
 		return fieldEntry
 	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator):
 		return fieldCreator
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction):
+		return fieldUser
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine):
+		return fieldUserLine
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary):
+		return fieldKnownLibrary
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause):
+		return fieldKnownCause
 	case string(metadata.GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon):
 		return fieldHorizon
 	}
@@ -98,11 +119,40 @@ func (a *groupAttributes) put(m pcommon.Map, at attribute) {
 	case fieldEntry:
 		m.PutStr(at.key, a.entry)
 	case fieldCreator:
-		if a.creator != "" {
-			m.PutStr(at.key, a.creator)
+		putSome(m, at.key, a.creator)
+	case fieldUser:
+		putSome(m, at.key, a.user)
+	case fieldUserLine:
+		if a.user != "" {
+			m.PutInt(at.key, a.userLine)
 		}
+	case fieldKnownLibrary:
+		putSome(m, at.key, a.knownLibrary)
+	case fieldKnownCause:
+		putSome(m, at.key, a.knownCause)
 	case fieldHorizon:
 		m.PutStr(at.key, a.horizon)
+	}
+}
+
+// origin sets the user's code of a group whose stack holds none to the
+// most common origin a dump found, for the series a dump sets.
+func (a *groupAttributes) origin(origins []group.Origin) {
+	if a.user != "" {
+		return
+	}
+	for _, o := range origins {
+		if o.Missing == group.Found {
+			a.user, a.userLine = o.Function, o.Line
+			return
+		}
+	}
+}
+
+// putSome puts a string attribute a source told, leaving out an empty one.
+func putSome(m pcommon.Map, key, v string) {
+	if v != "" {
+		m.PutStr(key, v)
 	}
 }
 
@@ -246,11 +296,11 @@ func (g *groupGauge[N]) drop() {
 // and emitted once, by a builder of their own.
 func templates(cfg metadata.MetricsBuilderConfig, set receiver.Settings) map[string]pmetric.Metric {
 	mb := metadata.NewMetricsBuilder(cfg, set)
-	mb.RecordGoGoroutineGroupCountDataPoint(0, 0, "", "", "", "", 0, "", "")
-	mb.RecordGoGoroutineGroupGrowthDataPoint(0, 0, "", "", "", "", 0, "", "", "")
-	mb.RecordGoGoroutineGroupSuspectedDataPoint(0, 0, "", "", "", "", 0, "", "", "")
-	mb.RecordGoGoroutineGroupWaitMaxDataPoint(0, 0, "", "", "", "", 0, "", "")
-	mb.RecordGoGoroutineGroupLeakedDataPoint(0, 0, "", "", "", "", 0, "")
+	mb.RecordGoGoroutineGroupCountDataPoint(0, 0, "", "", "", "", 0, "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupGrowthDataPoint(0, 0, "", "", "", "", 0, "", "", "", 0, "", "", "")
+	mb.RecordGoGoroutineGroupSuspectedDataPoint(0, 0, "", "", "", "", 0, "", "", "", 0, "", "", "")
+	mb.RecordGoGoroutineGroupWaitMaxDataPoint(0, 0, "", "", "", "", 0, "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupLeakedDataPoint(0, 0, "", "", "", "", 0, "", "", 0, "", "")
 	out := map[string]pmetric.Metric{}
 	rms := mb.Emit().ResourceMetrics()
 	if rms.Len() == 0 {

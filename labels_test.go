@@ -24,7 +24,7 @@ func newGaugeTest(t *testing.T, mc metadata.MetricsBuilderConfig, labels ...stri
 	cfg := createDefaultConfig()
 	cfg.MetricsBuilderConfig = mc
 	cfg.Labels = labels
-	return gaugeTest{newEmitter(cfg, receivertest.NewNopSettings(metadata.Type), 1)}
+	return gaugeTest{newEmitter(cfg, receivertest.NewNopSettings(metadata.Type), 1, nil)}
 }
 
 // emit returns the metrics the gauges recorded, as the emitter appends
@@ -129,7 +129,7 @@ func TestRecordWithoutSignatureMerges(t *testing.T) {
 // mdatagen upgrade or a metadata.yaml edit that changes any of these fails
 // here, not in a user's dashboard.
 func TestGroupGaugeGeneratedAPI(t *testing.T) {
-	e := newEmitter(createDefaultConfig(), receivertest.NewNopSettings(metadata.Type), 1)
+	e := newEmitter(createDefaultConfig(), receivertest.NewNopSettings(metadata.Type), 1, nil)
 	info := metadata.MetricsInfo
 	declared := map[*groupGauge[int64]][]string{
 		e.counts:    info.GoGoroutineGroupCount.Attributes,
@@ -149,7 +149,7 @@ func TestGroupGaugeGeneratedAPI(t *testing.T) {
 	}
 	assert.Equal(t, info.GoGoroutineGroupGrowth.Attributes, keys(e.growths.attrs))
 
-	a := groupAttributes{creator: "main.main"}
+	a := groupAttributes{creator: "main.main", user: "main.handle", userLine: 12, knownLibrary: "net/http", knownCause: "a body not closed"}
 	for _, attrs := range [][]string{info.GoGoroutineGroupCount.Attributes, info.GoGoroutineGroupGrowth.Attributes,
 		info.GoGoroutineGroupSuspected.Attributes, info.GoGoroutineGroupWaitMax.Attributes, info.GoGoroutineGroupLeaked.Attributes} {
 		for _, k := range attrs {
@@ -208,11 +208,11 @@ func TestGeneratedOrderIsByName(t *testing.T) {
 	cfg := metadata.DefaultMetricsBuilderConfig()
 	mb := metadata.NewMetricsBuilder(cfg, receivertest.NewNopSettings(metadata.Type))
 	mb.RecordGoGoroutineCountDataPoint(0, 1)
-	mb.RecordGoGoroutineGroupCountDataPoint(0, 1, "", "", "", "", 0, "", "")
-	mb.RecordGoGoroutineGroupGrowthDataPoint(0, 1, "", "", "", "", 0, "", "", "")
-	mb.RecordGoGoroutineGroupLeakedDataPoint(0, 1, "", "", "", "", 0, "")
-	mb.RecordGoGoroutineGroupSuspectedDataPoint(0, 1, "", "", "", "", 0, "", "", "")
-	mb.RecordGoGoroutineGroupWaitMaxDataPoint(0, 1, "", "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupCountDataPoint(0, 1, "", "", "", "", 0, "", "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupGrowthDataPoint(0, 1, "", "", "", "", 0, "", "", "", 0, "", "", "")
+	mb.RecordGoGoroutineGroupLeakedDataPoint(0, 1, "", "", "", "", 0, "", "", 0, "", "")
+	mb.RecordGoGoroutineGroupSuspectedDataPoint(0, 1, "", "", "", "", 0, "", "", "", 0, "", "", "")
+	mb.RecordGoGoroutineGroupWaitMaxDataPoint(0, 1, "", "", "", "", 0, "", "", "", 0, "", "")
 	mb.RecordGoGoroutineGrowthDataPoint(0, 1, "30m")
 	mb.RecordGoGoroutineLeakProfileAvailableDataPoint(0, 1)
 	mb.RecordGoGoroutineScrapeDurationDataPoint(0, 1)

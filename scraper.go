@@ -22,6 +22,7 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/known"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
 	"github.com/goroutinewatch/goroutinereceiver/internal/state"
@@ -42,6 +43,8 @@ type goroutineScraper struct {
 	source  source // the profile or the dump, as `mode` chose once
 	policy  evidence.Policy
 	workers []worker
+	// known is the table of known library leaks, read once.
+	known *known.Table
 
 	// metrics and logs receive each target's scrape; nil when no pipeline
 	// of that signal has the receiver. obs counts what they accept.
@@ -70,10 +73,18 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 			MaxSamples:     cfg.MaxSamples,
 			MaxLocations:   cfg.MaxLocations,
 		},
-		opts:   group.Options{Mode: mode, Labels: cfg.Labels, Ignore: cfg.Ignore},
+		opts: group.Options{
+			Mode: mode, Labels: cfg.Labels, Ignore: genericNames(cfg.Ignore),
+			Code: signature.Code{User: cfg.UserCode.Packages, Library: cfg.UserCode.Libraries},
+		},
 		decode: (*decode.Decoder).Decode,
 	}
+	table, err := known.Default()
+	if err != nil {
+		return nil, err
+	}
 	s := &goroutineScraper{
+		known:    table,
 		cfg:      cfg,
 		settings: set,
 		now:      now,
@@ -138,7 +149,7 @@ func (s *goroutineScraper) start(ctx context.Context, host component.Host) error
 	started := pcommon.NewTimestampFromTime(s.now())
 	s.workers = make([]worker, min(s.cfg.MaxConcurrency, len(s.targets)))
 	for i := range s.workers {
-		s.workers[i].emitter = newEmitter(s.cfg, s.settings, started)
+		s.workers[i].emitter = newEmitter(s.cfg, s.settings, started, s.known)
 	}
 	if s.cfg.Storage != nil {
 		return s.restore(ctx, host, *s.cfg.Storage)
@@ -358,4 +369,15 @@ func contained[T any](what string, f func() T) (v T, err error) {
 		}
 	}()
 	return f(), nil
+}
+
+// genericNames spells the functions of `ignore` as signatures do, so that a
+// generic function matches whether the user copied it from a profile
+// (shapes) or a dump ("[...]").
+func genericNames(fns []string) []string {
+	out := make([]string, len(fns))
+	for i, fn := range fns {
+		out[i] = signature.Generic(fn)
+	}
+	return out
 }

@@ -82,6 +82,9 @@ type dumpFacts struct {
 	creator     signature.Frame
 	waitMinutes int64
 	stack       []signature.Frame
+	// origins are the user's code behind the signature's goroutines, of
+	// all its groups (the dump's own, copied).
+	origins []group.Origin
 }
 
 // leakedGroup is one group of the goroutineleak profile.
@@ -250,6 +253,7 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 					facts.stack, facts.creator = g.Stack, g.Identity.Creator
 				}
 				facts.waitMinutes = max(facts.waitMinutes, g.WaitMinutes)
+				facts.origins = group.MergeOrigins(facts.origins, g.Identity.Origins)
 				t.dumpFacts[g.ID] = facts
 			}
 		}
@@ -365,9 +369,9 @@ func (t *target) annotate(r *result, scrapeDumps bool) {
 	for i := range r.records {
 		rec := &r.records[i]
 		if g, ok := dumped[rec.id.ID]; ok {
-			rec.waitMinutes, rec.creator = some(g.WaitMinutes), g.Identity.Creator
+			rec.waitMinutes, rec.creator, rec.origins = some(g.WaitMinutes), g.Identity.Creator, g.Identity.Origins
 		} else if f, ok := t.dumpFacts[rec.id.ID]; ok {
-			rec.waitMinutes, rec.creator = some(f.waitMinutes), f.creator
+			rec.waitMinutes, rec.creator, rec.origins = some(f.waitMinutes), f.creator, f.origins
 			if rec.event == eventSuspected {
 				rec.stack = f.stack
 			}

@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/jellydator/ttlcache/v3 v3.4.1
+	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.85.0
 	modernc.org/sqlite v1.62.0
 )

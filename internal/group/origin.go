@@ -110,8 +110,9 @@ func originOf(gr *dump.Goroutine, code *signature.Code) Origin {
 // origins counts a group's origins in at most MaxOrigins slots, by the
 // space-saving rule: an origin that finds no slot takes the least counted
 // one's, with that count plus one. Any origin of more than a
-// 1/MaxOrigins share of the goroutines keeps a slot, and a count is over by
-// at most the least count when the slot changed hands.
+// 1/MaxOrigins share of the goroutines keeps a slot, a count is over by at
+// most the least count when the slot changed hands, and the counts add up
+// to the goroutines counted.
 type origins struct {
 	slot [MaxOrigins]Origin
 	n    int
@@ -143,9 +144,34 @@ func (os *origins) add(o Origin) {
 // among equals).
 func (os *origins) sorted() []Origin {
 	out := os.slot[:os.n]
+	sortOrigins(out)
+	return out
+}
+
+func sortOrigins(out []Origin) {
 	slices.SortFunc(out, func(a, b Origin) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Generation, b.Generation),
-			cmp.Compare(a.Function, b.Function), cmp.Compare(a.Line, b.Line))
+			cmp.Compare(a.Function, b.Function), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Missing, b.Missing))
 	})
+}
+
+// MergeOrigins returns the origins of a and b together, in a new slice
+// (b may be a Grouper's, reused by its next dump): the counts of one
+// origin added, the most common first, at most MaxOrigins. It merges the
+// origins of groups that share a signature but not their labels.
+func MergeOrigins(a, b []Origin) []Origin {
+	out := slices.Clone(a)
+	for _, o := range b {
+		i := slices.IndexFunc(out, func(p Origin) bool { return p.same(&o) })
+		if i < 0 {
+			out = append(out, o)
+			continue
+		}
+		out[i].Count += o.Count
+	}
+	sortOrigins(out)
+	if len(out) > MaxOrigins {
+		out = out[:MaxOrigins:MaxOrigins]
+	}
 	return out
 }

@@ -81,13 +81,17 @@ func (ms *GoGoroutineEvidenceSkippedMetricConfig) Validate() error {
 type GoGoroutineGroupCountMetricAttributeKey string
 
 const (
-	GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature GoGoroutineGroupCountMetricAttributeKey = "goroutine.signature"
-	GoGoroutineGroupCountMetricAttributeKeyGoroutineWait      GoGoroutineGroupCountMetricAttributeKey = "goroutine.wait"
-	GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName   GoGoroutineGroupCountMetricAttributeKey = "code.function.name"
-	GoGoroutineGroupCountMetricAttributeKeyCodeFilePath       GoGoroutineGroupCountMetricAttributeKey = "code.file.path"
-	GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber     GoGoroutineGroupCountMetricAttributeKey = "code.line.number"
-	GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry     GoGoroutineGroupCountMetricAttributeKey = "goroutine.entry"
-	GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator   GoGoroutineGroupCountMetricAttributeKey = "goroutine.creator"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature        GoGoroutineGroupCountMetricAttributeKey = "goroutine.signature"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineWait             GoGoroutineGroupCountMetricAttributeKey = "goroutine.wait"
+	GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName          GoGoroutineGroupCountMetricAttributeKey = "code.function.name"
+	GoGoroutineGroupCountMetricAttributeKeyCodeFilePath              GoGoroutineGroupCountMetricAttributeKey = "code.file.path"
+	GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber            GoGoroutineGroupCountMetricAttributeKey = "code.line.number"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry            GoGoroutineGroupCountMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator          GoGoroutineGroupCountMetricAttributeKey = "goroutine.creator"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupCountMetricAttributeKey = "goroutine.user.function"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupCountMetricAttributeKey = "goroutine.user.line"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupCountMetricAttributeKey = "goroutine.known_leak.library"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupCountMetricAttributeKey = "goroutine.known_leak.cause"
 )
 
 // GoGoroutineGroupCountMetricConfig provides config for the go.goroutine.group.count metric.
@@ -116,9 +120,9 @@ func (ms *GoGoroutineGroupCountMetricConfig) Unmarshal(parser *confmap.Conf) err
 func (ms *GoGoroutineGroupCountMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator:
+		case GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.count doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]", val)
+			return fmt.Errorf("metric go.goroutine.group.count doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]", val)
 		}
 	}
 
@@ -135,14 +139,18 @@ func (ms *GoGoroutineGroupCountMetricConfig) Validate() error {
 type GoGoroutineGroupGrowthMetricAttributeKey string
 
 const (
-	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.signature"
-	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait      GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.wait"
-	GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName   GoGoroutineGroupGrowthMetricAttributeKey = "code.function.name"
-	GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath       GoGoroutineGroupGrowthMetricAttributeKey = "code.file.path"
-	GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber     GoGoroutineGroupGrowthMetricAttributeKey = "code.line.number"
-	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry     GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.entry"
-	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator   GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.creator"
-	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon   GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.horizon"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature        GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.signature"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait             GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.wait"
+	GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName          GoGoroutineGroupGrowthMetricAttributeKey = "code.function.name"
+	GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath              GoGoroutineGroupGrowthMetricAttributeKey = "code.file.path"
+	GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber            GoGoroutineGroupGrowthMetricAttributeKey = "code.line.number"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry            GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator          GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.creator"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.user.function"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.user.line"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.known_leak.library"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.known_leak.cause"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon          GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.horizon"
 )
 
 // GoGoroutineGroupGrowthMetricConfig provides config for the go.goroutine.group.growth metric.
@@ -171,9 +179,9 @@ func (ms *GoGoroutineGroupGrowthMetricConfig) Unmarshal(parser *confmap.Conf) er
 func (ms *GoGoroutineGroupGrowthMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon:
+		case GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.growth doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.horizon]", val)
+			return fmt.Errorf("metric go.goroutine.group.growth doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause, goroutine.horizon]", val)
 		}
 	}
 
@@ -190,12 +198,16 @@ func (ms *GoGoroutineGroupGrowthMetricConfig) Validate() error {
 type GoGoroutineGroupLeakedMetricAttributeKey string
 
 const (
-	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.signature"
-	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait      GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.wait"
-	GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName   GoGoroutineGroupLeakedMetricAttributeKey = "code.function.name"
-	GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath       GoGoroutineGroupLeakedMetricAttributeKey = "code.file.path"
-	GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber     GoGoroutineGroupLeakedMetricAttributeKey = "code.line.number"
-	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry     GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature        GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.signature"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait             GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.wait"
+	GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName          GoGoroutineGroupLeakedMetricAttributeKey = "code.function.name"
+	GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath              GoGoroutineGroupLeakedMetricAttributeKey = "code.file.path"
+	GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber            GoGoroutineGroupLeakedMetricAttributeKey = "code.line.number"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry            GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.user.function"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.user.line"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.known_leak.library"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.known_leak.cause"
 )
 
 // GoGoroutineGroupLeakedMetricConfig provides config for the go.goroutine.group.leaked metric.
@@ -224,9 +236,9 @@ func (ms *GoGoroutineGroupLeakedMetricConfig) Unmarshal(parser *confmap.Conf) er
 func (ms *GoGoroutineGroupLeakedMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry:
+		case GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.leaked doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]", val)
+			return fmt.Errorf("metric go.goroutine.group.leaked doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]", val)
 		}
 	}
 
@@ -243,14 +255,18 @@ func (ms *GoGoroutineGroupLeakedMetricConfig) Validate() error {
 type GoGoroutineGroupSuspectedMetricAttributeKey string
 
 const (
-	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.signature"
-	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait      GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.wait"
-	GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName   GoGoroutineGroupSuspectedMetricAttributeKey = "code.function.name"
-	GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath       GoGoroutineGroupSuspectedMetricAttributeKey = "code.file.path"
-	GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber     GoGoroutineGroupSuspectedMetricAttributeKey = "code.line.number"
-	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry     GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.entry"
-	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator   GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.creator"
-	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon   GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.horizon"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature        GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.signature"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait             GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.wait"
+	GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName          GoGoroutineGroupSuspectedMetricAttributeKey = "code.function.name"
+	GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath              GoGoroutineGroupSuspectedMetricAttributeKey = "code.file.path"
+	GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber            GoGoroutineGroupSuspectedMetricAttributeKey = "code.line.number"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry            GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator          GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.creator"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.user.function"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.user.line"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.known_leak.library"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.known_leak.cause"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon          GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.horizon"
 )
 
 // GoGoroutineGroupSuspectedMetricConfig provides config for the go.goroutine.group.suspected metric.
@@ -279,9 +295,9 @@ func (ms *GoGoroutineGroupSuspectedMetricConfig) Unmarshal(parser *confmap.Conf)
 func (ms *GoGoroutineGroupSuspectedMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon:
+		case GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.suspected doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.horizon]", val)
+			return fmt.Errorf("metric go.goroutine.group.suspected doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause, goroutine.horizon]", val)
 		}
 	}
 
@@ -298,13 +314,17 @@ func (ms *GoGoroutineGroupSuspectedMetricConfig) Validate() error {
 type GoGoroutineGroupWaitMaxMetricAttributeKey string
 
 const (
-	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.signature"
-	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait      GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.wait"
-	GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName   GoGoroutineGroupWaitMaxMetricAttributeKey = "code.function.name"
-	GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath       GoGoroutineGroupWaitMaxMetricAttributeKey = "code.file.path"
-	GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber     GoGoroutineGroupWaitMaxMetricAttributeKey = "code.line.number"
-	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry     GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.entry"
-	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator   GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.creator"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature        GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.signature"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait             GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.wait"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName          GoGoroutineGroupWaitMaxMetricAttributeKey = "code.function.name"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath              GoGoroutineGroupWaitMaxMetricAttributeKey = "code.file.path"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber            GoGoroutineGroupWaitMaxMetricAttributeKey = "code.line.number"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry            GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.entry"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator          GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.creator"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.user.function"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.user.line"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.known_leak.library"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.known_leak.cause"
 )
 
 // GoGoroutineGroupWaitMaxMetricConfig provides config for the go.goroutine.group.wait.max metric.
@@ -333,9 +353,9 @@ func (ms *GoGoroutineGroupWaitMaxMetricConfig) Unmarshal(parser *confmap.Conf) e
 func (ms *GoGoroutineGroupWaitMaxMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator:
+		case GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.wait.max doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]", val)
+			return fmt.Errorf("metric go.goroutine.group.wait.max doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]", val)
 		}
 	}
 
@@ -694,27 +714,27 @@ func DefaultMetricsConfig() MetricsConfig {
 		GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator},
+			EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause},
 		},
 		GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
+			EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
 		},
 		GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry},
+			EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause},
 		},
 		GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
+			EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
 		},
 		GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator},
+			EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause},
 		},
 		GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
 			Enabled:             true,

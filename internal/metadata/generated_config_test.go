@@ -37,27 +37,27 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator},
+						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause},
 					},
 					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry},
+						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause},
 					},
 					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator},
+						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause},
 					},
 					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
 						Enabled:             true,
@@ -122,27 +122,27 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator},
+						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause},
 					},
 					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry},
+						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause},
 					},
 					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator},
+						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause},
 					},
 					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
 						Enabled:             false,
@@ -219,7 +219,7 @@ func TestGoGoroutineGroupCountMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupCountMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.count doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.count doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupCount
 	cfg.AggregationStrategy = "invalid"
@@ -231,7 +231,7 @@ func TestGoGoroutineGroupGrowthMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupGrowthMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.growth doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.horizon]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.growth doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause, goroutine.horizon]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupGrowth
 	cfg.AggregationStrategy = "invalid"
@@ -243,7 +243,7 @@ func TestGoGoroutineGroupLeakedMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupLeakedMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.leaked doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.leaked doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupLeaked
 	cfg.AggregationStrategy = "invalid"
@@ -255,7 +255,7 @@ func TestGoGoroutineGroupSuspectedMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupSuspectedMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.suspected doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.horizon]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.suspected doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause, goroutine.horizon]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupSuspected
 	cfg.AggregationStrategy = "invalid"
@@ -267,7 +267,7 @@ func TestGoGoroutineGroupWaitMaxMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupWaitMaxMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.wait.max doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.wait.max doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupWaitMax
 	cfg.AggregationStrategy = "invalid"

@@ -181,23 +181,23 @@ var MetricsInfo = metricsInfo{
 	},
 	GoGoroutineGroupCount: metricInfo{
 		Name:       "go.goroutine.group.count",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause"},
 	},
 	GoGoroutineGroupGrowth: metricInfo{
 		Name:       "go.goroutine.group.growth",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.horizon"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause", "goroutine.horizon"},
 	},
 	GoGoroutineGroupLeaked: metricInfo{
 		Name:       "go.goroutine.group.leaked",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause"},
 	},
 	GoGoroutineGroupSuspected: metricInfo{
 		Name:       "go.goroutine.group.suspected",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.horizon"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause", "goroutine.horizon"},
 	},
 	GoGoroutineGroupWaitMax: metricInfo{
 		Name:       "go.goroutine.group.wait.max",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause"},
 	},
 	GoGoroutineGrowth: metricInfo{
 		Name:       "go.goroutine.growth",
@@ -418,7 +418,7 @@ func (m *metricGoGoroutineGroupCount) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
+func (m *metricGoGoroutineGroupCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -446,6 +446,18 @@ func (m *metricGoGoroutineGroupCount) recordDataPoint(start pcommon.Timestamp, t
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator) {
 		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction) {
+		dp.Attributes().PutStr("goroutine.user.function", goroutineUserFunctionAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine) {
+		dp.Attributes().PutInt("goroutine.user.line", goroutineUserLineAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary) {
+		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause) {
+		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
 	}
 
 	var s string
@@ -525,7 +537,7 @@ func (m *metricGoGoroutineGroupGrowth) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineHorizonAttributeValue string) {
+func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string, goroutineHorizonAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -553,6 +565,18 @@ func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, 
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator) {
 		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction) {
+		dp.Attributes().PutStr("goroutine.user.function", goroutineUserFunctionAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine) {
+		dp.Attributes().PutInt("goroutine.user.line", goroutineUserLineAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary) {
+		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause) {
+		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon) {
 		dp.Attributes().PutStr("goroutine.horizon", goroutineHorizonAttributeValue)
@@ -635,7 +659,7 @@ func (m *metricGoGoroutineGroupLeaked) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupLeaked) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
+func (m *metricGoGoroutineGroupLeaked) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -660,6 +684,18 @@ func (m *metricGoGoroutineGroupLeaked) recordDataPoint(start pcommon.Timestamp, 
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry) {
 		dp.Attributes().PutStr("goroutine.entry", goroutineEntryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction) {
+		dp.Attributes().PutStr("goroutine.user.function", goroutineUserFunctionAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine) {
+		dp.Attributes().PutInt("goroutine.user.line", goroutineUserLineAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary) {
+		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause) {
+		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
 	}
 
 	var s string
@@ -739,7 +775,7 @@ func (m *metricGoGoroutineGroupSuspected) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineHorizonAttributeValue string) {
+func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string, goroutineHorizonAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -767,6 +803,18 @@ func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestam
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator) {
 		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction) {
+		dp.Attributes().PutStr("goroutine.user.function", goroutineUserFunctionAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine) {
+		dp.Attributes().PutInt("goroutine.user.line", goroutineUserLineAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary) {
+		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause) {
+		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon) {
 		dp.Attributes().PutStr("goroutine.horizon", goroutineHorizonAttributeValue)
@@ -849,7 +897,7 @@ func (m *metricGoGoroutineGroupWaitMax) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupWaitMax) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
+func (m *metricGoGoroutineGroupWaitMax) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -877,6 +925,18 @@ func (m *metricGoGoroutineGroupWaitMax) recordDataPoint(start pcommon.Timestamp,
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator) {
 		dp.Attributes().PutStr("goroutine.creator", goroutineCreatorAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction) {
+		dp.Attributes().PutStr("goroutine.user.function", goroutineUserFunctionAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine) {
+		dp.Attributes().PutInt("goroutine.user.line", goroutineUserLineAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary) {
+		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
+	}
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause) {
+		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
 	}
 
 	var s string
@@ -1833,28 +1893,28 @@ func (mb *MetricsBuilder) RecordGoGoroutineEvidenceSkippedDataPoint(ts pcommon.T
 }
 
 // RecordGoGoroutineGroupCountDataPoint adds a data point to go.goroutine.group.count metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
-	mb.metricGoGoroutineGroupCount.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
+	mb.metricGoGoroutineGroupCount.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue)
 }
 
 // RecordGoGoroutineGroupGrowthDataPoint adds a data point to go.goroutine.group.growth metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineHorizonAttributeValue string) {
-	mb.metricGoGoroutineGroupGrowth.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineHorizonAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string, goroutineHorizonAttributeValue string) {
+	mb.metricGoGoroutineGroupGrowth.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue, goroutineHorizonAttributeValue)
 }
 
 // RecordGoGoroutineGroupLeakedDataPoint adds a data point to go.goroutine.group.leaked metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupLeakedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string) {
-	mb.metricGoGoroutineGroupLeaked.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupLeakedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
+	mb.metricGoGoroutineGroupLeaked.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue)
 }
 
 // RecordGoGoroutineGroupSuspectedDataPoint adds a data point to go.goroutine.group.suspected metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineHorizonAttributeValue string) {
-	mb.metricGoGoroutineGroupSuspected.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineHorizonAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string, goroutineHorizonAttributeValue string) {
+	mb.metricGoGoroutineGroupSuspected.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue, goroutineHorizonAttributeValue)
 }
 
 // RecordGoGoroutineGroupWaitMaxDataPoint adds a data point to go.goroutine.group.wait.max metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupWaitMaxDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string) {
-	mb.metricGoGoroutineGroupWaitMax.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupWaitMaxDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
+	mb.metricGoGoroutineGroupWaitMax.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue)
 }
 
 // RecordGoGoroutineGrowthDataPoint adds a data point to go.goroutine.growth metric.

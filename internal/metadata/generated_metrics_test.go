@@ -96,33 +96,33 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupCountDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val")
+			mb.RecordGoGoroutineGroupCountDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupCountDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2")
+				mb.RecordGoGoroutineGroupCountDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.horizon-val")
+			mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val", "goroutine.horizon-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.horizon-val-2")
+				mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2", "goroutine.horizon-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val")
+			mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2")
+				mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.horizon-val")
+			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val", "goroutine.horizon-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.horizon-val-2")
+				mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2", "goroutine.horizon-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val")
+			mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2")
+				mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -303,6 +303,18 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
+						goroutineUserFunctionAttrVal, ok := dp.Attributes().Get("goroutine.user.function")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.user.function-val", goroutineUserFunctionAttrVal.Str())
+						goroutineUserLineAttrVal, ok := dp.Attributes().Get("goroutine.user.line")
+						assert.True(t, ok)
+						assert.EqualValues(t, 19, goroutineUserLineAttrVal.Int())
+						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
+						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.count"], "Found a duplicate in the metrics slice: go.goroutine.group.count")
 						validatedMetrics["go.goroutine.group.count"] = true
@@ -337,6 +349,14 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("goroutine.entry")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.creator")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.function")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.line")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
 						assert.False(t, ok)
 					}
 				case "go.goroutine.group.growth":
@@ -373,6 +393,18 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
+						goroutineUserFunctionAttrVal, ok := dp.Attributes().Get("goroutine.user.function")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.user.function-val", goroutineUserFunctionAttrVal.Str())
+						goroutineUserLineAttrVal, ok := dp.Attributes().Get("goroutine.user.line")
+						assert.True(t, ok)
+						assert.EqualValues(t, 19, goroutineUserLineAttrVal.Int())
+						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
+						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
 						goroutineHorizonAttrVal, ok := dp.Attributes().Get("goroutine.horizon")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.horizon-val", goroutineHorizonAttrVal.Str())
@@ -411,6 +443,14 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.creator")
 						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.function")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.line")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
+						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.horizon")
 						assert.False(t, ok)
 					}
@@ -445,6 +485,18 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineEntryAttrVal, ok := dp.Attributes().Get("goroutine.entry")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.entry-val", goroutineEntryAttrVal.Str())
+						goroutineUserFunctionAttrVal, ok := dp.Attributes().Get("goroutine.user.function")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.user.function-val", goroutineUserFunctionAttrVal.Str())
+						goroutineUserLineAttrVal, ok := dp.Attributes().Get("goroutine.user.line")
+						assert.True(t, ok)
+						assert.EqualValues(t, 19, goroutineUserLineAttrVal.Int())
+						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
+						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.leaked"], "Found a duplicate in the metrics slice: go.goroutine.group.leaked")
 						validatedMetrics["go.goroutine.group.leaked"] = true
@@ -477,6 +529,14 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("code.line.number")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.entry")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.function")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.line")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
 						assert.False(t, ok)
 					}
 				case "go.goroutine.group.suspected":
@@ -513,6 +573,18 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
+						goroutineUserFunctionAttrVal, ok := dp.Attributes().Get("goroutine.user.function")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.user.function-val", goroutineUserFunctionAttrVal.Str())
+						goroutineUserLineAttrVal, ok := dp.Attributes().Get("goroutine.user.line")
+						assert.True(t, ok)
+						assert.EqualValues(t, 19, goroutineUserLineAttrVal.Int())
+						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
+						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
 						goroutineHorizonAttrVal, ok := dp.Attributes().Get("goroutine.horizon")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.horizon-val", goroutineHorizonAttrVal.Str())
@@ -551,6 +623,14 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.creator")
 						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.function")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.line")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
+						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.horizon")
 						assert.False(t, ok)
 					}
@@ -588,6 +668,18 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineCreatorAttrVal, ok := dp.Attributes().Get("goroutine.creator")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.creator-val", goroutineCreatorAttrVal.Str())
+						goroutineUserFunctionAttrVal, ok := dp.Attributes().Get("goroutine.user.function")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.user.function-val", goroutineUserFunctionAttrVal.Str())
+						goroutineUserLineAttrVal, ok := dp.Attributes().Get("goroutine.user.line")
+						assert.True(t, ok)
+						assert.EqualValues(t, 19, goroutineUserLineAttrVal.Int())
+						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
+						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						assert.True(t, ok)
+						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.wait.max"], "Found a duplicate in the metrics slice: go.goroutine.group.wait.max")
 						validatedMetrics["go.goroutine.group.wait.max"] = true
@@ -622,6 +714,14 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("goroutine.entry")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.creator")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.function")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.user.line")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
+						assert.False(t, ok)
+						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
 						assert.False(t, ok)
 					}
 				case "go.goroutine.growth":

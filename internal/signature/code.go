@@ -19,10 +19,10 @@ import "strings"
 //   - its file is named module@version, as a -trimpath build names a
 //     dependency's: "github.com/jellydator/ttlcache/v3@v3.4.1/cache.go";
 //   - its package is the standard library's: a path whose first element
-//     has no dot ("net/http", "database/sql", "vendor/golang.org/x/net/...",
-//     not "main"), in a file of GOROOT ("/usr/local/go/src/net/http/server.go")
-//     or, built with -trimpath, named by its import path
-//     ("net/http/server.go").
+//     is one of the standard library's ("net/http", "database/sql",
+//     "vendor/golang.org/x/net/http2/hpack"), whatever its file is named
+//     ("/usr/local/go/src/net/http/server.go", or "net/http/server.go"
+//     built with -trimpath).
 //
 // Everything else is the user's: package main, and the main module's
 // packages, whose files are where the target was built
@@ -48,7 +48,7 @@ func (c *Code) Users(f Frame) bool {
 	if versioned(file) {
 		return false
 	}
-	return !standard(pkg, file)
+	return !standard(pkg)
 }
 
 // Innermost returns the innermost of frames that is the user's.
@@ -69,19 +69,25 @@ func versioned(file string) bool {
 	return at > 0 && dir[at-1] != '/'
 }
 
-// standard reports the standard library's package pkg in file.
-func standard(pkg, file string) bool {
+// standard reports a package of the standard library: its first path
+// element is one of the standard library's, as `go list std` lists them
+// (Go 1.26 and 1.27; TestStandardRoots checks the toolchain's). A file path
+// cannot tell: with -trimpath, "net/http/server.go" and a main module named
+// "app" ("app/main.go") look alike.
+func standard(pkg string) bool {
 	first, _, _ := strings.Cut(pkg, "/")
-	if strings.Contains(first, ".") {
-		return false
-	}
-	// The runtime's own packages are in every stack; their files are
-	// GOROOT's whatever the build.
-	if pkg == "runtime" || strings.HasPrefix(pkg, "internal/") || strings.HasPrefix(pkg, "runtime/") {
-		return true
-	}
-	dir := pkg + "/"
-	return strings.HasPrefix(file, dir) || strings.Contains(file, "/src/"+dir)
+	return standardRoots[first]
+}
+
+var standardRoots = map[string]bool{
+	"archive": true, "bufio": true, "bytes": true, "cmp": true, "compress": true, "container": true,
+	"context": true, "crypto": true, "database": true, "debug": true, "embed": true, "encoding": true,
+	"errors": true, "expvar": true, "flag": true, "fmt": true, "go": true, "hash": true, "html": true,
+	"image": true, "index": true, "internal": true, "io": true, "iter": true, "log": true, "maps": true,
+	"math": true, "mime": true, "net": true, "os": true, "path": true, "plugin": true, "reflect": true,
+	"regexp": true, "runtime": true, "slices": true, "sort": true, "strconv": true, "strings": true,
+	"structs": true, "sync": true, "syscall": true, "testing": true, "text": true, "time": true,
+	"unicode": true, "unique": true, "unsafe": true, "uuid": true, "vendor": true, "weak": true,
 }
 
 // longestPrefix returns the length of the longest of prefixes that is pkg

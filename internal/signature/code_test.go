@@ -1,9 +1,12 @@
 package signature
 
 import (
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestGeneric(t *testing.T) {
@@ -47,6 +50,7 @@ func TestCodeUsers(t *testing.T) {
 		{name: "module@version, -trimpath", give: Frame{Function: "github.com/jellydator/ttlcache/v3.(*Cache[...]).Start", File: "github.com/jellydator/ttlcache/v3@v3.4.1/cache.go"}, want: false},
 		{name: "vendored dependency", give: Frame{Function: "google.golang.org/grpc.(*Server).Serve", File: "/src/app/vendor/google.golang.org/grpc/server.go"}, want: false},
 		{name: "an undotted module outside GOROOT", give: Frame{Function: "leaktarget/store.Open", File: "/work/leaktarget/store/db.go"}, want: true},
+		{name: "an undotted module, -trimpath", give: Frame{Function: "app.leak", File: "app/main.go"}, want: true},
 		{name: "an email-like path is not a version", give: Frame{Function: "example.com/app.F", File: "/home/me@work/app/f.go"}, want: true},
 		{
 			name: "configured library", code: Code{Library: []string{"example.com/mono/platform"}},
@@ -75,4 +79,16 @@ func TestCodeUsers(t *testing.T) {
 			assert.Equal(t, tt.want, tt.code.Users(tt.give))
 		})
 	}
+}
+
+// TestStandardRoots lists the standard library of the toolchain that runs
+// the test: each package's first path element is known to standard.
+func TestStandardRoots(t *testing.T) {
+	out, err := exec.Command("go", "list", "std").Output()
+	require.NoError(t, err)
+	for _, pkg := range strings.Fields(string(out)) {
+		assert.True(t, standard(pkg), "%s: its first element is not in standardRoots", pkg)
+	}
+	assert.False(t, standard("main"))
+	assert.False(t, standard("example.com/app"))
 }
