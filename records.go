@@ -85,9 +85,9 @@ func writeRecord(now pcommon.Timestamp, rec *record, leak *known.Leak, labelKeys
 	user, others := userCode(rec.id, rec.origins)
 	if user.Missing == group.Found {
 		total := dumped(rec.origins)
-		fmt.Fprintf(&b, "the user's code behind it (%s):\n%s\n\t%s:%d\n", whereFound(user, total), user.Function, user.File, user.Line)
+		fmt.Fprintf(&b, "the user's code behind it (%s):\n%s\n\t%s:%d%s\n", whereFound(user, total), user.Function, user.File, user.Line, afterCall(user))
 		for _, o := range others {
-			fmt.Fprintf(&b, "and (%s):\n%s\n\t%s:%d\n", whereFound(o, total), o.Function, o.File, o.Line)
+			fmt.Fprintf(&b, "and (%s):\n%s\n\t%s:%d%s\n", whereFound(o, total), o.Function, o.File, o.Line, afterCall(o))
 		}
 	} else {
 		fmt.Fprintf(&b, "the user's code behind it is unknown: %s\n", missingText(user.Missing, rec.creator.Function))
@@ -184,6 +184,14 @@ func sourceName(s group.Source) string {
 		return "ancestry"
 	}
 	return "none"
+}
+
+// afterCall notes an origin's line that may be the one after the call.
+func afterCall(o group.Origin) string {
+	if o.AfterCall {
+		return " (or the line before: the runtime prints an ancestor's calls at their return addresses)"
+	}
+	return ""
 }
 
 // dumped is the goroutines of the group in the dump its origins are from:

@@ -80,7 +80,14 @@ func buildTarget(t *testing.T) string {
 // it serves on.
 func runTarget(t *testing.T, bin, addr string, args ...string) (*exec.Cmd, string) {
 	t.Helper()
+	return runTargetEnv(t, bin, addr, nil, args...)
+}
+
+// runTargetEnv is runTarget with env added to the target's environment.
+func runTargetEnv(t *testing.T, bin, addr string, env []string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-addr", addr}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr

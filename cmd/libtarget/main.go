@@ -21,8 +21,9 @@
 //
 // Without -leaks it runs only the correct uses: one shared client, database,
 // connection and cache, and watchers that are closed. The HTTP and gRPC
-// servers the clients call run in this process unless -backend names
-// another libtarget started with -serve.
+// servers the clients call run in this process too, so the server side of
+// each leaked connection stays as well (net/http's conn.serve, gRPC's
+// server transport).
 //
 // Run it with GODEBUG=tracebackancestors=N and its debug=2 dump shows, under
 // each leaked goroutine, the goroutines that created it, back to the
@@ -63,100 +64,84 @@ func main() {
 	watchMax := flag.Int("watch-max", 60, "most fsnotify watchers to leak: the kernel allows a user 128 inotify instances")
 	load := flag.Int("load", 8, "peak number of workers using the libraries correctly")
 	period := flag.Duration("period", 20*time.Second, "period of the correct uses' load, which rises and falls")
-	backend := flag.String("backend", "", "host:port of a libtarget -serve, whose HTTP and gRPC servers the clients call; empty starts them here")
-	serve := flag.Bool("serve", false, "serve only the HTTP and gRPC backends on -addr (gRPC on the next port)")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, config{
-		addr: *addr, leaks: *leaks, rate: *rate, watchMax: *watchMax,
-		load: *load, period: *period, backend: *backend, serve: *serve,
-	}); err != nil {
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The e2e tests read the address from this line.
+	fmt.Printf("libtarget serving http://%s/debug/pprof/\n", ln.Addr())
+	if err := run(ctx, ln, config{leaks: *leaks, rate: *rate, watchMax: *watchMax, load: *load, period: *period}); err != nil {
 		log.Fatal(err)
 	}
 }
 
 type config struct {
-	addr, backend string
-	leaks, serve  bool
-	rate          float64
-	watchMax      int
-	load          int
-	period        time.Duration
+	leaks    bool
+	rate     float64
+	watchMax int
+	load     int
+	period   time.Duration
 }
 
-func run(ctx context.Context, cfg config) error {
-	if cfg.serve {
-		b, err := startBackends(cfg.addr)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("serving backends on http://%s and grpc %s\n", b.httpAddr, b.grpcAddr)
-		<-ctx.Done()
-		b.stop()
-		return nil
+// run serves the handlers and pprof on ln, and drives them, until ctx ends.
+func run(ctx context.Context, ln net.Listener, cfg config) error {
+	b, err := startBackends()
+	if err != nil {
+		return err
 	}
-	var b *backends
-	if cfg.backend == "" {
-		var err error
-		if b, err = startBackends("127.0.0.1:0"); err != nil {
-			return err
-		}
-		defer b.stop()
-	} else {
-		host, port, err := net.SplitHostPort(cfg.backend)
-		if err != nil {
-			return err
-		}
-		var p int
-		fmt.Sscan(port, &p)
-		b = &backends{httpAddr: cfg.backend, grpcAddr: net.JoinHostPort(host, fmt.Sprint(p+1))}
-	}
+	defer b.stop()
 	a, err := newApp(b, cfg.watchMax)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	http.HandleFunc("/leak/body", a.leakBody)
-	http.HandleFunc("/leak/db", a.leakDB)
-	http.HandleFunc("/leak/grpc", a.leakGRPC)
-	http.HandleFunc("/leak/cache", a.leakCache)
-	http.HandleFunc("/leak/watch", a.leakWatch)
-	http.HandleFunc("/use", a.use)
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	// The e2e tests read the address from this line.
-	fmt.Printf("libtarget serving http://%s/debug/pprof/\n", ln.Addr())
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
+	// The handlers beside net/http/pprof's, on the default mux.
+	mux := http.DefaultServeMux
+	mux.HandleFunc("/leak/body", a.leakBody)
+	mux.HandleFunc("/leak/db", a.leakDB)
+	mux.HandleFunc("/leak/grpc", a.leakGRPC)
+	mux.HandleFunc("/leak/cache", a.leakCache)
+	mux.HandleFunc("/leak/watch", a.leakWatch)
+	mux.HandleFunc("/use", a.use)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	self := "http://" + ln.Addr().String()
+	// The driver's client keeps no connection, so that the only pooled
+	// connections are the handlers'.
+	d := driver{client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, base: "http://" + ln.Addr().String()}
 	var wg sync.WaitGroup
 	if cfg.leaks {
 		for _, path := range []string{"/leak/body", "/leak/db", "/leak/grpc", "/leak/cache", "/leak/watch"} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				drive(ctx, self+path, cfg.rate)
+				d.steady(ctx, path, cfg.rate)
 			}()
 		}
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		rise(ctx, self+"/use", cfg.load, cfg.period)
+		d.rise(ctx, "/use", cfg.load, cfg.period)
 	}()
 	<-ctx.Done()
 	wg.Wait()
 	return nil
 }
 
-// drive requests url at rate a second until ctx ends.
-func drive(ctx context.Context, url string, rate float64) {
+// driver requests the handlers, as the service's clients would.
+type driver struct {
+	client *http.Client
+	base   string
+}
+
+// steady requests path at rate a second until ctx ends.
+func (d driver) steady(ctx context.Context, path string, rate float64) {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	for {
@@ -164,14 +149,14 @@ func drive(ctx context.Context, url string, rate float64) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			get(ctx, url)
+			d.get(ctx, path)
 		}
 	}
 }
 
-// rise runs between 1 and peak workers requesting url, their number a sine
-// of the period: load that comes and goes.
-func rise(ctx context.Context, url string, peak int, period time.Duration) {
+// rise runs between 1 and peak workers requesting path, their number a
+// sine of the period: load that comes and goes.
+func (d driver) rise(ctx context.Context, path string, peak int, period time.Duration) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -188,19 +173,19 @@ func rise(ctx context.Context, url string, peak int, period time.Duration) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					get(ctx, url)
+					d.get(ctx, path)
 				}()
 			}
 		}
 	}
 }
 
-func get(ctx context.Context, url string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func (d driver) get(ctx context.Context, path string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+path, nil)
 	if err != nil {
 		return
 	}
-	resp, err := selfClient.Do(req)
+	resp, err := d.client.Do(req)
 	if err != nil {
 		return
 	}
@@ -208,13 +193,14 @@ func get(ctx context.Context, url string) {
 	resp.Body.Close()
 }
 
-// selfClient drives the handlers: a client of its own, so that its
-// connections are not the handlers'.
-var selfClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-
 // app holds what the correct uses share.
 type app struct {
 	backend *backends
+	// client is the correct uses' HTTP client: a pool of their own, so that
+	// a connection they dialed is never the one a misuse leaks (the
+	// ancestry of a pooled connection's goroutines names who dialed it,
+	// not who used it last). Its goroutines share the leaked ones' stacks.
+	client  *http.Client
 	db      *sql.DB
 	conn    *grpc.ClientConn
 	cache   *ttlcache.Cache[string, string]
@@ -240,13 +226,15 @@ func newApp(b *backends, watchMax int) (*app, error) {
 	}
 	cache := ttlcache.New[string, string](ttlcache.WithTTL[string, string](time.Minute))
 	go cache.Start()
-	return &app{backend: b, db: db, conn: conn, cache: cache, dir: dir, max: watchMax}, nil
+	return &app{backend: b, client: &http.Client{Transport: &http.Transport{}}, db: db, conn: conn, cache: cache, dir: dir, max: watchMax}, nil
 }
 
 func (a *app) close() {
 	a.cache.Stop()
 	a.conn.Close()
 	a.db.Close()
+	a.client.CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
 	os.RemoveAll(a.dir)
 }
 
@@ -254,7 +242,7 @@ func (a *app) close() {
 // body: the connection can never go back to the pool, and its two
 // goroutines wait on it for ever.
 func (a *app) leakBody(w http.ResponseWriter, r *http.Request) {
-	resp, err := http.Get("http://" + a.backend.httpAddr + "/hello")
+	resp, err := http.Get("http://" + a.backend.httpAddr + "/hello") // misuse: a body never closed
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -265,7 +253,7 @@ func (a *app) leakBody(w http.ResponseWriter, r *http.Request) {
 // leakDB opens a database per request and never closes it: each *sql.DB
 // starts a goroutine that opens connections until Close.
 func (a *app) leakDB(w http.ResponseWriter, r *http.Request) {
-	db, err := sql.Open("sqlite", ":memory:")
+	db, err := sql.Open("sqlite", ":memory:") // misuse: a database per request, never closed
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -280,12 +268,12 @@ func (a *app) leakDB(w http.ResponseWriter, r *http.Request) {
 
 // leakGRPC dials the backend per request and never closes the connection.
 func (a *app) leakGRPC(w http.ResponseWriter, r *http.Request) {
-	conn, err := grpc.NewClient(a.backend.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(a.backend.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials())) // misuse: a connection per request, never closed
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	resp, err := healthpb.NewHealthClient(conn).Check(r.Context(), &healthpb.HealthCheckRequest{})
+	resp, err := healthpb.NewHealthClient(conn).Check(r.Context(), &healthpb.HealthCheckRequest{}) // misuse: the call that connects it
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -297,7 +285,7 @@ func (a *app) leakGRPC(w http.ResponseWriter, r *http.Request) {
 // until Stop, never called.
 func (a *app) leakCache(w http.ResponseWriter, r *http.Request) {
 	cache := ttlcache.New[string, string](ttlcache.WithTTL[string, string](time.Minute))
-	go cache.Start()
+	go cache.Start() // misuse: a janitor never stopped
 	cache.Set(r.URL.Path, r.RemoteAddr, ttlcache.DefaultTTL)
 	fmt.Fprintln(w, cache.Len())
 }
@@ -312,7 +300,7 @@ func (a *app) leakWatch(w http.ResponseWriter, r *http.Request) {
 	}
 	a.watches++
 	a.mu.Unlock()
-	watcher, err := fsnotify.NewWatcher()
+	watcher, err := fsnotify.NewWatcher() // misuse: a watcher never closed
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -327,7 +315,7 @@ func (a *app) leakWatch(w http.ResponseWriter, r *http.Request) {
 // use is every library used as it should be: bodies closed, one database,
 // one gRPC connection and one cache for all requests, watchers closed.
 func (a *app) use(w http.ResponseWriter, r *http.Request) {
-	resp, err := http.Get("http://" + a.backend.httpAddr + "/hello")
+	resp, err := a.client.Get("http://" + a.backend.httpAddr + "/hello")
 	if err == nil {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
@@ -361,16 +349,14 @@ type backends struct {
 	grpc               *grpc.Server
 }
 
-// startBackends serves HTTP on addr and gRPC's health service on the next
-// port.
-func startBackends(addr string) (*backends, error) {
-	hl, err := net.Listen("tcp", addr)
+// startBackends serves HTTP and gRPC's health service on ports of their
+// own.
+func startBackends() (*backends, error) {
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	host, _, _ := net.SplitHostPort(hl.Addr().String())
-	port := hl.Addr().(*net.TCPAddr).Port
-	gl, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port+1)))
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		hl.Close()
 		return nil, err
@@ -393,8 +379,6 @@ func startBackends(addr string) (*backends, error) {
 }
 
 func (b *backends) stop() {
-	if b.http != nil {
-		b.http.Close()
-		b.grpc.Stop()
-	}
+	b.http.Close()
+	b.grpc.Stop()
 }

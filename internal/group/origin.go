@@ -64,13 +64,20 @@ type Origin struct {
 	// creator's stack at it), 2 in its creator's creator.
 	Generation int
 	Missing    Missing
+	// AfterCall reports a Line that may be the one after the call's: the
+	// runtime prints an ancestor's frames at their return addresses (its
+	// printAncestorTracebackFuncInfo does not step back into the call, as
+	// a traceback does), which fall on the call's line, or, where the call
+	// ends its line, on the next. A go statement's line ("created by") is
+	// exact.
+	AfterCall bool
 	// Count is the goroutines of the group with this origin.
 	Count int64
 }
 
 // same reports o and p are one origin, whatever their counts.
 func (o *Origin) same(p *Origin) bool {
-	return o.Frame == p.Frame && o.Source == p.Source && o.Generation == p.Generation && o.Missing == p.Missing
+	return o.Frame == p.Frame && o.Source == p.Source && o.Generation == p.Generation && o.Missing == p.Missing && o.AfterCall == p.AfterCall
 }
 
 // originOf finds the origin of the dump's goroutine gr: the innermost frame
@@ -92,8 +99,12 @@ func originOf(gr *dump.Goroutine, code *signature.Code) Origin {
 	}
 	for i := range gr.Ancestors {
 		a := &gr.Ancestors[i]
+		// A frame of the user's code here is a call the ancestor made,
+		// printed at its return address; the ancestor's go statement, the
+		// frame the line before names exactly, was a library's, or the
+		// search would have stopped at it.
 		if f, ok := code.Innermost(a.Frames); ok {
-			return Origin{Frame: f, Source: SourceAncestry, Generation: i + 1, Count: 1}
+			return Origin{Frame: f, Source: SourceAncestry, Generation: i + 1, AfterCall: true, Count: 1}
 		}
 		if a.CreatedBy.Function == "" {
 			// The runtime prints no go statement for the main goroutine

@@ -171,7 +171,7 @@ func TestOriginOf(t *testing.T) {
 		{name: "its creator's stack",
 			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.New"),
 				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.New"), user("main.handle")}, CreatedBy: lib("net/http.(*Server).Serve")}}},
-			want: Origin{Frame: user("main.handle"), Source: SourceAncestry, Generation: 1}},
+			want: Origin{Frame: user("main.handle"), Source: SourceAncestry, Generation: 1, AfterCall: true}},
 		{name: "the go statement that started its creator",
 			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.New"),
 				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.New")}, CreatedBy: user("main.start")}}},

@@ -53,12 +53,21 @@ func (c *Code) Users(f Frame) bool {
 
 // Innermost returns the innermost of frames that is the user's.
 func (c *Code) Innermost(frames []Frame) (Frame, bool) {
-	for _, f := range frames {
-		if c.Users(f) {
-			return f, true
-		}
+	if i := c.Index(frames); i >= 0 {
+		return frames[i], true
 	}
 	return Frame{}, false
+}
+
+// Index returns the position of the innermost of frames that is the
+// user's, -1 for none.
+func (c *Code) Index(frames []Frame) int {
+	for i, f := range frames {
+		if c.Users(f) {
+			return i
+		}
+	}
+	return -1
 }
 
 // versioned reports a -trimpath file name of a dependency: an element
