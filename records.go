@@ -250,4 +250,4 @@ func missingText(m group.Missing, creator string) string {
 
 // ancestryCost is what tracebackancestors costs a target, as measured
 // (cmd/libtarget's BenchmarkGo, docs/user-code.md).
-const ancestryCost = "it costs the target about 2 µs and 330 bytes more per goroutine created, held while the goroutine lives"
+const ancestryCost = "it costs the target about 4 µs and 650 bytes more per goroutine created, held while the goroutine lives"

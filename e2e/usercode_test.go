@@ -23,8 +23,8 @@ import (
 // library.
 type misuse struct {
 	name, entry, handler string
-	lines               []string
-	library             string
+	lines                []string
+	library              string
 	// byCreator: the handler's own go statement started the goroutine, so
 	// that its creator names it even without ancestry.
 	byCreator bool

@@ -200,11 +200,11 @@ type app struct {
 	// a connection they dialed is never the one a misuse leaks (the
 	// ancestry of a pooled connection's goroutines names who dialed it,
 	// not who used it last). Its goroutines share the leaked ones' stacks.
-	client  *http.Client
-	db      *sql.DB
-	conn    *grpc.ClientConn
-	cache   *ttlcache.Cache[string, string]
-	dir     string
+	client *http.Client
+	db     *sql.DB
+	conn   *grpc.ClientConn
+	cache  *ttlcache.Cache[string, string]
+	dir    string
 
 	mu      sync.Mutex
 	watches int
