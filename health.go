@@ -43,10 +43,24 @@ type health struct {
 	// evidenceSkipped counts the evidence fetches a ceiling held back, by
 	// fetch.
 	evidenceSkipped [numEvidenceKinds]int64
+
+	// For the collector's own telemetry (telemetry.go): scrapes that
+	// succeeded and, by cause, failed (errors holds the evidence's
+	// failures too); evidence fetches by kind and outcome; groups summed
+	// into other; states saved and the restore at start, by outcome.
+	scrapesOK    int64
+	scrapeErrors map[metadata.AttributeErrorType]int64
+	fetches      [numFetchKinds][numOutcomes]int64
+	dropped      int64
+	saves        [numOutcomes]int64
+	restores     [numOutcomes]int64
 }
 
 func newHealth() health {
-	return health{errors: map[metadata.AttributeErrorType]int64{}, limits: map[limit.Limit]int64{}}
+	return health{
+		errors: map[metadata.AttributeErrorType]int64{}, limits: map[limit.Limit]int64{},
+		scrapeErrors: map[metadata.AttributeErrorType]int64{},
+	}
 }
 
 // scraped counts one scrape: its error, or the limits it was cut by.
@@ -54,12 +68,14 @@ func (h *health) scraped(o *observation) {
 	if o.err != nil {
 		h.failures++
 		h.errors[errorType(o.err)]++
+		h.scrapeErrors[errorType(o.err)]++
 		if l, ok := limit.Of(o.err); ok {
 			h.limits[l]++
 		}
 		return
 	}
 	h.failures = 0
+	h.scrapesOK++
 	if o.groups.StacksCut > 0 {
 		h.limits[limit.MaxFrames]++
 	}
@@ -76,6 +92,9 @@ func (h *health) scraped(o *observation) {
 func (h *health) evidenceFailed(err error) {
 	h.errors[errorType(err)]++
 }
+
+// fetched counts an evidence fetch of kind k by how it ended.
+func (h *health) fetched(k fetchKind, o outcome) { h.fetches[k][o]++ }
 
 // errorTypes lists the causes in the order their counters are emitted.
 var errorTypes = [...]metadata.AttributeErrorType{

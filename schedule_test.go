@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	otelattribute "go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -66,6 +69,7 @@ func TestReceiverDeliversEachTarget(t *testing.T) {
 	cfg := createDefaultConfig()
 	cfg.Targets = []TargetConfig{{Endpoint: good.URL, ServiceName: "good"}, {Endpoint: gone.URL, ServiceName: "gone"}, {Endpoint: other.URL, ServiceName: "other"}}
 	cfg.CollectionInterval, cfg.InitialDelay = time.Hour, 0
+	cfg.MaxGroups = 5
 
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
@@ -78,6 +82,29 @@ func TestReceiverDeliversEachTarget(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	require.Eventually(t, func() bool { return len(sink.AllMetrics()) == 3 }, 10*time.Second, 10*time.Millisecond)
+
+	// The receiver's health in the collector's own telemetry, once the
+	// round is over: two scrapes good and one refused, the index asked of
+	// the two that answered (a server with no index page), the groups
+	// beyond max_groups, the groups tracked.
+	require.Eventually(t, func() bool {
+		return selfMetric(t, tel, "otelcol_receiver_goroutine_scrapes", "outcome")["success"] == 2
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, map[string]int64{"success": 2, "failure/connect": 1},
+		selfMetric(t, tel, "otelcol_receiver_goroutine_scrapes", "outcome", "error.type"))
+	assert.Equal(t, map[string]int64{set.ID.String(): 3}, selfMetric(t, tel, "otelcol_receiver_goroutine_scrapes", "receiver"), "the receiver's id on every point")
+	assert.Equal(t, map[string]int64{"index/absent": 2},
+		selfMetric(t, tel, "otelcol_receiver_goroutine_evidence_fetches", "evidence", "outcome"))
+	var groups int64
+	for _, m := range sink.AllMetrics() {
+		if n := countGroups(m); n > 0 {
+			groups += n
+		}
+	}
+	dropped := selfMetric(t, tel, "otelcol_receiver_goroutine_series_dropped")[""]
+	tracked := selfMetric(t, tel, "otelcol_receiver_goroutine_groups_tracked")[""]
+	assert.Positive(t, dropped, "more groups than max_groups")
+	assert.Equal(t, tracked, groups+dropped-2, "every group tracked: those reported (less the two others) and those summed into other")
 	require.NoError(t, r.Shutdown(context.Background()))
 
 	services, points := map[string]int{}, int64(0)
@@ -99,4 +126,52 @@ func TestReceiverDeliversEachTarget(t *testing.T) {
 	assert.Equal(t, points, counted)
 	require.Equal(t, 1, logs.FilterMessage("Error scraping metrics").Len())
 	assert.Contains(t, logs.All()[0].ContextMap()["error"], "target "+gone.URL)
+}
+
+// selfMetric returns the points of one of the receiver's own metrics, keyed
+// by the values of keys, joined by "/" (a value absent is left out).
+func selfMetric(t *testing.T, tel *componenttest.Telemetry, name string, keys ...string) map[string]int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return nil
+	}
+	var dps []metricdata.DataPoint[int64]
+	switch d := m.Data.(type) {
+	case metricdata.Sum[int64]:
+		dps = d.DataPoints
+	case metricdata.Gauge[int64]:
+		dps = d.DataPoints
+	default:
+		t.Fatalf("%s: %T", name, m.Data)
+	}
+	out := map[string]int64{}
+	for _, dp := range dps {
+		var parts []string
+		for _, k := range keys {
+			if v, ok := dp.Attributes.Value(otelattribute.Key(k)); ok {
+				parts = append(parts, v.AsString())
+			}
+		}
+		out[strings.Join(parts, "/")] += dp.Value
+	}
+	return out
+}
+
+// countGroups counts the points of go.goroutine.group.count in m: a
+// target's reported groups, its other among them.
+func countGroups(m pmetric.Metrics) int64 {
+	var n int64
+	for i := range m.ResourceMetrics().Len() {
+		sms := m.ResourceMetrics().At(i).ScopeMetrics()
+		for j := range sms.Len() {
+			ms := sms.At(j).Metrics()
+			for k := range ms.Len() {
+				if ms.At(k).Name() == "go.goroutine.group.count" {
+					n += int64(ms.At(k).Gauge().DataPoints().Len())
+				}
+			}
+		}
+	}
+	return n
 }

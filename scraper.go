@@ -45,6 +45,9 @@ type goroutineScraper struct {
 	workers []worker
 	// known is the table of known library leaks, read once.
 	known *known.Table
+	// telemetry reports the targets' totals in the collector's own
+	// telemetry, taken after each round.
+	telemetry *selfTelemetry
 
 	// metrics and logs receive each target's scrape; nil when no pipeline
 	// of that signal has the receiver. obs counts what they accept.
@@ -151,10 +154,14 @@ func (s *goroutineScraper) start(ctx context.Context, host component.Host) error
 	for i := range s.workers {
 		s.workers[i].emitter = newEmitter(s.cfg, s.settings, started, s.known)
 	}
-	if s.cfg.Storage != nil {
-		return s.restore(ctx, host, *s.cfg.Storage)
+	if s.telemetry, err = newSelfTelemetry(s.settings.ID, s.settings.TelemetrySettings); err != nil {
+		return err
 	}
-	return nil
+	if s.cfg.Storage != nil {
+		err = s.restore(ctx, host, *s.cfg.Storage)
+	}
+	s.telemetry.take(s.targets)
+	return err
 }
 
 // restore opens the storage extension id names and restores each target's
@@ -208,6 +215,9 @@ func (s *goroutineScraper) restore(ctx context.Context, host component.Host, id 
 
 func (s *goroutineScraper) shutdown(ctx context.Context) error {
 	s.stop()
+	if s.telemetry != nil {
+		s.telemetry.shutdown()
+	}
 	if s.reader.client.HTTP != nil {
 		s.reader.client.HTTP.CloseIdleConnections()
 	}
@@ -270,6 +280,7 @@ func (s *goroutineScraper) scrapeEach(ctx context.Context, deliver delivery) err
 		})
 	}
 	wg.Wait()
+	s.telemetry.take(s.targets)
 	return errors.Join(errs...)
 }
 

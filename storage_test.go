@@ -70,6 +70,9 @@ func TestStorageAcrossRestarts(t *testing.T) {
 	cfg.Targets = cfg.Targets[:1]
 	second := startStored(t, cfg, host, 3*time.Minute)
 	assert.Zero(t, second.targets[0].health.stateErrors)
+	assert.Equal(t, [numOutcomes]int64{outcomeSuccess: 1}, second.telemetry.t.restores, "one restore, in the collector's own telemetry")
+	assert.Positive(t, first.telemetry.t.saves[outcomeSuccess])
+	assert.Zero(t, first.telemetry.t.saves[outcomeFailure])
 	assert.Equal(t, groups, second.targets[0].tracker.Len(), "every group's windows restored")
 	assert.True(t, bytes.Equal(before, second.targets[0].appendState(nil, t0.Add(3*time.Minute))), "the state as it was at shutdown")
 	require.NoError(t, second.shutdown(context.Background()))
@@ -100,6 +103,7 @@ func TestStorageUnreadable(t *testing.T) {
 
 	s := startStored(t, cfg, host, 0)
 	m := s.scrapeAt(t, 0)
+	assert.Equal(t, [numOutcomes]int64{outcomeDiscarded: 1}, s.telemetry.t.restores)
 	require.NoError(t, s.shutdown(context.Background()))
 	client = storageClient(t, host)
 	got, err := client.Get(context.Background(), key)

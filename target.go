@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -179,6 +180,7 @@ func (t *target) report(at time.Time, o observation, policy evidence.Policy, gat
 	r.estimates = sc.estimates
 	// Leaks start small: a suspected group is reported beyond max_groups.
 	sc.kept, r.other = group.Top(o.groups.Groups, t.maxGroups, func(i int) bool { return r.estimates[i].Suspected }, sc.kept)
+	t.health.dropped += int64(len(o.groups.Groups) - len(sc.kept))
 	r.kept = sc.kept
 	// The identities and stacks of what is reported first: the profile is
 	// the worker's decoder's, which the evidence fetches reuse. Every
@@ -242,8 +244,10 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 	if asked.Dump {
 		clear(t.dumpFacts)
 		if f.dumpErr != nil {
+			t.health.fetched(fetchDump, outcomeFailure)
 			t.evidenceFailed("goroutine dump", f.dumpErr)
 		} else {
+			t.health.fetched(fetchDump, outcomeSuccess)
 			if f.dump.DumpCut {
 				t.health.dumpsCut++
 			}
@@ -263,6 +267,7 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 	}
 	switch {
 	case f.leakAbsent:
+		t.health.fetched(fetchLeakProfile, outcomeAbsent)
 		if t.evidence.Leak != evidence.Absent {
 			t.logger.Info("target serves no goroutineleak profile (Go 1.27 serves it, Go 1.26 with GOEXPERIMENT=goroutineleakprofile); asking again in an hour",
 				zap.String("target", t.resource.url))
@@ -270,8 +275,10 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 		t.evidence = t.evidence.LeakAnswered(at, false)
 		t.leaked = t.leaked[:0]
 	case f.leakErr != nil:
+		t.health.fetched(fetchLeakProfile, outcomeFailure)
 		t.evidenceFailed("goroutineleak profile", f.leakErr)
 	default:
+		t.health.fetched(fetchLeakProfile, outcomeSuccess)
 		t.evidence = t.evidence.LeakAnswered(at, true)
 		t.leaked = t.leaked[:0]
 		for i := range f.leak.Groups {
@@ -322,6 +329,14 @@ func (t *target) heldBack(f evidence.Fetch, goroutines int64, policy evidence.Po
 // lists no leak profile is said once, and makes it unavailable.
 func (t *target) indexRead(x index.Index, err error) {
 	var status *fetch.StatusError
+	switch {
+	case err == nil:
+		t.health.fetched(fetchIndex, outcomeSuccess)
+	case errors.As(err, &status) && status.Code == http.StatusNotFound:
+		t.health.fetched(fetchIndex, outcomeAbsent)
+	default:
+		t.health.fetched(fetchIndex, outcomeFailure)
+	}
 	switch {
 	case errors.As(err, &status) || errors.Is(err, index.ErrMalformed):
 		t.logger.Debug("target's /debug/pprof/ index tells nothing", zap.String("target", t.resource.url), zap.Error(err))

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -83,6 +85,9 @@ func TestLibraryLeaksNameUserCode(t *testing.T) {
 	otlp := httptest.NewServer(mux)
 	t.Cleanup(otlp.Close)
 	start := time.Now()
+	telemetry := freeAddr(t)
+	host, port, err := net.SplitHostPort(telemetry)
+	require.NoError(t, err)
 	runCollector(t, collectorConfig(t, otlp.URL, fmt.Sprintf(`
 receivers:
   goroutine:
@@ -101,12 +106,34 @@ receivers:
     leak:
       window: %s
 service:
+  telemetry:
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: %s
+                port: %s
   pipelines:
     logs:
       receivers: [goroutine]
       exporters: [otlphttp]
-`, ancestry, plain, healthy, window)))
+`, ancestry, plain, healthy, window, host, port)))
 	time.Sleep(50 * time.Second)
+
+	// The receiver's health in the collector's own telemetry: every scrape
+	// of the three targets a success, the dumps the suspicions fetched,
+	// the groups it tracks.
+	own := scrapeText(t, "http://"+telemetry+"/metrics")
+	scrapes := own.value(t, "otelcol_receiver_goroutine_scrapes", `outcome="success"`, `receiver="goroutine"`)
+	assert.GreaterOrEqual(t, scrapes, 3*40.0, "three targets scraped every second for 50 s")
+	assert.Zero(t, own.sum("otelcol_receiver_goroutine_scrapes", `outcome="failure"`))
+	assert.Positive(t, own.value(t, "otelcol_receiver_goroutine_evidence_fetches", `evidence="dump"`, `outcome="success"`))
+	assert.Positive(t, own.value(t, "otelcol_receiver_goroutine_groups_tracked"))
+	t.Logf("the collector's own telemetry: %.0f scrapes, %.0f dumps, %.0f groups tracked", scrapes,
+		own.value(t, "otelcol_receiver_goroutine_evidence_fetches", `evidence="dump"`, `outcome="success"`),
+		own.value(t, "otelcol_receiver_goroutine_groups_tracked"))
 
 	// Per service and group (its entry and signature): when first flagged, and the user's code on
 	// the wait.max series at the last scrape (the dump's most common
@@ -241,4 +268,54 @@ service:
 	}
 	assert.Empty(t, records["correct"], "records of the correct uses")
 	require.NotEmpty(t, by["correct"], "the correct target was scraped")
+}
+
+// exposition is a Prometheus text exposition, line by line.
+type exposition []string
+
+// scrapeText reads the Prometheus text exposition at url.
+func scrapeText(t *testing.T, url string) exposition {
+	t.Helper()
+	resp, err := http.Get(url) //nolint:gosec // the test's own collector, on loopback.
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	return strings.Split(string(b), "\n")
+}
+
+// sum adds the values of the samples of name whose labels hold every one
+// of labels.
+func (e exposition) sum(name string, labels ...string) float64 {
+	var total float64
+	for _, l := range e {
+		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
+			continue
+		}
+		held := true
+		for _, want := range labels {
+			held = held && strings.Contains(l, want)
+		}
+		if !held {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v); err == nil {
+			total += v
+		}
+	}
+	return total
+}
+
+// value is sum, requiring a sample.
+func (e exposition) value(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	for _, l := range e {
+		if strings.HasPrefix(l, name) {
+			return e.sum(name, labels...)
+		}
+	}
+	t.Fatalf("no %s in the collector's telemetry", name)
+	return 0
 }
