@@ -1,25 +1,27 @@
 # The two commands of the README:
 #   make run    build the collector with ocb, start the example target and
 #               show its per-signature goroutine groups
-#   make test   every test: vet, format, generated code, alerting rules, unit,
-#               end-to-end
+#   make test   every test: vet, format, generated code, lint, alerting rules,
+#               unit, end-to-end
 # Both work on a fresh machine with Go, network access to the Go module proxy
 # and, for make test, Debian's package archive (prometheus and promtool are
 # installed with apt-get where missing); everything else is installed here.
 
 GO          ?= go
 GOBIN       := $(shell $(GO) env GOPATH)/bin
+# golangci-lint, at the version internal/tools/go.mod pins, built from source.
+LINT        := $(CURDIR)/_build/golangci-lint
 OCB_VERSION := v0.164.0
 OCB         := $(GOBIN)/builder
 COLLECTOR   := _build/otelcol-goroutine
 DISCOVERY   := _build/discovery/otelcol-goroutine-discovery
 
-.PHONY: run test check rules unit e2e collector collector-discovery generate fixtures chart fuzz bench bench-scale bench-target bench-compare
+.PHONY: run test check lint rules unit e2e collector collector-discovery generate fixtures chart fuzz bench bench-scale bench-target bench-compare
 
 run: collector
 	scripts/run.sh
 
-test: check rules unit e2e
+test: check lint rules unit e2e
 
 # ocb is installed at the version the manifest's modules were built with.
 $(OCB):
@@ -41,6 +43,17 @@ check:
 	scripts/generate.sh
 	@git diff --exit-code -- internal/metadata documentation.md 'generated_*' || \
 	  { echo "generated code is stale: run make generate and commit"; exit 1; }
+
+# golangci-lint with .golangci.yml over the receiver's module and the
+# example target's and fixtures' own (testdata/go127, a Go 1.27 module, is
+# beyond a linter built with Go 1.26); any finding fails.
+$(LINT): internal/tools/go.mod
+	$(GO) build -modfile=internal/tools/go.mod -o $(LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+lint: $(LINT)
+	$(LINT) run ./...
+	cd cmd/libtarget && $(LINT) run ./...
+	cd testdata/ancestry && $(LINT) run ./...
 
 # The example alerting rules: valid, and each rule's unit tests (firing and
 # not firing) pass. Debian's promtool is installed where missing.

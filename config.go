@@ -318,7 +318,7 @@ func createDefaultConfig() *Config {
 			Significance:     defaultLeakSignificance,
 			MaxTrackedGroups: defaultLeakMaxTracked,
 		},
-		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
+		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
 	}
 }
 

@@ -181,8 +181,11 @@ func TestUnknownKeys(t *testing.T) {
 		{"top level", map[string]any{"endpoint": "a:1", "max_group": 5}, "unknown keys: max_group"},
 		{"in leak", map[string]any{"endpoint": "a:1", "leak": map[string]any{"windw": "1h"}}, "unknown keys: leak.windw"},
 		{"in a target", map[string]any{"targets": []any{map[string]any{"endpoint": "a:1", "servce_name": "x"}}}, "unknown keys: targets[0].servce_name"},
-		{"leak's key at the top", map[string]any{"endpoint": "a:1", "leak.window": "100s"},
-			"unknown keys: leak.window (a key of the leak section: write it nested, leak: {window: ...})"},
+		{
+			"leak's key at the top",
+			map[string]any{"endpoint": "a:1", "leak.window": "100s"},
+			"unknown keys: leak.window (a key of the leak section: write it nested, leak: {window: ...})",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,7 +30,7 @@ func TestHorizonName(t *testing.T) {
 
 // TestGrowthPerHorizon scrapes a leak of 4 goroutines a scrape every 15 s
 // for 40 minutes with horizons of 10m and 1h: each horizon's growth and flag
-// are series of their own, labelled goroutine.horizon, emitted once that
+// are series of their own, labeled goroutine.horizon, emitted once that
 // window holds half its span; the group's log record names the horizon
 // that flagged it. Growth that fast is the short horizon's alone to flag.
 func TestGrowthPerHorizon(t *testing.T) {

@@ -413,7 +413,7 @@ func TestEvidenceOnSuspect(t *testing.T) {
 			// The synthetic profile's stack as the runtime prints it, its
 			// own frames hidden.
 			for i := range leaking {
-				fmt.Fprintf(w, "goroutine %d [chan send, 7 minutes]:\napp.leak()\n\tapp/main.go:10 +0x1d\ncreated by app.serve in goroutine 1\n\tapp/main.go:42 +0x66\n\n", 100+i)
+				_, _ = fmt.Fprintf(w, "goroutine %d [chan send, 7 minutes]:\napp.leak()\n\tapp/main.go:10 +0x1d\ncreated by app.serve in goroutine 1\n\tapp/main.go:42 +0x66\n\n", 100+i)
 			}
 		default:
 			http.NotFound(w, r)

@@ -192,8 +192,10 @@ type groupGauge[N number] struct {
 // builder emitted as template, whose declared attributes are declared and
 // of which the user enabled enabled.
 func newGroupGauge[N number, K ~string](template pmetric.Metric, on bool, declared []string, enabled []K, strategy string, labelKeys []string) *groupGauge[N] {
-	g := &groupGauge[N]{template: template, enabled: on, labelKeys: labelKeys, strategy: strategy,
-		gauge: pmetric.NewGauge(), scratch: pcommon.NewMap()}
+	g := &groupGauge[N]{
+		template: template, enabled: on, labelKeys: labelKeys, strategy: strategy,
+		gauge: pmetric.NewGauge(), scratch: pcommon.NewMap(),
+	}
 	for _, k := range declared {
 		if slices.Contains(enabled, K(k)) {
 			g.attrs = append(g.attrs, attribute{key: k, field: fieldOf(k)})

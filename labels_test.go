@@ -47,7 +47,7 @@ func countPoints(t *testing.T, ms pmetric.MetricSlice) pmetric.NumberDataPointSl
 // TestRecordWithLabelsKeepsLabelledGroupsApart records one stack under two
 // label values: two points, each with its label, not one summed point.
 func TestRecordWithLabelsKeepsLabelledGroupsApart(t *testing.T) {
-	gt := newGaugeTest(t, metadata.DefaultMetricsBuilderConfig(), "tenant")
+	gt := newGaugeTest(t, metadata.NewDefaultMetricsBuilderConfig(), "tenant")
 	a := func(tenant string) *groupAttributes {
 		return &groupAttributes{signature: "abc", wait: "chan send", function: "main.f", file: "f.go", line: 1, entry: "main.f", labelValues: []string{tenant}}
 	}
@@ -71,7 +71,7 @@ func TestRecordWithLabelsKeepsLabelledGroupsApart(t *testing.T) {
 }
 
 func TestRecordWithLabelsDisabled(t *testing.T) {
-	cfg := metadata.DefaultMetricsBuilderConfig()
+	cfg := metadata.NewDefaultMetricsBuilderConfig()
 	cfg.Metrics.GoGoroutineGroupCount.Enabled = false
 	cfg.Metrics.GoGoroutineCount.Enabled = true
 	gt := newGaugeTest(t, cfg, "tenant")
@@ -97,7 +97,7 @@ func TestRecordWithoutSignatureMerges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.strategy, func(t *testing.T) {
-			cfg := metadata.DefaultMetricsBuilderConfig()
+			cfg := metadata.NewDefaultMetricsBuilderConfig()
 			cfg.Metrics.GoGoroutineGroupCount.EnabledAttributes = []metadata.GoGoroutineGroupCountMetricAttributeKey{
 				metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, metadata.GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName,
 			}
@@ -150,8 +150,10 @@ func TestGroupGaugeGeneratedAPI(t *testing.T) {
 	assert.Equal(t, info.GoGoroutineGroupGrowth.Attributes, keys(e.growths.attrs))
 
 	a := groupAttributes{creator: "main.main", user: "main.handle", userLine: 12, knownLibrary: "net/http", knownCause: "a body not closed"}
-	for _, attrs := range [][]string{info.GoGoroutineGroupCount.Attributes, info.GoGoroutineGroupGrowth.Attributes,
-		info.GoGoroutineGroupSuspected.Attributes, info.GoGoroutineGroupWaitMax.Attributes, info.GoGoroutineGroupLeaked.Attributes} {
+	for _, attrs := range [][]string{
+		info.GoGoroutineGroupCount.Attributes, info.GoGoroutineGroupGrowth.Attributes,
+		info.GoGoroutineGroupSuspected.Attributes, info.GoGoroutineGroupWaitMax.Attributes, info.GoGoroutineGroupLeaked.Attributes,
+	} {
 		for _, k := range attrs {
 			require.NotZero(t, fieldOf(k), "attribute %s is declared but never put", k)
 			m := pcommon.NewMap()
@@ -205,7 +207,7 @@ func TestGroupGaugeGeneratedAPI(t *testing.T) {
 // metrics in metadata.yaml's order, which mdatagen keeps sorted by name;
 // the emitter places the per-group gauges by that rule.
 func TestGeneratedOrderIsByName(t *testing.T) {
-	cfg := metadata.DefaultMetricsBuilderConfig()
+	cfg := metadata.NewDefaultMetricsBuilderConfig()
 	mb := metadata.NewMetricsBuilder(cfg, receivertest.NewNopSettings(metadata.Type))
 	mb.RecordGoGoroutineCountDataPoint(0, 1)
 	mb.RecordGoGoroutineGroupCountDataPoint(0, 1, "", "", "", "", 0, "", "", "", 0, "", "")

@@ -138,7 +138,7 @@ func TestLeakGaugesThroughTheScraper(t *testing.T) {
 	}
 
 	var flaggedAt time.Duration = -1
-	for i := 0; i < 30*4; i++ { // 30 minutes
+	for i := range 30 * 4 { // 30 minutes
 		st.set("app.leak", int64(1+4*i))
 		v := scrape()
 		elapsed := time.Duration(i) * 15 * time.Second
@@ -165,7 +165,7 @@ func TestLeakGaugesThroughTheScraper(t *testing.T) {
 	st.vdso = 0x7f1000000000
 	st.set("app.leak", 1)
 	st.set("app.handler", 20)
-	for i := 0; i < 10*4; i++ {
+	for range 10 * 4 {
 		v := scrape()
 		assert.Nil(t, v.totalGrowth, "total growth right after the restart")
 		assert.Empty(t, v.growth, "group growth right after the restart")

@@ -63,7 +63,7 @@ var badInstance = func() uint64 {
 // target that never answers: the scrape ends at once, not at its deadline,
 // and no goroutine is left behind (goleak, in TestMain).
 func TestShutdownCancelsScrape(t *testing.T) {
-	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	hung := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	t.Cleanup(hung.Close)
 	cfg := createDefaultConfig()
 	cfg.Endpoint = hung.URL

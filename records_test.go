@@ -18,8 +18,10 @@ import (
 func TestRecordNamesUserCode(t *testing.T) {
 	table, err := known.Default()
 	require.NoError(t, err)
-	readLoop := signature.Info{ID: 7, Wait: signature.WaitIO, Entry: "net/http.(*persistConn).readLoop",
-		Stuck: signature.Frame{Function: "net.(*netFD).Read", File: "net/fd_posix.go", Line: 68}}
+	readLoop := signature.Info{
+		ID: 7, Wait: signature.WaitIO, Entry: "net/http.(*persistConn).readLoop",
+		Stuck: signature.Frame{Function: "net.(*netFD).Read", File: "net/fd_posix.go", Line: 68},
+	}
 	handler := signature.Frame{Function: "main.(*app).leakBody", File: "example.com/app/main.go", Line: 254}
 	pooled := signature.Frame{Function: "main.get", File: "example.com/app/main.go", Line: 203}
 	worker := signature.Frame{Function: "main.worker", File: "example.com/app/worker.go", Line: 30}

@@ -31,7 +31,11 @@ func TestScheduleNeverOverlaps(t *testing.T) {
 	var running, most, rounds atomic.Int32
 	sc := newSchedule(time.Millisecond, 0, func(context.Context) {
 		n := running.Add(1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		// Raise most to n unless another round raised it higher.
+		for m := most.Load(); n > m; m = most.Load() {
+			if most.CompareAndSwap(m, n) {
+				break
+			}
 		}
 		time.Sleep(5 * time.Millisecond)
 		rounds.Add(1)

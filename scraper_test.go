@@ -50,10 +50,10 @@ func (s *goroutineScraper) scrape(ctx context.Context) (pmetric.Metrics, error) 
 	return m, err
 }
 
-func serveFile(t testing.TB, path string) *httptest.Server {
-	t.Helper()
+func serveFile(tb testing.TB, path string) *httptest.Server {
+	tb.Helper()
 	b, err := os.ReadFile(path)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != defaultPath {
 			http.NotFound(w, r)
@@ -62,7 +62,7 @@ func serveFile(t testing.TB, path string) *httptest.Server {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		_, _ = w.Write(b)
 	}))
-	t.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	return srv
 }
 
@@ -212,7 +212,7 @@ func TestScrapeFailingTargets(t *testing.T) {
 		},
 		{
 			name: "hangs past the timeout",
-			handler: func(w http.ResponseWriter, r *http.Request) {
+			handler: func(_ http.ResponseWriter, r *http.Request) {
 				select {
 				case <-r.Context().Done():
 				case <-time.After(5 * time.Second):
@@ -445,7 +445,7 @@ func gaugeValue(t *testing.T, ms pmetric.MetricSlice, name string) int64 {
 // ones with one worker per target: the scrape ends at the hung target's
 // deadline, and the fast targets' durations stay small.
 func TestScrapeSlowTargetDoesNotDelayOthers(t *testing.T) {
-	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	hung := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	t.Cleanup(hung.Close)
 	cfg := createDefaultConfig()
 	cfg.Targets = []TargetConfig{{Endpoint: hung.URL, ServiceName: "hung"}}

@@ -31,9 +31,9 @@ var fileStorageID = component.MustNewID("file_storage")
 
 // fileStorage starts the real file_storage extension over dir and
 // returns the host that holds it.
-func fileStorage(t testing.TB, dir string) extensions {
-	t.Helper()
-	return extensions{fileStorageID: statetest.FileStorage(t, dir)}
+func fileStorage(tb testing.TB, dir string) extensions {
+	tb.Helper()
+	return extensions{fileStorageID: statetest.FileStorage(tb, dir)}
 }
 
 // startStored starts a receiver with storage on host, its clock at at; the
@@ -178,10 +178,10 @@ func storedSettings() receiver.Settings {
 // storageClient is a client of the receiver's own namespace in host's
 // file_storage, to look at what the receiver keeps while no receiver runs
 // (a file holds one client at a time).
-func storageClient(t testing.TB, host extensions) storage.Client {
-	t.Helper()
+func storageClient(tb testing.TB, host extensions) storage.Client {
+	tb.Helper()
 	c, err := host[fileStorageID].(storage.Extension).GetClient(context.Background(), component.KindReceiver, storedSettings().ID, "")
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return c
 }
 

@@ -24,10 +24,10 @@ import (
 // pipeline exports to; and, unless the test lists them, every receiver the
 // test declares in the metrics pipeline and every extension it declares
 // in service.extensions.
-func collectorConfig(t testing.TB, otlpURL, config string) string {
-	t.Helper()
+func collectorConfig(tb testing.TB, otlpURL, config string) string {
+	tb.Helper()
 	var given map[string]any
-	require.NoError(t, yaml.Unmarshal([]byte(config), &given), config)
+	require.NoError(tb, yaml.Unmarshal([]byte(config), &given), config)
 	service := map[string]any{"telemetry": map[string]any{"metrics": map[string]any{"level": "none"}}}
 	metrics := map[string]any{}
 	if receivers, ok := given["receivers"].(map[string]any); ok {
@@ -49,9 +49,9 @@ func collectorConfig(t testing.TB, otlpURL, config string) string {
 		service["pipelines"] = map[string]any{"metrics": metrics}
 	}
 	b, err := yaml.Marshal(merge(shared, given))
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, b, 0o600))
+	require.NoError(tb, err)
+	path := filepath.Join(tb.TempDir(), "config.yaml")
+	require.NoError(tb, os.WriteFile(path, b, 0o600))
 	return path
 }
 
@@ -70,37 +70,37 @@ func merge(base, over map[string]any) map[string]any {
 }
 
 // runCollector starts the collector with a config file.
-func runCollector(t testing.TB, config string) *exec.Cmd {
-	t.Helper()
-	return runCollectorBin(t, collectorBinary(t), config)
+func runCollector(tb testing.TB, config string) *exec.Cmd {
+	tb.Helper()
+	return runCollectorBin(tb, collectorBinary(tb), config)
 }
 
 // runCollectorBin starts the collector bin with config files, merged in
 // order as the collector merges them.
-func runCollectorBin(t testing.TB, bin string, configs ...string) *exec.Cmd {
-	t.Helper()
+func runCollectorBin(tb testing.TB, bin string, configs ...string) *exec.Cmd {
+	tb.Helper()
 	var args []string
 	for _, c := range configs {
 		args = append(args, "--config", c)
 	}
 	cmd := exec.Command(bin, args...)
-	startLogged(t, cmd, "collector")
+	startLogged(tb, cmd, "collector")
 	return cmd
 }
 
 // startLogged starts cmd with its output in a file, which is shown when the
 // test fails, and stops it when the test ends.
-func startLogged(t testing.TB, cmd *exec.Cmd, name string) {
-	t.Helper()
-	logs, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	require.NoError(t, err)
+func startLogged(tb testing.TB, cmd *exec.Cmd, name string) {
+	tb.Helper()
+	logs, err := os.Create(filepath.Join(tb.TempDir(), name+".log"))
+	require.NoError(tb, err)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stop(t, cmd)
-		if t.Failed() {
+	require.NoError(tb, cmd.Start())
+	tb.Cleanup(func() {
+		stop(tb, cmd)
+		if tb.Failed() {
 			b, _ := os.ReadFile(logs.Name())
-			t.Logf("%s log, its last lines but stack traces:\n%s", name, logTail(b, 4096))
+			tb.Logf("%s log, its last lines but stack traces:\n%s", name, logTail(b, 4096))
 		}
 		_ = logs.Close()
 	})

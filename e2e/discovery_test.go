@@ -14,9 +14,9 @@ import (
 
 // discoveryBinary is the collector of builder-config-discovery.yaml:
 // receiver_creator and the host and Kubernetes observers besides ours.
-func discoveryBinary(t testing.TB) string {
-	t.Helper()
-	return builtCollector(t, "OTELCOL_DISCOVERY_BIN", "collector-discovery", "_build", "discovery", "otelcol-goroutine-discovery")
+func discoveryBinary(tb testing.TB) string {
+	tb.Helper()
+	return builtCollector(tb, "OTELCOL_DISCOVERY_BIN", "collector-discovery", "_build", "discovery", "otelcol-goroutine-discovery")
 }
 
 // TestHostObserverDiscoversTarget runs the collector with no target address

@@ -33,28 +33,28 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func repoRoot(t testing.TB) string {
-	t.Helper()
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
 	root, err := filepath.Abs("..")
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return root
 }
 
-func collectorBinary(t testing.TB) string {
-	t.Helper()
-	return builtCollector(t, "OTELCOL_BIN", "collector", "_build", "otelcol-goroutine")
+func collectorBinary(tb testing.TB) string {
+	tb.Helper()
+	return builtCollector(tb, "OTELCOL_BIN", "collector", "_build", "otelcol-goroutine")
 }
 
 // builtCollector returns the collector binary named by the environment
 // variable env, else the one make target builds at path under the root.
-func builtCollector(t testing.TB, env, target string, path ...string) string {
-	t.Helper()
+func builtCollector(tb testing.TB, env, target string, path ...string) string {
+	tb.Helper()
 	bin := os.Getenv(env)
 	if bin == "" {
-		bin = filepath.Join(append([]string{repoRoot(t)}, path...)...)
+		bin = filepath.Join(append([]string{repoRoot(tb)}, path...)...)
 	}
 	_, err := os.Stat(bin)
-	require.NoError(t, err, "build the collector first: make %s", target)
+	require.NoError(tb, err, "build the collector first: make %s", target)
 	return bin
 }
 
@@ -103,8 +103,8 @@ func runTargetEnv(t *testing.T, bin, addr string, env []string, args ...string) 
 }
 
 // stop ends a process with SIGTERM and waits for it; it must exit cleanly.
-func stop(t testing.TB, cmd *exec.Cmd) {
-	t.Helper()
+func stop(tb testing.TB, cmd *exec.Cmd) {
+	tb.Helper()
 	if cmd.ProcessState != nil {
 		return // stopped already, by the test itself
 	}
@@ -113,11 +113,11 @@ func stop(t testing.TB, cmd *exec.Cmd) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		assert.NoError(t, err, "%s did not exit cleanly", cmd.Path)
+		assert.NoError(tb, err, "%s did not exit cleanly", cmd.Path)
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
-		<-done
-		t.Errorf("%s did not stop within 10s of SIGTERM", cmd.Path)
+		<-done //nolint:errcheck // killed: its exit status says only that
+		tb.Errorf("%s did not stop within 10s of SIGTERM", cmd.Path)
 	}
 }
 

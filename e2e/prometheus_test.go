@@ -185,7 +185,7 @@ func startPrometheus(t *testing.T, dir string) string {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 200*time.Millisecond, "prometheus not ready")
 	return api
@@ -232,7 +232,7 @@ func getJSON(tb testing.TB, u string, v any) {
 	tb.Helper()
 	resp, err := http.Get(u)
 	require.NoError(tb, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.NoError(tb, json.NewDecoder(resp.Body).Decode(v), u)
 }
 

@@ -210,7 +210,7 @@ func saveHeapProfile(tb testing.TB, addr, path string) {
 	tb.Helper()
 	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?gc=1")
 	require.NoError(tb, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	f, err := os.Create(path)
 	require.NoError(tb, err)
 	_, err = io.Copy(f, resp.Body)
@@ -223,7 +223,7 @@ func heapAlloc(tb testing.TB, addr string) int64 {
 	tb.Helper()
 	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1&gc=1")
 	require.NoError(tb, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {

@@ -28,7 +28,7 @@ import (
 // one at each request.
 func misbehaviors(valid, huge []byte) []http.HandlerFunc {
 	return []http.HandlerFunc{
-		func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, // never answers
+		func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, // never answers
 		func(w http.ResponseWriter, _ *http.Request) { _, _ = io.Copy(w, hostile.GzipBomb(10<<30)) },
 		hostile.EndlessBody,
 		hostile.Trickle(200*time.Millisecond, valid),
@@ -250,11 +250,11 @@ func floors(xs []int64) (middle, last int64) {
 	return slices.Min(xs[n : 2*n]), slices.Min(xs[2*n:])
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
+	require.NoError(tb, err)
+	defer func() { _ = l.Close() }()
 	return l.Addr().String()
 }
 
@@ -263,22 +263,22 @@ func freeAddr(t testing.TB) string {
 // profile taken with gc=1.
 //
 //	# HeapAlloc = 41234432
-func liveHeap(t testing.TB, addr string) int64 {
-	t.Helper()
+func liveHeap(tb testing.TB, addr string) int64 {
+	tb.Helper()
 	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?gc=1&debug=1")
-	require.NoError(t, err)
-	defer resp.Body.Close()
+	require.NoError(tb, err)
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	_, rest, ok := strings.Cut(string(b), "\n# HeapAlloc = ")
-	require.True(t, ok, "no HeapAlloc in the heap profile")
+	require.True(tb, ok, "no HeapAlloc in the heap profile")
 	n, err := strconv.ParseInt(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]), 10, 64)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return n
 }
 
 // rssOf reads a process's resident set size from /proc.
-func rssOf(t testing.TB, pid int) int64 {
-	t.Helper()
-	return statusKB(t, pid, "VmRSS:") << 10
+func rssOf(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	return statusKB(tb, pid, "VmRSS:") << 10
 }

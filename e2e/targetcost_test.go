@@ -100,7 +100,7 @@ func fetchAll(tb testing.TB, url string) int64 {
 	client := http.Client{Timeout: 10 * time.Minute}
 	resp, err := client.Get(url)
 	require.NoError(tb, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(tb, http.StatusOK, resp.StatusCode, url)
 	n, err := io.Copy(io.Discard, resp.Body)
 	require.NoError(tb, err)

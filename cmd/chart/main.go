@@ -39,7 +39,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("chart", flag.ContinueOnError)
 	in := fs.String("in", "", "recording of /metrics snapshots (scripts/chart.sh)")
 	out := fs.String("out", "", "SVG to write")
-	leaks := fs.String("leaks", "fanout,timeout,probe,janitor,mutex", "patterns that leak, drawn in warm colours")
+	leaks := fs.String("leaks", "fanout,timeout,probe,janitor,mutex", "patterns that leak, drawn in warm colors")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,13 +50,13 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	rec, err := parse(f)
+	_ = f.Close() // read only: nothing to lose
 	if err != nil {
 		return fmt.Errorf("%s: %w", *in, err)
 	}
 	svg := render(rec, strings.Split(*leaks, ","))
-	return os.WriteFile(*out, []byte(svg), 0o644)
+	return os.WriteFile(*out, []byte(svg), 0o644) //nolint:gosec // G306: a picture for the docs, readable by all.
 }
 
 // point is one pattern's values at one snapshot.
@@ -213,14 +213,14 @@ func render(rec recording, leaks []string) string {
 		}
 		return strings.Compare(a, b)
 	})
-	colour := map[string]string{}
+	color := map[string]string{}
 	var w, c int
 	for _, name := range names {
 		if slices.Contains(leaks, name) {
-			colour[name] = warm[w%len(warm)]
+			color[name] = warm[w%len(warm)]
 			w++
 		} else {
-			colour[name] = cool[c%len(cool)]
+			color[name] = cool[c%len(cool)]
 			c++
 		}
 	}
@@ -282,12 +282,12 @@ func render(rec recording, leaks []string) string {
 				if pn.y0 != top && p.suspected {
 					thick = append(thick, xy)
 				} else if len(thick) > 0 {
-					writeLine(&b, thick, colour[name], 4)
+					writeLine(&b, thick, color[name], 4)
 					thick = nil
 				}
 			}
-			writeLine(&b, line, colour[name], 1.5)
-			writeLine(&b, thick, colour[name], 4)
+			writeLine(&b, line, color[name], 1.5)
+			writeLine(&b, thick, color[name], 4)
 		}
 	}
 	// Time axis under the second panel.
@@ -304,7 +304,7 @@ func render(rec recording, leaks []string) string {
 		if slices.Contains(leaks, name) {
 			kind = "leak"
 		}
-		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.0f" y2="%.0f" stroke="%s" stroke-width="3"/>`+"\n", legendX, legendX+18, ly, ly, colour[name])
+		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.0f" y2="%.0f" stroke="%s" stroke-width="3"/>`+"\n", legendX, legendX+18, ly, ly, color[name])
 		fmt.Fprintf(&b, `<text x="%d" y="%.0f" dy="4">%s (%s) · %s</text>`+"\n", legendX+24, ly, esc(name), kind, esc(rec.stuck[name]))
 		ly += 20
 	}
@@ -312,14 +312,14 @@ func render(rec recording, leaks []string) string {
 	return b.String()
 }
 
-func writeLine(b *strings.Builder, pts []string, colour string, w float64) {
+func writeLine(b *strings.Builder, pts []string, color string, w float64) {
 	if len(pts) == 0 {
 		return
 	}
 	if len(pts) == 1 { // a lone point still shows
 		pts = append(pts, pts[0])
 	}
-	fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="%g" points="%s"/>`+"\n", colour, w, strings.Join(pts, " "))
+	fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="%g" points="%s"/>`+"\n", color, w, strings.Join(pts, " "))
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten.

@@ -35,7 +35,7 @@ func TestSelectPatterns(t *testing.T) {
 // makes them healthy.
 func TestHealthyPatternsStop(t *testing.T) {
 	for _, name := range []string{"pool", "growpool", "waits"} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(name, func(_ *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() {

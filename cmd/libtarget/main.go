@@ -41,7 +41,7 @@ import (
 	"math"
 	"net"
 	"net/http"
-	_ "net/http/pprof"
+	_ "net/http/pprof" //nolint:gosec // G108: serving pprof is this program's purpose.
 	"os"
 	"os/signal"
 	"sync"
@@ -65,18 +65,22 @@ func main() {
 	load := flag.Int("load", 8, "peak number of workers using the libraries correctly")
 	period := flag.Duration("period", 20*time.Second, "period of the correct uses' load, which rises and falls")
 	flag.Parse()
+	if err := listen(*addr, config{leaks: *leaks, rate: *rate, watchMax: *watchMax, load: *load, period: *period}); err != nil {
+		log.Fatal(err)
+	}
+}
 
+// listen serves on addr until the process is told to stop.
+func listen(addr string, cfg config) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	// The e2e tests read the address from this line.
 	fmt.Printf("libtarget serving http://%s/debug/pprof/\n", ln.Addr())
-	if err := run(ctx, ln, config{leaks: *leaks, rate: *rate, watchMax: *watchMax, load: *load, period: *period}); err != nil {
-		log.Fatal(err)
-	}
+	return run(ctx, ln, cfg)
 }
 
 type config struct {
@@ -108,8 +112,8 @@ func run(ctx context.Context, ln net.Listener, cfg config) error {
 	mux.HandleFunc("/leak/watch", a.leakWatch)
 	mux.HandleFunc("/use", a.use)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Close() }()
 
 	// The driver's client keeps no connection, so that the only pooled
 	// connections are the handlers'.
@@ -189,8 +193,8 @@ func (d driver) get(ctx context.Context, path string) {
 	if err != nil {
 		return
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
 }
 
 // app holds what the correct uses share.
@@ -231,23 +235,23 @@ func newApp(b *backends, watchMax int) (*app, error) {
 
 func (a *app) close() {
 	a.cache.Stop()
-	a.conn.Close()
-	a.db.Close()
+	_ = a.conn.Close()
+	_ = a.db.Close()
 	a.client.CloseIdleConnections()
 	http.DefaultClient.CloseIdleConnections()
-	os.RemoveAll(a.dir)
+	_ = os.RemoveAll(a.dir)
 }
 
 // leakBody reads the backend's status and returns without closing the
 // body: the connection can never go back to the pool, and its two
 // goroutines wait on it for ever.
-func (a *app) leakBody(w http.ResponseWriter, r *http.Request) {
+func (a *app) leakBody(w http.ResponseWriter, _ *http.Request) {
 	resp, err := http.Get("http://" + a.backend.httpAddr + "/hello") // misuse: a body never closed
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	fmt.Fprintln(w, resp.Status)
+	_, _ = fmt.Fprintln(w, resp.Status)
 }
 
 // leakDB opens a database per request and never closes it: each *sql.DB
@@ -263,7 +267,7 @@ func (a *app) leakDB(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	fmt.Fprintln(w, n)
+	_, _ = fmt.Fprintln(w, n)
 }
 
 // leakGRPC dials the backend per request and never closes the connection.
@@ -278,7 +282,7 @@ func (a *app) leakGRPC(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	fmt.Fprintln(w, resp.GetStatus())
+	_, _ = fmt.Fprintln(w, resp.GetStatus())
 }
 
 // leakCache builds a cache per request and starts its janitor, which runs
@@ -287,11 +291,11 @@ func (a *app) leakCache(w http.ResponseWriter, r *http.Request) {
 	cache := ttlcache.New[string, string](ttlcache.WithTTL[string, string](time.Minute))
 	go cache.Start() // misuse: a janitor never stopped
 	cache.Set(r.URL.Path, r.RemoteAddr, ttlcache.DefaultTTL)
-	fmt.Fprintln(w, cache.Len())
+	_, _ = fmt.Fprintln(w, cache.Len())
 }
 
 // leakWatch watches a directory per request and never closes the watcher.
-func (a *app) leakWatch(w http.ResponseWriter, r *http.Request) {
+func (a *app) leakWatch(w http.ResponseWriter, _ *http.Request) {
 	a.mu.Lock()
 	if a.watches >= a.max {
 		a.mu.Unlock()
@@ -309,7 +313,7 @@ func (a *app) leakWatch(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	fmt.Fprintln(w, watcher.WatchList())
+	_, _ = fmt.Fprintln(w, watcher.WatchList())
 }
 
 // use is every library used as it should be: bodies closed, one database,
@@ -317,8 +321,8 @@ func (a *app) leakWatch(w http.ResponseWriter, r *http.Request) {
 func (a *app) use(w http.ResponseWriter, r *http.Request) {
 	resp, err := a.client.Get("http://" + a.backend.httpAddr + "/hello")
 	if err == nil {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
 	}
 	var n int
 	if err := a.db.QueryRowContext(r.Context(), "SELECT 1").Scan(&n); err != nil {
@@ -331,15 +335,15 @@ func (a *app) use(w http.ResponseWriter, r *http.Request) {
 	}
 	a.cache.Set(r.RemoteAddr, r.URL.Path, ttlcache.DefaultTTL)
 	if watcher, err := fsnotify.NewWatcher(); err == nil {
-		watcher.Add(a.dir)
-		watcher.Close()
+		_ = watcher.Add(a.dir)
+		_ = watcher.Close()
 	}
 	// Hold the request a while, so that the pools grow with the load.
 	select {
 	case <-time.After(100 * time.Millisecond):
 	case <-r.Context().Done():
 	}
-	fmt.Fprintln(w, n)
+	_, _ = fmt.Fprintln(w, n)
 }
 
 // backends are the servers the clients call.
@@ -358,11 +362,11 @@ func startBackends() (*backends, error) {
 	}
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		hl.Close()
+		_ = hl.Close()
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello") })
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "hello") })
 	b := &backends{
 		httpAddr: hl.Addr().String(), grpcAddr: gl.Addr().String(),
 		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
@@ -374,11 +378,11 @@ func startBackends() (*backends, error) {
 			log.Print(err)
 		}
 	}()
-	go b.grpc.Serve(gl)
+	go func() { _ = b.grpc.Serve(gl) }()
 	return b, nil
 }
 
 func (b *backends) stop() {
-	b.http.Close()
+	_ = b.http.Close()
 	b.grpc.Stop()
 }

@@ -34,7 +34,7 @@ func TestCorrectUsesLeaveNothing(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		body = string(b)
 		return resp.StatusCode == http.StatusOK

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestFarmStacks writes a profile and counts what the benchmarks rely on:
 // exactly -stacks distinct stacks of the farm, each holding its share of the
-// goroutines, each about -depth frames deep, labelled when asked.
+// goroutines, each about -depth frames deep, labeled when asked.
 func TestFarmStacks(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "p.pb.gz")
 	require.NoError(t, run([]string{"-stacks", "25", "-depth", "12", "-goroutines", "75", "-labels", "-out", out}))

@@ -3,7 +3,6 @@ package decode
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"runtime"
 	"testing"
 
@@ -45,10 +44,10 @@ func TestSmallInputsCostLittle(t *testing.T) {
 		return protowire.AppendBytes(protowire.AppendTag(nil, field, protowire.BytesType), m)
 	}
 	oneLine := protowire.AppendBytes(protowire.AppendTag(nil, locationLine, protowire.BytesType), nil)
-	labelled := protowire.AppendBytes(protowire.AppendTag(nil, sampleLabel, protowire.BytesType), nil)
+	labeled := protowire.AppendBytes(protowire.AppendTag(nil, sampleLabel, protowire.BytesType), nil)
 	kinds := map[string][]byte{
 		"empty samples":        empty(profileSample),
-		"labelled samples":     protowire.AppendBytes(protowire.AppendTag(nil, profileSample, protowire.BytesType), bytes.Repeat(labelled, 8)),
+		"labeled samples":      protowire.AppendBytes(protowire.AppendTag(nil, profileSample, protowire.BytesType), bytes.Repeat(labeled, 8)),
 		"locations":            withID(profileLocation),
 		"locations with lines": protowire.AppendBytes(protowire.AppendTag(nil, profileLocation, protowire.BytesType), bytes.Repeat(oneLine, 8)),
 		"functions":            withID(profileFunction),
@@ -67,7 +66,7 @@ func TestSmallInputsCostLittle(t *testing.T) {
 			runtime.ReadMemStats(&after)
 			allocated := after.TotalAlloc - before.TotalAlloc
 			t.Logf("%d bytes of gzip: %v; %d MiB allocated", len(in), err, allocated>>20)
-			assert.Less(t, allocated, uint64(64<<20), fmt.Sprintf("%s: %d MiB", name, allocated>>20))
+			assert.Less(t, allocated, uint64(64<<20), "%s: %d MiB", name, allocated>>20)
 		})
 	}
 }

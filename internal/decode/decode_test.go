@@ -21,11 +21,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var noLimit = Limits{MaxBytes: 64 << 20}
 
-func fixtures(t testing.TB) []string {
-	t.Helper()
+func fixtures(tb testing.TB) []string {
+	tb.Helper()
 	paths, err := filepath.Glob("../../testdata/profiles/*.pb.gz")
-	require.NoError(t, err)
-	require.NotEmpty(t, paths, "run scripts/capture-profiles.sh")
+	require.NoError(tb, err)
+	require.NotEmpty(tb, paths, "run scripts/capture-profiles.sh")
 	return paths
 }
 
@@ -94,13 +94,13 @@ func flatten(p *Profile, s *Sample) flatSample {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-func gz(t testing.TB, b []byte) []byte {
-	t.Helper()
+func gz(tb testing.TB, b []byte) []byte {
+	tb.Helper()
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	_, err := w.Write(b)
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
+	require.NoError(tb, err)
+	require.NoError(tb, w.Close())
 	return buf.Bytes()
 }
 
@@ -117,7 +117,7 @@ func TestDecodeUncompressed(t *testing.T) {
 	require.NoError(t, err)
 	fromRaw, err := Decode(&raw, noLimit)
 	require.NoError(t, err)
-	assert.Equal(t, len(fromGzip.Sample), len(fromRaw.Sample))
+	assert.Len(t, fromRaw.Sample, len(fromGzip.Sample))
 }
 
 func TestDecodeMaxFrames(t *testing.T) {

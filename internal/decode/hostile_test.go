@@ -2,7 +2,6 @@ package decode
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"os"
 	"testing"
@@ -81,7 +80,7 @@ func TestHostileProfiles(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.wantMsg)
 			if tt.wantLimit != 0 {
 				var le *limit.Error
-				require.True(t, errors.As(err, &le))
+				require.ErrorAs(t, err, &le)
 				assert.Equal(t, tt.wantLimit, le.Limit)
 			}
 			assert.Less(t, time.Since(start), 2*time.Second)
@@ -108,7 +107,7 @@ func TestLimitsOnCounts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Decode(bytes.NewReader(valid), tt.limits)
 			var le *limit.Error
-			require.True(t, errors.As(err, &le), "%v", err)
+			require.ErrorAs(t, err, &le, "%v", err)
 			assert.Equal(t, tt.wantLimit, le.Limit)
 		})
 	}

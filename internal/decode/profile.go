@@ -57,17 +57,18 @@ func (p *Profile) Instance() uint64 {
 	if len(p.Mapping) == 0 {
 		return 0
 	}
+	// A hash.Hash's Write never returns an error.
 	h := fnv.New64a()
 	var b [8]byte
 	for _, m := range p.Mapping {
 		binary.LittleEndian.PutUint64(b[:], m.MemoryStart)
-		h.Write(b[:])
+		_, _ = h.Write(b[:])
 		binary.LittleEndian.PutUint64(b[:], uint64(len(m.Filename)))
-		h.Write(b[:])
-		h.Write([]byte(m.Filename))
+		_, _ = h.Write(b[:])
+		_, _ = h.Write([]byte(m.Filename))
 		binary.LittleEndian.PutUint64(b[:], uint64(len(m.BuildID)))
-		h.Write(b[:])
-		h.Write([]byte(m.BuildID))
+		_, _ = h.Write(b[:])
+		_, _ = h.Write([]byte(m.BuildID))
 	}
 	return max(h.Sum64(), 1)
 }

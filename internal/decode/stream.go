@@ -41,7 +41,7 @@ type stream struct {
 
 // open returns the stream of profile bytes in r, reading past limit bytes of
 // which fails with limit.MaxProfileBytes.
-func (s *stream) open(r io.Reader, max int64) (*bufio.Reader, error) {
+func (s *stream) open(r io.Reader, maxBytes int64) (*bufio.Reader, error) {
 	if s.src == nil {
 		s.src = bufio.NewReaderSize(r, 32<<10)
 	} else {
@@ -54,13 +54,13 @@ func (s *stream) open(r io.Reader, max int64) (*bufio.Reader, error) {
 	case err != nil && !errors.Is(err, io.EOF):
 		return nil, err
 	}
-	s.bounded = boundedReader{r: s.src, left: max, max: max}
+	s.bounded = boundedReader{r: s.src, left: maxBytes, max: maxBytes}
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		s.compressed = countingReader{r: s.src}
 		if err := s.gz.Reset(&s.compressed); err != nil {
 			return nil, fmt.Errorf("%w: gzip: %w", ErrMalformed, err)
 		}
-		s.bounded = boundedReader{r: &s.gz, left: max, max: max, compressed: &s.compressed}
+		s.bounded = boundedReader{r: &s.gz, left: maxBytes, max: maxBytes, compressed: &s.compressed}
 	}
 	if s.messages == nil {
 		s.messages = bufio.NewReaderSize(&s.bounded, 32<<10)

@@ -170,7 +170,7 @@ func (d *Reader) next() (*Goroutine, error) {
 	for {
 		var err error
 		line, err = d.readLine()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil, io.EOF
 		}
 		if err != nil {
@@ -192,7 +192,7 @@ func (d *Reader) next() (*Goroutine, error) {
 	inAncestry := false
 	for {
 		line, err := d.readLine()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if d.partial() {
 				return nil, io.EOF
 			}
@@ -238,7 +238,7 @@ func (d *Reader) next() (*Goroutine, error) {
 			name, creator := parseCreatedBy(line[len("created by "):])
 			fn := d.intern(name)
 			file, lineNo, err := d.location()
-			if err == io.EOF && d.partial() {
+			if errors.Is(err, io.EOF) && d.partial() {
 				return nil, io.EOF
 			}
 			if err != nil {
@@ -258,7 +258,7 @@ func (d *Reader) next() (*Goroutine, error) {
 			}
 			fn := d.intern(name)
 			file, lineNo, err := d.location()
-			if err == io.EOF && d.partial() {
+			if errors.Is(err, io.EOF) && d.partial() {
 				return nil, io.EOF
 			}
 			if err != nil {
@@ -346,7 +346,7 @@ func (d *Reader) readLine() ([]byte, error) {
 	if errors.Is(err, bufio.ErrBufferFull) {
 		return nil, d.errorf("%w: a line longer than %d bytes", ErrMalformed, MaxLineBytes)
 	}
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		if len(line) == 0 {
 			return nil, io.EOF
 		}
@@ -495,7 +495,7 @@ func barePrefix(s string) (string, string, error) {
 		return quotedPrefix(s)
 	}
 	n := strings.IndexFunc(s, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '/' || r == '_')
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '.' && r != '/' && r != '_'
 	})
 	if n < 0 {
 		return "", "", errors.New("no end to the labels")

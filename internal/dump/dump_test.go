@@ -19,8 +19,8 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // readAll reads every goroutine of a dump, copying each.
-func readAll(t testing.TB, r io.Reader, limit int64) ([]Goroutine, *Reader) {
-	t.Helper()
+func readAll(tb testing.TB, r io.Reader, limit int64) ([]Goroutine, *Reader) {
+	tb.Helper()
 	d := NewReader(r, limit)
 	var out []Goroutine
 	for {
@@ -28,7 +28,7 @@ func readAll(t testing.TB, r io.Reader, limit int64) ([]Goroutine, *Reader) {
 		if errors.Is(err, io.EOF) {
 			return out, d
 		}
-		require.NoError(t, err)
+		require.NoError(tb, err)
 		c := *g
 		c.Frames = append([]signature.Frame(nil), g.Frames...)
 		c.Labels = append([]Label(nil), g.Labels...)
@@ -41,10 +41,10 @@ func readAll(t testing.TB, r io.Reader, limit int64) ([]Goroutine, *Reader) {
 	}
 }
 
-func load(t testing.TB, name string) []byte {
-	t.Helper()
+func load(tb testing.TB, name string) []byte {
+	tb.Helper()
 	b, err := os.ReadFile("../../testdata/dumps/" + name)
-	require.NoError(t, err, "run scripts/capture-dumps.sh")
+	require.NoError(tb, err, "run scripts/capture-dumps.sh")
 	return b
 }
 
@@ -272,12 +272,16 @@ func TestHeaders(t *testing.T) {
 		{"goroutine 9 gp=0xc0001 m=3 mp=0xc0002 [chan send (leaked), 3 minutes]:", Goroutine{ID: 9, Wait: "chan send", Leaked: true, WaitMinutes: 3}},
 		{"goroutine 5 [GC worker (idle)]:", Goroutine{ID: 5, Wait: "GC worker (idle)"}},
 		{"goroutine 6 [sync.WaitGroup.Wait (durable)]:", Goroutine{ID: 6, Wait: "sync.WaitGroup.Wait"}},
-		{`goroutine 8 [select, 2 minutes labels:{"a": "x]:", "b": "y\"z"}]:`, Goroutine{ID: 8, Wait: "select", WaitMinutes: 2,
-			Labels: []Label{{"a", "x]:"}, {"b", `y"z`}}}},
+		{`goroutine 8 [select, 2 minutes labels:{"a": "x]:", "b": "y\"z"}]:`, Goroutine{
+			ID: 8, Wait: "select", WaitMinutes: 2,
+			Labels: []Label{{"a", "x]:"}, {"b", `y"z`}},
+		}},
 		// Go 1.27: after the brackets, quoted only where needed.
 		{"goroutine 7 [chan send] {pattern: fanout}:", Goroutine{ID: 7, Wait: "chan send", Labels: []Label{{"pattern", "fanout"}}}},
-		{`goroutine 9 [select, 3 minutes, locked to thread] {route: /api/v1, "user id": "a b", "k": "x] {y}:", empty: }:`, Goroutine{ID: 9, Wait: "select", WaitMinutes: 3, LockedToThread: true,
-			Labels: []Label{{"route", "/api/v1"}, {"user id", "a b"}, {"k", "x] {y}:"}, {"empty", ""}}}},
+		{`goroutine 9 [select, 3 minutes, locked to thread] {route: /api/v1, "user id": "a b", "k": "x] {y}:", empty: }:`, Goroutine{
+			ID: 9, Wait: "select", WaitMinutes: 3, LockedToThread: true,
+			Labels: []Label{{"route", "/api/v1"}, {"user id", "a b"}, {"k", "x] {y}:"}, {"empty", ""}},
+		}},
 		{"goroutine 4 [chan receive, synctest bubble 2] {t: 1}:", Goroutine{ID: 4, Wait: "chan receive", Labels: []Label{{"t", "1"}}}},
 	}
 	for _, tt := range tests {

@@ -142,8 +142,10 @@ func TestPlan(t *testing.T) {
 	}{
 		{
 			name: "ceilings: a target above one is not asked, once an interval, and asked again below it",
-			policy: Policy{OnSuspect: true, LeakProfile: true, LeakInterval: 5 * time.Minute, Interval: interval,
-				MaxDumpGoroutines: 5000, MaxLeakGoroutines: 10000},
+			policy: Policy{
+				OnSuspect: true, LeakProfile: true, LeakInterval: 5 * time.Minute, Interval: interval,
+				MaxDumpGoroutines: 5000, MaxLeakGoroutines: 10000,
+			},
 			timeline: []step{
 				{at: 0, goroutines: 12000, want: Fetch{LeakSkipped: true}, comment: "above the proof's ceiling"},
 				{at: time.Minute, goroutines: 12000, comment: "held back once an interval"},

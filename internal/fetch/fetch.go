@@ -89,7 +89,9 @@ func (c *Client) Get(ctx context.Context, u *url.URL, maxBody int64, read func(i
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	// A body read to where the receiver stops: closing it tells nothing
+	// the read did not.
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, bodyPrefixBytes))
 		return int64(len(prefix)), &StatusError{Code: resp.StatusCode, Body: strings.ToValidUTF8(string(prefix), "?")}

@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -148,7 +149,8 @@ func TestGet(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			if status, ok := tt.wantErr.(*StatusError); ok {
+			var status *StatusError
+			if errors.As(tt.wantErr, &status) {
 				var got *StatusError
 				require.ErrorAs(t, err, &got)
 				assert.Equal(t, status, got)

@@ -77,8 +77,10 @@ func fixture(tb testing.TB, s benchSpec) []byte {
 	if err := os.MkdirAll(benchDir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	args := []string{"-stacks", strconv.Itoa(s.stacks), "-depth", strconv.Itoa(s.depth),
-		"-goroutines", strconv.Itoa(s.goroutines()), "-out", path}
+	args := []string{
+		"-stacks", strconv.Itoa(s.stacks), "-depth", strconv.Itoa(s.depth),
+		"-goroutines", strconv.Itoa(s.goroutines()), "-out", path,
+	}
 	if s.labels {
 		args = append(args, "-labels")
 	}

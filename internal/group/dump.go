@@ -102,7 +102,7 @@ func (g *Grouper) dumpLabelKey(gr *dump.Goroutine, keys []string) string {
 		g.sample = append(g.sample, v)
 	}
 	g.key = appendLengthPrefixed(g.key[:0], g.sample)
-	return unsafe.String(unsafe.SliceData(g.key), len(g.key))
+	return unsafe.String(unsafe.SliceData(g.key), len(g.key)) //nolint:gosec // G103: a lookup key over the scratch bytes, never kept (cloned when it is).
 }
 
 // dumpIdentity is the identity of a dump's group, from its first goroutine

@@ -360,7 +360,7 @@ func (g *Grouper) labelKey(labels []decode.Label, keys []string) string {
 	// A string over g.key's bytes, not a copy: Go elides the copy for
 	// m[string(b)], but not for a string inside a struct key, and this
 	// lookup runs once per sample. Keys stored in maps are cloned.
-	return unsafe.String(unsafe.SliceData(g.key), len(g.key))
+	return unsafe.String(unsafe.SliceData(g.key), len(g.key)) //nolint:gosec // G103: a lookup key over the scratch bytes, never kept (cloned when it is).
 }
 
 // Top returns the indexes of the groups to report, largest first (and by

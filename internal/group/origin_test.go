@@ -15,29 +15,29 @@ import (
 )
 
 // captured reads a captured file of testdata/dumps.
-func captured(t testing.TB, name string) []byte {
-	t.Helper()
+func captured(tb testing.TB, name string) []byte {
+	tb.Helper()
 	b, err := os.ReadFile("../../testdata/dumps/" + name)
-	require.NoError(t, err, "run scripts/capture-dumps.sh")
+	require.NoError(tb, err, "run scripts/capture-dumps.sh")
 	return b
 }
 
 // groupDump groups a captured dump.
-func groupDump(t testing.TB, name string, opts Options) Result {
-	t.Helper()
+func groupDump(tb testing.TB, name string, opts Options) Result {
+	tb.Helper()
 	var g Grouper
-	res, err := g.OfDump(bytes.NewReader(captured(t, name)), decode.Limits{MaxBytes: dump.MaxBytes}, opts)
-	require.NoError(t, err)
+	res, err := g.OfDump(bytes.NewReader(captured(tb, name)), decode.Limits{MaxBytes: dump.MaxBytes}, opts)
+	require.NoError(tb, err)
 	return res
 }
 
 // groupProfile groups a captured profile.
-func groupProfile(t testing.TB, name string, opts Options) Result {
-	t.Helper()
-	p, err := decode.Decode(bytes.NewReader(captured(t, name)), decode.Limits{MaxBytes: 64 << 20})
-	require.NoError(t, err)
+func groupProfile(tb testing.TB, name string, opts Options) Result {
+	tb.Helper()
+	p, err := decode.Decode(bytes.NewReader(captured(tb, name)), decode.Limits{MaxBytes: 64 << 20})
+	require.NoError(tb, err)
 	res, err := Of(p, opts)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	return res
 }
 
@@ -101,21 +101,35 @@ func TestOrigins(t *testing.T) {
 	}{
 		// An unclosed body: readLoop is two goroutines from the handler
 		// (its dialer's, and the handler's, which started the dialer).
-		{dump: "libtarget.txt", entry: "net/http.(*persistConn).readLoop",
-			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakBody"}, Source: SourceAncestry, Generation: 2}},
-		{dump: "libtarget.txt", entry: "net/http.(*persistConn).writeLoop",
-			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakBody"}, Source: SourceAncestry, Generation: 2}},
-		{dump: "libtarget.txt", entry: "database/sql.(*DB).connectionOpener",
-			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakDB"}, Source: SourceAncestry, Generation: 1}},
-		{dump: "libtarget.txt", entry: "google.golang.org/grpc/internal/transport.(*http2Client).reader",
-			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakGRPC"}, Source: SourceAncestry, Generation: 3}},
-		{dump: "libtarget.txt", entry: "github.com/fsnotify/fsnotify.(*inotify).readEvents",
-			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakWatch"}, Source: SourceAncestry, Generation: 1}},
+		{
+			dump: "libtarget.txt", entry: "net/http.(*persistConn).readLoop",
+			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakBody"}, Source: SourceAncestry, Generation: 2},
+		},
+		{
+			dump: "libtarget.txt", entry: "net/http.(*persistConn).writeLoop",
+			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakBody"}, Source: SourceAncestry, Generation: 2},
+		},
+		{
+			dump: "libtarget.txt", entry: "database/sql.(*DB).connectionOpener",
+			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakDB"}, Source: SourceAncestry, Generation: 1},
+		},
+		{
+			dump: "libtarget.txt", entry: "google.golang.org/grpc/internal/transport.(*http2Client).reader",
+			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakGRPC"}, Source: SourceAncestry, Generation: 3},
+		},
+		{
+			dump: "libtarget.txt", entry: "github.com/fsnotify/fsnotify.(*inotify).readEvents",
+			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakWatch"}, Source: SourceAncestry, Generation: 1},
+		},
 		// The handler started the janitor itself: its creator says so.
-		{dump: "libtarget.txt", entry: "github.com/jellydator/ttlcache/v3.(*Cache[...]).Start",
-			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakCache"}, Source: SourceCreator, Generation: 1}},
-		{dump: "libtarget-plain.txt", entry: "github.com/jellydator/ttlcache/v3.(*Cache[...]).Start",
-			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakCache"}, Source: SourceCreator, Generation: 1}},
+		{
+			dump: "libtarget.txt", entry: "github.com/jellydator/ttlcache/v3.(*Cache[...]).Start",
+			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakCache"}, Source: SourceCreator, Generation: 1},
+		},
+		{
+			dump: "libtarget-plain.txt", entry: "github.com/jellydator/ttlcache/v3.(*Cache[...]).Start",
+			want: Origin{Frame: signature.Frame{Function: "main.(*app).leakCache"}, Source: SourceCreator, Generation: 1},
+		},
 		// Without ancestry, a library's goroutine started by a library's
 		// go statement says what would find its origin.
 		{dump: "libtarget-plain.txt", entry: "net/http.(*persistConn).readLoop", want: Origin{Missing: NoAncestry}},
@@ -162,34 +176,58 @@ func TestOriginOf(t *testing.T) {
 		give dump.Goroutine
 		want Origin
 	}{
-		{name: "in its stack",
+		{
+			name: "in its stack",
 			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.wait"), user("main.worker")}, CreatedBy: user("main.main")},
-			want: Origin{Frame: user("main.worker"), Source: SourceStack}},
-		{name: "its creator",
+			want: Origin{Frame: user("main.worker"), Source: SourceStack},
+		},
+		{
+			name: "its creator",
 			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: user("main.handle")},
-			want: Origin{Frame: user("main.handle"), Source: SourceCreator, Generation: 1}},
-		{name: "its creator's stack",
-			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.New"),
-				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.New"), user("main.handle")}, CreatedBy: lib("net/http.(*Server).Serve")}}},
-			want: Origin{Frame: user("main.handle"), Source: SourceAncestry, Generation: 1, AfterCall: true}},
-		{name: "the go statement that started its creator",
-			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.New"),
-				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.New")}, CreatedBy: user("main.start")}}},
-			want: Origin{Frame: user("main.start"), Source: SourceAncestry, Generation: 2}},
-		{name: "no ancestry printed",
+			want: Origin{Frame: user("main.handle"), Source: SourceCreator, Generation: 1},
+		},
+		{
+			name: "its creator's stack",
+			give: dump.Goroutine{
+				Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.New"),
+				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.New"), user("main.handle")}, CreatedBy: lib("net/http.(*Server).Serve")}},
+			},
+			want: Origin{Frame: user("main.handle"), Source: SourceAncestry, Generation: 1, AfterCall: true},
+		},
+		{
+			name: "the go statement that started its creator",
+			give: dump.Goroutine{
+				Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.New"),
+				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.New")}, CreatedBy: user("main.start")}},
+			},
+			want: Origin{Frame: user("main.start"), Source: SourceAncestry, Generation: 2},
+		},
+		{
+			name: "no ancestry printed",
 			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.New")},
-			want: Origin{Missing: NoAncestry}},
-		{name: "ancestry shorter than the chain",
-			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.New"),
-				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.New")}, CreatedBy: lib("example.com/lib.spawn")}}},
-			want: Origin{Missing: AncestryTooShort}},
-		{name: "started by the library at init",
-			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.init.0"),
-				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.init.0")}}}},
-			want: Origin{Missing: StartedByLibrary}},
-		{name: "no creator",
+			want: Origin{Missing: NoAncestry},
+		},
+		{
+			name: "ancestry shorter than the chain",
+			give: dump.Goroutine{
+				Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.New"),
+				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.New")}, CreatedBy: lib("example.com/lib.spawn")}},
+			},
+			want: Origin{Missing: AncestryTooShort},
+		},
+		{
+			name: "started by the library at init",
+			give: dump.Goroutine{
+				Frames: []signature.Frame{lib("example.com/lib.loop")}, CreatedBy: lib("example.com/lib.init.0"),
+				Ancestors: []dump.Ancestor{{Frames: []signature.Frame{lib("example.com/lib.init.0")}}},
+			},
+			want: Origin{Missing: StartedByLibrary},
+		},
+		{
+			name: "no creator",
 			give: dump.Goroutine{Frames: []signature.Frame{lib("example.com/lib.loop")}},
-			want: Origin{Missing: StartedByLibrary}},
+			want: Origin{Missing: StartedByLibrary},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -78,7 +78,7 @@ type Error struct {
 }
 
 // Exceeded returns the refusal of a response at l, whose bound was max.
-func Exceeded(l Limit, max int64) error { return &Error{Limit: l, Max: max} }
+func Exceeded(l Limit, bound int64) error { return &Error{Limit: l, Max: bound} }
 
 // Error reads "profile exceeds max_samples (200)".
 func (e *Error) Error() string { return fmt.Sprintf("%v (%d)", e.Limit, e.Max) }

@@ -13,7 +13,7 @@ const (
 	WaitMutexLock     = "sync.Mutex.Lock"
 	WaitRWMutexLock   = "sync.RWMutex.Lock"
 	WaitRWMutexRLock  = "sync.RWMutex.RLock"
-	WaitWaitGroupWait = "sync.WaitGroup.Wait"
+	WaitWaitGroupWait = "sync.WaitGroup.Wait" //nolint:gosec // G101: a wait reason, not a credential.
 	WaitCondWait      = "sync.Cond.Wait"
 	WaitIO            = "IO wait"
 	WaitSleep         = "sleep"

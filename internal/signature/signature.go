@@ -121,7 +121,7 @@ func (h *fnv64a) bytes(b []byte) {
 }
 
 func (h *fnv64a) string(s string) {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		*h = (*h ^ fnv64a(s[i])) * fnvPrime
 	}
 }
@@ -130,7 +130,7 @@ func (h *fnv64a) string(s string) {
 // unexported functions of package runtime.
 func hiddenRuntimeFrame(fn string) bool {
 	rest, ok := strings.CutPrefix(fn, "runtime.")
-	return ok && rest != "" && !(rest[0] >= 'A' && rest[0] <= 'Z')
+	return ok && rest != "" && (rest[0] < 'A' || rest[0] > 'Z')
 }
 
 // ParseMode reads the `signature` config value.

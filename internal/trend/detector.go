@@ -44,7 +44,7 @@ func Horizons(windows []time.Duration, minGrowth, minIncrease float64) []Horizon
 	for i, w := range windows {
 		hs[i] = Horizon{Window: w, MinGrowth: minGrowth * float64(windows[0]) / float64(w), MinIncrease: minIncrease}
 		if i > 0 {
-			hs[i].MaxGrowth = minIncrease / (windows[i-1] / 2).Minutes()
+			hs[i].MaxGrowth = minIncrease / (windows[i-1] / 2).Minutes() //nolint:gosec // G602: i > 0 and i < len(windows).
 		}
 	}
 	return hs

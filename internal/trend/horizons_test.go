@@ -1,7 +1,6 @@
 package trend
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -64,30 +63,40 @@ func TestDefaultHorizons(t *testing.T) {
 	}{
 		{name: "leak 1000/min", every: 15 * time.Second, run: time.Hour, give: linear(20, 1000), by: 16 * time.Minute},
 		{name: "leak 1/min", every: 15 * time.Second, run: time.Hour, give: linear(3, 1), by: 16 * time.Minute},
-		{name: "seed article: 48 to 844 in three hours", every: 30 * time.Second, run: 3 * time.Hour,
-			give: noisy(linear(48, (844-48)/180.0), 2), by: 16 * time.Minute},
+		{
+			name: "seed article: 48 to 844 in three hours", every: 30 * time.Second, run: 3 * time.Hour,
+			give: noisy(linear(48, (844-48)/180.0), 2), by: 16 * time.Minute,
+		},
 		{name: "leak 6/hour", every: 30 * time.Second, run: 8 * time.Hour, give: linear(2, 0.1), by: 3 * time.Hour},
 		{name: "leak 6/hour under jitter", every: 30 * time.Second, run: 8 * time.Hour, give: noisy(linear(20, 0.1), 1), by: 3 * time.Hour},
-		{name: "leak 6/hour starting at 10h", every: 30 * time.Second, run: 16 * time.Hour,
-			give: startingAt(10*time.Hour, 50, 0.1), from: 10 * time.Hour, by: 3 * time.Hour},
+		{
+			name: "leak 6/hour starting at 10h", every: 30 * time.Second, run: 16 * time.Hour,
+			give: startingAt(10*time.Hour, 50, 0.1), from: 10 * time.Hour, by: 3 * time.Hour,
+		},
 		{name: "leak 1/hour", every: time.Minute, run: 48 * time.Hour, give: linear(0, 1.0/60), by: 26 * time.Hour},
 		{name: "leak 1/hour under jitter", every: time.Minute, run: 48 * time.Hour, give: noisy(linear(40, 1.0/60), 1), by: 26 * time.Hour},
-		{name: "leak 1/hour starting at 30h", every: time.Minute, run: 72 * time.Hour,
-			give: startingAt(30*time.Hour, 50, 1.0/60), from: 30 * time.Hour, by: 26 * time.Hour},
+		{
+			name: "leak 1/hour starting at 30h", every: time.Minute, run: 72 * time.Hour,
+			give: startingAt(30*time.Hour, 50, 1.0/60), from: 30 * time.Hour, by: 26 * time.Hour,
+		},
 
 		{name: "daily load cycle, 1000 ± 500 with Poisson noise", every: 30 * time.Second, run: 72 * time.Hour, give: daily(1000, 500), seeds: 3},
-		{name: "healthy service restarted every 40m", every: 30 * time.Second, run: 24 * time.Hour,
+		{
+			name: "healthy service restarted every 40m", every: 30 * time.Second, run: 24 * time.Hour,
 			give: func(at time.Duration, _ *rand.Rand) (float64, uint64) {
 				since := at % (40 * time.Minute)
 				return math.Min(200, math.Floor(since.Seconds()*4)), uint64(at/(40*time.Minute)) + 1
-			}},
+			},
+		},
 		{name: "pool warming up to 30 over 2h", every: 30 * time.Second, run: 24 * time.Hour, give: rampTo(30, 2*time.Hour)},
 		{name: "flat line with noise", every: time.Minute, run: 72 * time.Hour, give: noisy(linear(100, 0), 5), seeds: 3},
-		{name: "sawtooth of bursts", every: 15 * time.Second, run: 12 * time.Hour,
+		{
+			name: "sawtooth of bursts", every: 15 * time.Second, run: 12 * time.Hour,
 			give: func(at time.Duration, _ *rand.Rand) (float64, uint64) {
 				phase := math.Mod(at.Minutes(), 5)
 				return 10 + math.Floor(math.Min(phase, 4)/4*50), 1
-			}},
+			},
+		},
 		// A blind spot, bounded: a small daily cycle's first ramp, before the
 		// series was ever seen to fall, looks like a slow leak to the 5h
 		// horizon; from the first night on it is load.
@@ -156,7 +165,7 @@ func TestDefaultHorizonsStepsNeverFlagged(t *testing.T) {
 			}
 			return 100, 1
 		}, 0)
-		assert.Equal(t, time.Duration(-1), raised, fmt.Sprintf("step at %v raised at %v", step, raised))
+		assert.Equal(t, time.Duration(-1), raised, "step at %v raised at %v", step, raised)
 	}
 }
 
