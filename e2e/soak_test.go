@@ -198,6 +198,12 @@ receivers:
 	wantScrapes := int(duration/interval) - 2
 	assert.GreaterOrEqual(t, len(perScrape), wantScrapes, "scrapes lost")
 	var down, missing []string
+	// The round under way when the run ends is still being delivered, a
+	// target at a time: only the rounds before it must be whole.
+	var newest int64
+	for ts := range perScrape {
+		newest = max(newest, ts)
+	}
 	for ts, ups := range perScrape {
 		healthy := 0
 		for name, up := range ups {
@@ -208,7 +214,7 @@ receivers:
 				}
 			}
 		}
-		if want := targets - (targets+2)/3; healthy != want {
+		if want := targets - (targets+2)/3; healthy != want && ts != newest {
 			missing = append(missing, fmt.Sprintf("%d of %d at %d", healthy, want, ts))
 		}
 	}
