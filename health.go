@@ -42,18 +42,20 @@ type health struct {
 	savedBytes  int64
 	// evidenceSkipped counts the evidence fetches a ceiling held back, by
 	// fetch.
-	evidenceSkipped [numEvidenceKinds]int64
+	evidenceSkipped [numCeilinged]int64
 
 	// For the collector's own telemetry (telemetry.go): scrapes that
 	// succeeded and, by cause, failed (errors holds the evidence's
 	// failures too); evidence fetches by kind and outcome; groups summed
-	// into other; states saved and the restore at start, by outcome.
+	// into other; states saved, and restored or found absent at start
+	// (the failures are stateErrors').
 	scrapesOK    int64
 	scrapeErrors map[metadata.AttributeErrorType]int64
-	fetches      [numFetchKinds][numOutcomes]int64
+	fetches      [numEvidenceKinds][numOutcomes]int64
 	dropped      int64
-	saves        [numOutcomes]int64
-	restores     [numOutcomes]int64
+	savesOK      int64
+	restoresOK   int64
+	restoresNone int64
 }
 
 func newHealth() health {
@@ -94,7 +96,7 @@ func (h *health) evidenceFailed(err error) {
 }
 
 // fetched counts an evidence fetch of kind k by how it ended.
-func (h *health) fetched(k fetchKind, o outcome) { h.fetches[k][o]++ }
+func (h *health) fetched(k evidenceKind, o outcome) { h.fetches[k][o]++ }
 
 // errorTypes lists the causes in the order their counters are emitted.
 var errorTypes = [...]metadata.AttributeErrorType{
@@ -179,13 +181,17 @@ func stateAttribute(e stateError) metadata.AttributeGoroutineStateError {
 	return 0
 }
 
-// evidenceKind is a costly fetch a ceiling can hold back.
+// evidenceKind is a fetch beside the scrape: first the costly ones, which
+// a ceiling can hold back (goroutine.evidence names them), then the index.
 type evidenceKind uint8
 
 const (
 	evidenceDump        evidenceKind = iota // the debug=2 dump
 	evidenceLeakProfile                     // the goroutineleak profile
+	evidenceIndex                           // the /debug/pprof/ index
 	numEvidenceKinds                        // how many there are
+
+	numCeilinged = evidenceIndex // the kinds before it have a ceiling
 )
 
 // evidenceAttribute is the one mapping of an evidenceKind to its

@@ -39,7 +39,7 @@ func TestStateAndEvidenceAttributes(t *testing.T) {
 	}
 	assert.Len(t, states, len(metadata.MapAttributeGoroutineStateError))
 	kinds := map[metadata.AttributeGoroutineEvidence]bool{}
-	for k := range numEvidenceKinds {
+	for k := range numCeilinged {
 		a := evidenceAttribute(k)
 		assert.NotZero(t, a, "evidence kind %d", k)
 		kinds[a] = true

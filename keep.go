@@ -70,7 +70,6 @@ func (t *target) keepState(at time.Time, save saver) {
 // saved applies the outcome of a save.
 func (t *target) saved(n int, err error) {
 	if err != nil {
-		t.health.saves[outcomeFailure]++
 		t.health.stateErrors[stateWrite]++
 		if !t.keep.failing {
 			t.logger.Warn("saving the target's leak state failed; it is kept in memory, and saved again at the next bucket",
@@ -83,7 +82,7 @@ func (t *target) saved(n int, err error) {
 		t.logger.Info("the target's leak state is saved again", zap.String("target", t.resource.url))
 	}
 	t.keep.failing = false
-	t.health.saves[outcomeSuccess]++
+	t.health.savesOK++
 	t.health.savedBytes = int64(n)
 }
 
@@ -106,23 +105,21 @@ func (t *target) restored(at time.Time, b []byte, err error) (discard bool) {
 	t.keep.slot = t.keep.slotAt(at)
 	switch {
 	case err != nil:
-		t.health.restores[outcomeFailure]++
 		t.health.stateErrors[stateRead]++
 		t.logger.Warn("reading the target's saved leak state failed; starting afresh",
 			zap.String("target", t.resource.url), zap.Error(err))
 		return false
 	case b == nil:
-		t.health.restores[outcomeNone]++
+		t.health.restoresNone++
 		return false
 	}
 	if err := t.restore(b); err != nil {
-		t.health.restores[outcomeDiscarded]++
 		t.health.stateErrors[stateUnreadable]++
 		t.logger.Warn("discarding the target's saved leak state; starting afresh",
 			zap.String("target", t.resource.url), zap.Error(err))
 		return true
 	}
-	t.health.restores[outcomeSuccess]++
+	t.health.restoresOK++
 	t.logger.Debug("restored the target's leak state",
 		zap.String("target", t.resource.url), zap.Int("groups", t.tracker.Len()), zap.Int("bytes", len(b)))
 	return false
@@ -131,10 +128,7 @@ func (t *target) restored(at time.Time, b []byte, err error) (discard bool) {
 // keptInMemory counts a storage that failed to open: the target starts
 // afresh and its state is not saved until the collector restarts. The
 // receiver logs it once, for every target.
-func (t *target) keptInMemory() {
-	t.health.restores[outcomeFailure]++
-	t.health.stateErrors[stateRead]++
-}
+func (t *target) keptInMemory() { t.health.stateErrors[stateRead]++ }
 
 // restore replaces the target's state with its record b, or leaves it as
 // new and says why b is not one.

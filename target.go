@@ -244,10 +244,10 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 	if asked.Dump {
 		clear(t.dumpFacts)
 		if f.dumpErr != nil {
-			t.health.fetched(fetchDump, outcomeFailure)
+			t.health.fetched(evidenceDump, outcomeFailure)
 			t.evidenceFailed("goroutine dump", f.dumpErr)
 		} else {
-			t.health.fetched(fetchDump, outcomeSuccess)
+			t.health.fetched(evidenceDump, outcomeSuccess)
 			if f.dump.DumpCut {
 				t.health.dumpsCut++
 			}
@@ -267,7 +267,7 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 	}
 	switch {
 	case f.leakAbsent:
-		t.health.fetched(fetchLeakProfile, outcomeAbsent)
+		t.health.fetched(evidenceLeakProfile, outcomeAbsent)
 		if t.evidence.Leak != evidence.Absent {
 			t.logger.Info("target serves no goroutineleak profile (Go 1.27 serves it, Go 1.26 with GOEXPERIMENT=goroutineleakprofile); asking again in an hour",
 				zap.String("target", t.resource.url))
@@ -275,10 +275,10 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 		t.evidence = t.evidence.LeakAnswered(at, false)
 		t.leaked = t.leaked[:0]
 	case f.leakErr != nil:
-		t.health.fetched(fetchLeakProfile, outcomeFailure)
+		t.health.fetched(evidenceLeakProfile, outcomeFailure)
 		t.evidenceFailed("goroutineleak profile", f.leakErr)
 	default:
-		t.health.fetched(fetchLeakProfile, outcomeSuccess)
+		t.health.fetched(evidenceLeakProfile, outcomeSuccess)
 		t.evidence = t.evidence.LeakAnswered(at, true)
 		t.leaked = t.leaked[:0]
 		for i := range f.leak.Groups {
@@ -331,11 +331,11 @@ func (t *target) indexRead(x index.Index, err error) {
 	var status *fetch.StatusError
 	switch {
 	case err == nil:
-		t.health.fetched(fetchIndex, outcomeSuccess)
+		t.health.fetched(evidenceIndex, outcomeSuccess)
 	case errors.As(err, &status) && status.Code == http.StatusNotFound:
-		t.health.fetched(fetchIndex, outcomeAbsent)
+		t.health.fetched(evidenceIndex, outcomeAbsent)
 	default:
-		t.health.fetched(fetchIndex, outcomeFailure)
+		t.health.fetched(evidenceIndex, outcomeFailure)
 	}
 	switch {
 	case errors.As(err, &status) || errors.Is(err, index.ErrMalformed):

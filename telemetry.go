@@ -12,17 +12,6 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
 
-// fetchKind is an evidence fetch, as the telemetry's `evidence` attribute
-// names it.
-type fetchKind uint8
-
-const (
-	fetchDump        fetchKind = iota // the debug=2 dump
-	fetchLeakProfile                  // the goroutineleak profile
-	fetchIndex                        // the /debug/pprof/ index
-	numFetchKinds
-)
-
 // outcome is how a scrape, a fetch or a state operation ended, as the
 // telemetry's `outcome` attribute names it.
 type outcome uint8
@@ -38,12 +27,12 @@ const (
 
 // The one mapping of each typed value to its attribute value.
 var (
-	fetchNames   = [numFetchKinds]string{fetchDump: "dump", fetchLeakProfile: "leak_profile", fetchIndex: "index"}
+	fetchNames   = [numEvidenceKinds]string{evidenceDump: "dump", evidenceLeakProfile: "leak_profile", evidenceIndex: "index"}
 	outcomeNames = [numOutcomes]string{
 		outcomeSuccess: "success", outcomeFailure: "failure", outcomeAbsent: "absent",
 		outcomeNone: "none", outcomeDiscarded: "discarded",
 	}
-	guardNames = [numEvidenceKinds]string{evidenceDump: "dump_max_goroutines", evidenceLeakProfile: "leak_profile_max_goroutines"}
+	guardNames = [numCeilinged]string{evidenceDump: "dump_max_goroutines", evidenceLeakProfile: "leak_profile_max_goroutines"}
 )
 
 // totals is the receiver's health over its targets: what its own telemetry
@@ -51,8 +40,8 @@ var (
 type totals struct {
 	scrapes      [numOutcomes]int64 // success and failure
 	scrapeErrors map[metadata.AttributeErrorType]int64
-	fetches      [numFetchKinds][numOutcomes]int64
-	skipped      [numEvidenceKinds]int64
+	fetches      [numEvidenceKinds][numOutcomes]int64
+	skipped      [numCeilinged]int64
 	tracked      int64
 	dropped      int64
 	saves        [numOutcomes]int64 // success and failure
@@ -76,10 +65,12 @@ func (t *totals) add(h *health, tracked int) {
 	}
 	t.tracked += int64(tracked)
 	t.dropped += h.dropped
-	for o := range numOutcomes {
-		t.saves[o] += h.saves[o]
-		t.restores[o] += h.restores[o]
-	}
+	t.saves[outcomeSuccess] += h.savesOK
+	t.saves[outcomeFailure] += h.stateErrors[stateWrite]
+	t.restores[outcomeSuccess] += h.restoresOK
+	t.restores[outcomeNone] += h.restoresNone
+	t.restores[outcomeFailure] += h.stateErrors[stateRead]
+	t.restores[outcomeDiscarded] += h.stateErrors[stateUnreadable]
 }
 
 // selfTelemetry reports the receiver's totals in the collector's own
@@ -150,7 +141,7 @@ func (st *selfTelemetry) observeScrapes(_ context.Context, o otelmetric.Int64Obs
 func (st *selfTelemetry) observeFetches(_ context.Context, o otelmetric.Int64Observer) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for k := range numFetchKinds {
+	for k := range numEvidenceKinds {
 		for _, oc := range [...]outcome{outcomeSuccess, outcomeFailure, outcomeAbsent} {
 			if n := st.t.fetches[k][oc]; n > 0 {
 				o.Observe(n, otelmetric.WithAttributes(st.receiver, otelattribute.String("evidence", fetchNames[k]), otelattribute.String("outcome", outcomeNames[oc])))

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -278,54 +277,4 @@ service:
 	}
 	assert.Empty(t, records["correct"], "records of the correct uses")
 	require.NotEmpty(t, by["correct"], "the correct target was scraped")
-}
-
-// exposition is a Prometheus text exposition, line by line.
-type exposition []string
-
-// scrapeText reads the Prometheus text exposition at url.
-func scrapeText(t *testing.T, url string) exposition {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
-	return strings.Split(string(b), "\n")
-}
-
-// sum adds the values of the samples of name whose labels hold every one
-// of labels.
-func (e exposition) sum(name string, labels ...string) float64 {
-	var total float64
-	for _, l := range e {
-		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
-			continue
-		}
-		held := true
-		for _, want := range labels {
-			held = held && strings.Contains(l, want)
-		}
-		if !held {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v); err == nil {
-			total += v
-		}
-	}
-	return total
-}
-
-// value is sum, requiring a sample.
-func (e exposition) value(t *testing.T, name string, labels ...string) float64 {
-	t.Helper()
-	for _, l := range e {
-		if strings.HasPrefix(l, name) {
-			return e.sum(name, labels...)
-		}
-	}
-	t.Fatalf("no %s in the collector's telemetry", name)
-	return 0
 }
