@@ -173,11 +173,12 @@ receivers:
 	// after a collection the test asks for, is what a leak raises, and it
 	// has no sawtooth; but a collection that lands while hostile responses
 	// are being read counts them too (up to 14 MiB a round here), so it is
-	// read at every second's pause and the least of each third's ten or more
-	// readings is compared: within 10%. A third read every five seconds held
-	// four readings, and all four caught a response in flight often enough
-	// to fail a run whose heap was flat. The RSS also follows the heap goal and the
-	// runtime's returning of pages, so its floors get a coarser bound.
+	// read after every second's pause and the least of each third's ten or
+	// more readings is compared: within 10%. A third read every five
+	// seconds held four readings, and all four caught a response in flight
+	// often enough to fail a run whose heap was flat. The RSS also follows
+	// the heap goal and the runtime's returning of pages, so its floors get
+	// a coarser bound.
 	middleLive, lastLive := floors(live)
 	middle, last := floors(rss)
 	var trail []string
