@@ -5,7 +5,8 @@
 # every few seconds. Growth appears once the 2m leak window is half full.
 #
 #   RUN_SECONDS=60 make run    # stop by itself after a minute (default: Ctrl-C)
-#   TARGET_PORT, PROMETHEUS_PORT choose the ports (6060, 9464).
+#   TARGET_PORT, PROMETHEUS_PORT, TELEMETRY_PORT choose the ports (6060,
+#   9464, and 8888 for the collector's own telemetry).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,6 +14,7 @@ out=_build/run
 mkdir -p "$out"
 export TARGET_ENDPOINT="127.0.0.1:${TARGET_PORT:-6060}"
 export PROMETHEUS_ENDPOINT="127.0.0.1:${PROMETHEUS_PORT:-9464}"
+export TELEMETRY_PORT="${TELEMETRY_PORT:-8888}"
 export STATE_DIR="$out/state" # the receiver's leak windows, across runs
 
 go build -o "$out/leaktarget" ./cmd/leaktarget
@@ -27,6 +29,7 @@ echo "example target: http://$TARGET_ENDPOINT/debug/pprof/ (log $out/leaktarget.
 echo "collector:      debug exporter output in $out/collector.log, with a log record"
 echo "                (stack, creator, wait) for each group that turns suspected"
 echo "prometheus:     http://$PROMETHEUS_ENDPOINT/metrics"
+echo "telemetry:      http://127.0.0.1:$TELEMETRY_PORT/metrics (the receiver's own health)"
 echo
 
 deadline=$(( ${RUN_SECONDS:-0} > 0 ? SECONDS + RUN_SECONDS : 0 ))
@@ -59,5 +62,10 @@ while :; do
       }
       printf "%6d %s      total\n", total, (tgr == "" ? "       -" : tgr)
     }' | sort -rn | head -25
+  curl -sf "http://127.0.0.1:$TELEMETRY_PORT/metrics" | awk '
+    /^otelcol_receiver_goroutine_scrapes\{/ { if ($0 ~ /outcome="success"/) ok += $NF; else failed += $NF }
+    /^otelcol_receiver_goroutine_evidence_fetches\{/ && /evidence="dump"/ && /outcome="success"/ { dumps += $NF }
+    /^otelcol_receiver_goroutine_groups_tracked\{/ { tracked += $NF }
+    END { printf "receiver: %d scrapes ok, %d failed, %d dumps fetched, %d groups tracked\n", ok, failed, dumps, tracked }' || true
   if [ "$deadline" -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then break; fi
 done

@@ -9,6 +9,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/open-telemetry/opentelemetry-operator/apis/v1beta1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,10 +62,17 @@ func TestOperatorResourceMatchesManifests(t *testing.T) {
 	assert.Equal(t, c.SecurityContext, spec.SecurityContext)
 	assert.Equal(t, ds.Spec.Template.Annotations, spec.PodAnnotations)
 	assert.Equal(t, pod.InitContainers, spec.InitContainers)
-	require.Len(t, c.Ports, 1)
+	// The exporter's port is the resource's; the telemetry's, the
+	// operator derives from the config (and names "metrics", as the raw
+	// DaemonSet does).
+	require.Len(t, c.Ports, 2)
 	require.Len(t, spec.Ports, 1)
 	assert.Equal(t, c.Ports[0].Name, spec.Ports[0].Name)
 	assert.Equal(t, c.Ports[0].ContainerPort, spec.Ports[0].Port)
+	_, telemetry, err := spec.Config.Service.MetricsEndpoint(logr.Discard())
+	require.NoError(t, err)
+	assert.Equal(t, "metrics", c.Ports[1].Name)
+	assert.Equal(t, c.Ports[1].ContainerPort, telemetry, "the raw DaemonSet's telemetry port is the one the operator derives")
 
 	// The state directory, as the raw DaemonSet mounts it; the config is
 	// the operator's to mount.
