@@ -2,8 +2,6 @@ package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver
 
 import (
 	"context"
-	"errors"
-	"net/http"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
@@ -24,9 +22,8 @@ func (r *reader) gather(ctx context.Context, w *worker, t *target, asked evidenc
 	}
 	if asked.Leak {
 		p, _, err := r.profile(ctx, t.endpoints.Leak, &w.decoder)
-		var status *fetch.StatusError
 		switch {
-		case errors.As(err, &status) && status.Code == http.StatusNotFound:
+		case fetch.NotFound(err):
 			f.leakAbsent = true
 		case err != nil:
 			f.leakErr = err

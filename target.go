@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"net"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -332,7 +331,7 @@ func (t *target) indexRead(x index.Index, err error) {
 	switch {
 	case err == nil:
 		t.health.fetched(evidenceIndex, outcomeSuccess)
-	case errors.As(err, &status) && status.Code == http.StatusNotFound:
+	case fetch.NotFound(err):
 		t.health.fetched(evidenceIndex, outcomeAbsent)
 	default:
 		t.health.fetched(evidenceIndex, outcomeFailure)

@@ -38,8 +38,8 @@ var (
 // totals is the receiver's health over its targets: what its own telemetry
 // reports.
 type totals struct {
-	scrapes      [numOutcomes]int64 // success and failure
-	scrapeErrors map[metadata.AttributeErrorType]int64
+	scrapesOK    int64
+	scrapeErrors map[metadata.AttributeErrorType]int64 // the failures, by cause
 	fetches      [numEvidenceKinds][numOutcomes]int64
 	skipped      [numCeilinged]int64
 	tracked      int64
@@ -50,9 +50,8 @@ type totals struct {
 
 // add adds a target's health, and its tracked groups, to t.
 func (t *totals) add(h *health, tracked int) {
-	t.scrapes[outcomeSuccess] += h.scrapesOK
+	t.scrapesOK += h.scrapesOK
 	for et, n := range h.scrapeErrors {
-		t.scrapes[outcomeFailure] += n
 		t.scrapeErrors[et] += n
 	}
 	for k := range h.fetches {
@@ -129,7 +128,7 @@ func (st *selfTelemetry) shutdown() { st.tb.Shutdown() }
 func (st *selfTelemetry) observeScrapes(_ context.Context, o otelmetric.Int64Observer) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	o.Observe(st.t.scrapes[outcomeSuccess], otelmetric.WithAttributes(st.receiver, otelattribute.String("outcome", outcomeNames[outcomeSuccess])))
+	o.Observe(st.t.scrapesOK, otelmetric.WithAttributes(st.receiver, otelattribute.String("outcome", outcomeNames[outcomeSuccess])))
 	for _, et := range errorTypes {
 		if n := st.t.scrapeErrors[et]; n > 0 {
 			o.Observe(n, otelmetric.WithAttributes(st.receiver, otelattribute.String("outcome", outcomeNames[outcomeFailure]), otelattribute.String("error.type", et.String())))

@@ -6,6 +6,7 @@ package fetch // import "github.com/goroutinewatch/goroutinereceiver/internal/fe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -52,6 +53,14 @@ func EndpointsOf(profile *url.URL) Endpoints {
 type StatusError struct {
 	Code int
 	Body string
+}
+
+// NotFound reports err an answer of 404: a target that serves no such
+// endpoint (Go 1.26 and the goroutineleak profile, a mux without the
+// index), which callers tell from a failure.
+func NotFound(err error) bool {
+	var status *StatusError
+	return errors.As(err, &status) && status.Code == http.StatusNotFound
 }
 
 func (e *StatusError) Error() string {

@@ -150,6 +150,7 @@ func TestGet(t *testing.T) {
 			}
 			require.Error(t, err)
 			var status *StatusError
+			assert.Equal(t, errors.As(tt.wantErr, &status) && status.Code == http.StatusNotFound, NotFound(err), "NotFound")
 			if errors.As(tt.wantErr, &status) {
 				var got *StatusError
 				require.ErrorAs(t, err, &got)
