@@ -215,14 +215,64 @@ type TargetConfig struct {
 // Unmarshal is not promoted to Config: promoted, confmap would call it for the
 // whole Config and decode the client's keys alone. Declared here, confmap
 // re-enters with its top-level unmarshaler skipped, calls the client's on the
-// client's fields and decodes the rest itself. It then ignores unknown keys,
-// so they are checked here: a misspelled key must fail, not vanish.
+// client's fields and decodes the rest itself. It then ignores unknown keys
+// in every section, however deep (open-telemetry/opentelemetry-collector#15907:
+// a squashed struct with an Unmarshal of its own turns confmap's unused-key
+// check off for the whole decode), so they are checked here: a misspelled
+// key must fail, not vanish.
 //
-// The receiver's own sections, `leak` and each of `targets`, are checked
-// key by key too: confmap decodes them as quietly. A key written with its
-// section in its name (`leak.window: 2m`, as a table spells it) is told
-// where it belongs.
+// The top level, `leak` and each of `targets` are checked key by key, so
+// that the error lists every unknown key and a key written with its section
+// in its name (`leak.window: 2m`, as a table spells it) is told where it
+// belongs. Every other section (`user_code`, `tls`, `metrics`, ...) is
+// checked by a strict decode into strictShape, Config with the client's
+// fields in place of the client, whose unused keys confmap does report.
 func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := unknownKeys(conf); err != nil {
+		return err
+	}
+	strict := reflect.New(strictShape(reflect.TypeFor[Config]()))
+	if err := conf.Unmarshal(strict.Interface()); err != nil {
+		return err
+	}
+	return conf.Unmarshal(cfg)
+}
+
+// strictShape returns struct type t with every squashed field whose type
+// has an Unmarshal of its own replaced by that type's fields, recursively:
+// a struct confmap decodes with its unused-key check on. It is for checking
+// keys only; nothing is read from what it decodes.
+func strictShape(t reflect.Type) reflect.Type {
+	unmarshaler := reflect.TypeFor[confmap.Unmarshaler]()
+	var fields []reflect.StructField
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			_, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+			if strings.Contains(opts, "squash") && reflect.PointerTo(f.Type).Implements(unmarshaler) {
+				add(f.Type)
+				continue
+			}
+			// Named, not embedded: a struct made by reflect cannot promote
+			// an embedded field's methods.
+			f.Anonymous, f.Index, f.Offset = false, nil, 0
+			if f.Name == f.Type.Name() {
+				f.Name += "Field"
+			}
+			fields = append(fields, f)
+		}
+	}
+	add(t)
+	return reflect.StructOf(fields)
+}
+
+// unknownKeys checks the keys of the top level, of `leak` and of each of
+// `targets`.
+func unknownKeys(conf *confmap.Conf) error {
 	known, leak, target := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	mapstructureKeys(reflect.TypeFor[Config](), known)
 	mapstructureKeys(reflect.TypeFor[LeakConfig](), leak)
@@ -260,7 +310,7 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 		slices.Sort(unknown)
 		return fmt.Errorf("unknown keys: %s", strings.Join(unknown, ", "))
 	}
-	return conf.Unmarshal(cfg)
+	return nil
 }
 
 // mapstructureKeys adds the keys a struct decodes, squashed structs included.
@@ -333,15 +383,27 @@ func (cfg *Config) Validate() error {
 	if cfg.Endpoint == "" && len(cfg.Targets) == 0 {
 		errs = append(errs, errNoTargets)
 	}
-	if cfg.Endpoint != "" {
-		if _, err := targetURL(cfg.Endpoint); err != nil {
-			errs = append(errs, fmt.Errorf("endpoint %q: %w", cfg.Endpoint, err))
+	// Two entries of one target would share its saved state and emit
+	// resources no backend could tell apart: the URL as the storage key
+	// and url.full spell it (redacted) must be each target's own.
+	seen := map[string]string{}
+	check := func(key, endpoint string) {
+		u, err := targetURL(endpoint)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", key, endpoint, err))
+			return
 		}
+		if first, ok := seen[u.Redacted()]; ok {
+			errs = append(errs, fmt.Errorf("%s %q: the same target as %s (%s)", key, endpoint, first, u.Redacted()))
+			return
+		}
+		seen[u.Redacted()] = key
+	}
+	if cfg.Endpoint != "" {
+		check("endpoint", cfg.Endpoint)
 	}
 	for i, t := range cfg.Targets {
-		if _, err := targetURL(t.Endpoint); err != nil {
-			errs = append(errs, fmt.Errorf("targets[%d].endpoint %q: %w", i, t.Endpoint, err))
-		}
+		check(fmt.Sprintf("targets[%d].endpoint", i), t.Endpoint)
 	}
 	if cfg.CollectionInterval <= 0 {
 		errs = append(errs, fmt.Errorf("collection_interval %v: must be positive", cfg.CollectionInterval))
@@ -463,6 +525,9 @@ func (l LeakConfig) validate(interval time.Duration, maxGroups int, windows []ti
 // and fail only past a week.
 func (l LeakConfig) validateWindows(interval time.Duration, windows []time.Duration) []error {
 	least := minScrapesPerWindow * interval
+	if l.Window != 0 && l.Windows != nil {
+		return []error{fmt.Errorf("leak.window and leak.windows are both set: set leak.windows (leak.window is the older key of a single window, leak.windows: [%v])", l.Window)}
+	}
 	if l.Window != 0 {
 		if l.Window < least || l.Window > maxWindow {
 			return []error{fmt.Errorf("leak.window %v: must hold at least %d collection intervals (%v) and be at most %v", l.Window, minScrapesPerWindow, least, maxWindow)}

@@ -181,6 +181,10 @@ func TestUnknownKeys(t *testing.T) {
 		{"top level", map[string]any{"endpoint": "a:1", "max_group": 5}, "unknown keys: max_group"},
 		{"in leak", map[string]any{"endpoint": "a:1", "leak": map[string]any{"windw": "1h"}}, "unknown keys: leak.windw"},
 		{"in a target", map[string]any{"targets": []any{map[string]any{"endpoint": "a:1", "servce_name": "x"}}}, "unknown keys: targets[0].servce_name"},
+		{"in user_code", map[string]any{"endpoint": "a:1", "user_code": map[string]any{"pakages": []any{"corp.example/x"}}}, "pakages"},
+		{"in tls", map[string]any{"endpoint": "a:1", "tls": map[string]any{"insecure_skipverify": true}}, "insecure_skipverify"},
+		{"in metrics", map[string]any{"endpoint": "a:1", "metrics": map[string]any{"go.goroutine.count": map[string]any{"enabeld": false}}}, "enabeld"},
+		{"in resource_attributes", map[string]any{"endpoint": "a:1", "resource_attributes": map[string]any{"service.name": map[string]any{"enable": false}}}, "enable"},
 		{
 			"leak's key at the top",
 			map[string]any{"endpoint": "a:1", "leak.window": "100s"},
@@ -190,6 +194,49 @@ func TestUnknownKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := confmap.NewFromStringMap(tt.give).Unmarshal(createDefaultConfig())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// TestConfigConflicts: settings that contradict each other fail, naming
+// the keys, where before one silently won.
+func TestConfigConflicts(t *testing.T) {
+	tests := []struct {
+		name string
+		give func(*Config)
+		want string
+	}{
+		{
+			"the same target twice",
+			func(c *Config) {
+				c.Endpoint = "127.0.0.1:6060"
+				c.Targets = []TargetConfig{{Endpoint: "http://127.0.0.1:6060/debug/pprof/goroutine"}}
+			},
+			`targets[0].endpoint "http://127.0.0.1:6060/debug/pprof/goroutine": the same target as endpoint`,
+		},
+		{
+			"two targets alike",
+			func(c *Config) {
+				c.Targets = []TargetConfig{{Endpoint: "a:1"}, {Endpoint: "b:1"}, {Endpoint: "http://a:1/"}}
+			},
+			`targets[2].endpoint "http://a:1/": the same target as targets[0]`,
+		},
+		{
+			"both window keys",
+			func(c *Config) {
+				c.Endpoint = "a:1"
+				c.Leak.Window, c.Leak.Windows = time.Hour, []time.Duration{30 * time.Minute, 5 * time.Hour}
+			},
+			"leak.window and leak.windows are both set",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig()
+			tt.give(cfg)
+			err := cfg.Validate()
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 		})
