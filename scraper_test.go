@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -536,4 +538,38 @@ func TestScrapeResourceFilteredOut(t *testing.T) {
 		byService(t, m, "kept")
 		assertGroupsAddUp(t, m)
 	}
+}
+
+// TestFailingTargetHeapBounded scrapes a target whose every profile brings
+// new strings and then fails to decode, alone on its worker as under
+// receiver_creator: the receiver's heap stays flat over hundreds of
+// scrapes, where a decoder that forgot strings only after a profile that
+// decoded grew by every failed profile's strings.
+func TestFailingTargetHeapBounded(t *testing.T) {
+	var seed atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write(hostile.FreshStrings(int(seed.Add(1)), 1000, 100))
+	}))
+	t.Cleanup(srv.Close)
+	cfg := createDefaultConfig()
+	cfg.Endpoint = srv.URL
+	s := newTestScraper(t, cfg)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	scrapes := func(n int) {
+		for range n {
+			_, err := s.scrape(context.Background())
+			require.ErrorContains(t, err, "malformed profile")
+		}
+	}
+	scrapes(10)
+	before := heap()
+	scrapes(200) // 200 profiles of 1,000 new strings of 100 bytes: 20 MB of strings
+	after := heap()
+	t.Logf("heap %d KiB after 10 failed scrapes, %d KiB after 210", before>>10, after>>10)
+	assert.Less(t, int64(after)-int64(before), int64(4<<20), "the heap grew with the failed profiles")
 }

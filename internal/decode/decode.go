@@ -63,6 +63,16 @@ type Decoder struct {
 // the decoded profile, not the size of the stream. The Profile returned is
 // valid until the next call.
 func (d *Decoder) Decode(r io.Reader, lim Limits) (*Profile, error) {
+	p, err := d.decode(r, lim)
+	if err != nil {
+		d.strings.abandon()
+		return nil, err
+	}
+	d.strings.forget()
+	return p, nil
+}
+
+func (d *Decoder) decode(r io.Reader, lim Limits) (*Profile, error) {
 	br, err := d.stream.open(r, lim.MaxBytes)
 	if err != nil {
 		return nil, err
@@ -105,7 +115,6 @@ func (d *Decoder) Decode(r io.Reader, lim Limits) (*Profile, error) {
 	if err := d.resolve(&d.raw, &d.profile); err != nil {
 		return nil, err
 	}
-	d.strings.forget()
 	return &d.profile, nil
 }
 

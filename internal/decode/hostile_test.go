@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -146,3 +147,34 @@ func BenchmarkHostile(b *testing.B) {
 		})
 	}
 }
+
+// TestStringsForgottenOnEveryPath feeds one Decoder profiles that each
+// bring a thousand new strings and then fail: the strings it remembers
+// stay those of at most two profiles, as after profiles that decode. A
+// Decoder serves every target of a worker, so what a failing target leaves
+// behind would grow with its scrapes, forever where no healthy target
+// shares the worker (receiver_creator runs a receiver per target).
+func TestStringsForgottenOnEveryPath(t *testing.T) {
+	const fresh = 1000
+	var d Decoder
+	for seed := range 50 {
+		_, err := d.Decode(bytes.NewReader(hostile.FreshStrings(seed, fresh, 32)), defaultLimits)
+		require.ErrorIs(t, err, ErrMalformed)
+		held := len(d.strings.cur) + len(d.strings.prev)
+		require.LessOrEqual(t, held, 2*(fresh+1), "after %d failed profiles", seed+1)
+	}
+	// A profile that decodes still finds its strings shared with the last.
+	b, err := os.ReadFile("../../testdata/profiles/leaktarget.pb.gz")
+	require.NoError(t, err)
+	first, err := d.Decode(bytes.NewReader(b), defaultLimits)
+	require.NoError(t, err)
+	name := first.Function[0].Name
+	_, err = d.Decode(bytes.NewReader(hostile.FreshStrings(99, fresh, 32)), defaultLimits)
+	require.Error(t, err)
+	again, err := d.Decode(bytes.NewReader(b), defaultLimits)
+	require.NoError(t, err)
+	assert.Equal(t, unsafeData(name), unsafeData(again.Function[0].Name), "the string interned once, across a failed profile")
+}
+
+// unsafeData is where s's bytes are: two strings interned once share them.
+func unsafeData(s string) *byte { return unsafe.StringData(s) }

@@ -6,8 +6,10 @@ package hostile // import "github.com/goroutinewatch/goroutinereceiver/internal/
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,6 +75,27 @@ func HugeSample(n int) []byte {
 	for left := n; left > 0; left -= len(ones) {
 		_, _ = w.Write(ones[:min(left, len(ones))])
 	}
+	_ = w.Close()
+	return buf.Bytes()
+}
+
+// FreshStrings returns a gzip-compressed profile of n string-table entries
+// no other seed's profile holds, each of size bytes, then a field of a wire
+// type profile.proto never uses: a target that sends new strings at every
+// scrape and then fails to decode.
+func FreshStrings(seed, n, size int) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	var b []byte
+	b = protowire.AppendTag(b, 6, protowire.BytesType) // string_table[0] = ""
+	b = protowire.AppendString(b, "")
+	pad := strings.Repeat("x", max(size-24, 0))
+	for i := range n {
+		b = protowire.AppendTag(b, 6, protowire.BytesType)
+		b = protowire.AppendString(b, fmt.Sprintf("fn.%d.%d.%s", seed, i, pad))
+	}
+	b = protowire.AppendTag(b, 7, protowire.StartGroupType)
+	_, _ = w.Write(b)
 	_ = w.Close()
 	return buf.Bytes()
 }
