@@ -41,6 +41,12 @@ type emitter struct {
 	// known explains the groups of known library leaks.
 	known *known.Table
 
+	// probe tells whether the user's resource filters keep a resource
+	// where the generated builder has nothing to emit to tell it by (every
+	// metric but the per-group gauges disabled): a builder of the user's
+	// resource attributes with go.goroutine.scrape.up alone enabled.
+	probe *metadata.MetricsBuilder
+
 	counts, suspected, waits, leaked *groupGauge[int64]
 	growths                          *groupGauge[float64]
 	gauges                           []gauge // the five above
@@ -62,6 +68,9 @@ func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp, tab
 	for _, w := range cfg.windows() {
 		e.horizons = append(e.horizons, horizonName(w))
 	}
+	probe := metadata.NewDefaultMetricsBuilderConfig()
+	probe.ResourceAttributes = cfg.ResourceAttributes
+	e.probe = metadata.NewMetricsBuilder(probe, set)
 	info, mc, tmpl := metadata.MetricsInfo, cfg.Metrics, templates(cfg.MetricsBuilderConfig, set)
 	e.counts = newGroupGauge[int64](tmpl[info.GoGoroutineGroupCount.Name], mc.GoGoroutineGroupCount.Enabled,
 		info.GoGoroutineGroupCount.Attributes, mc.GoGoroutineGroupCount.EnabledAttributes, mc.GoGoroutineGroupCount.AggregationStrategy, e.labelKeys)
@@ -143,11 +152,20 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 	}
 
 	rms := mb.Emit(metadata.WithResource(res)).ResourceMetrics()
-	if rms.Len() == 0 { // the user's resource filters left the target out
+	if rms.Len() == 0 && !e.resourceKept(now, res) {
 		for _, g := range e.gauges {
 			g.drop()
 		}
 		return
+	}
+	if rms.Len() == 0 {
+		// Only per-group gauges are enabled: their resource and scope as
+		// the generated builder writes them.
+		rm := rms.AppendEmpty()
+		res.CopyTo(rm.Resource())
+		scope := rm.ScopeMetrics().AppendEmpty().Scope()
+		scope.SetName(metadata.ScopeName)
+		scope.SetVersion(e.settings.BuildInfo.Version)
 	}
 	ms, appended := rms.At(0).ScopeMetrics().At(0).Metrics(), false
 	for _, g := range e.gauges {
@@ -156,7 +174,16 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 	if appended {
 		ms.Sort(byName)
 	}
-	rms.MoveAndAppendTo(out)
+	if ms.Len() > 0 {
+		rms.MoveAndAppendTo(out)
+	}
+}
+
+// resourceKept reports whether the user's resource filters keep res, as
+// the generated builder applies them.
+func (e *emitter) resourceKept(now pcommon.Timestamp, res pcommon.Resource) bool {
+	e.probe.RecordGoGoroutineScrapeUpDataPoint(now, 1)
+	return e.probe.Emit(metadata.WithResource(res)).ResourceMetrics().Len() > 0
 }
 
 // emitGroups records a scraped target's total and groups: the groups kept,

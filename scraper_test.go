@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -572,4 +574,39 @@ func TestFailingTargetHeapBounded(t *testing.T) {
 	after := heap()
 	t.Logf("heap %d KiB after 10 failed scrapes, %d KiB after 210", before>>10, after>>10)
 	assert.Less(t, int64(after)-int64(before), int64(4<<20), "the heap grew with the failed profiles")
+}
+
+// onlyMetrics returns the default metrics config with every metric but
+// names disabled.
+func onlyMetrics(t *testing.T, names ...string) metadata.MetricsBuilderConfig {
+	t.Helper()
+	mc := metadata.NewDefaultMetricsBuilderConfig()
+	v := reflect.ValueOf(&mc.Metrics).Elem()
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("mapstructure"), ",")
+		v.Field(i).FieldByName("Enabled").SetBool(slices.Contains(names, name))
+	}
+	return mc
+}
+
+// TestScrapeOnlyGroupMetrics enables the per-group gauges alone: their
+// points go out under the target's resource, though the generated builder
+// has nothing of its own to emit; a resource filter still leaves the
+// target out.
+func TestScrapeOnlyGroupMetrics(t *testing.T) {
+	srv := serveFile(t, "testdata/profiles/fanout-1.pb.gz")
+	excluded := serveFile(t, "testdata/profiles/leaktarget.pb.gz")
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: srv.URL, ServiceName: "kept"}, {Endpoint: excluded.URL, ServiceName: "excluded"}}
+	cfg.MetricsBuilderConfig = onlyMetrics(t, metadata.MetricsInfo.GoGoroutineGroupCount.Name)
+	cfg.ResourceAttributes.ServiceName.MetricsExclude = []filter.Config{{Strict: "excluded"}}
+	m, err := newTestScraper(t, cfg).scrape(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, m.ResourceMetrics().Len(), "the kept target alone")
+	ms := byService(t, m, "kept")
+	require.Equal(t, 1, ms.Len())
+	assert.Equal(t, metadata.MetricsInfo.GoGoroutineGroupCount.Name, ms.At(0).Name())
+	assert.Positive(t, ms.At(0).Gauge().DataPoints().Len())
+	scope := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Scope()
+	assert.Equal(t, metadata.ScopeName, scope.Name(), "the scope the generated builder names")
 }
