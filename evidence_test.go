@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -510,5 +511,50 @@ func TestDumpModeBadTargets(t *testing.T) {
 		assert.Equal(t, int64(0), gaugeValue(t, ms, "go.goroutine.scrape.up"), svc)
 		dp := metric(t, ms, "go.goroutine.scrape.errors").Sum().DataPoints().At(0)
 		assert.Equal(t, want.String(), attr(dp.Attributes(), "error.type"), svc)
+	}
+}
+
+// relabelled returns the gzip-compressed profile b with every value of the
+// label key prefixed: the same process, told apart by its labels.
+func relabelled(t *testing.T, b []byte, key, prefix string) []byte {
+	t.Helper()
+	p, err := profile.Parse(bytes.NewReader(b))
+	require.NoError(t, err)
+	for _, s := range p.Sample {
+		for i, v := range s.Label[key] {
+			s.Label[key][i] = prefix + v
+		}
+	}
+	var out bytes.Buffer
+	require.NoError(t, p.Write(&out))
+	return out.Bytes()
+}
+
+// TestLeakedKeepsItsLabels proves groups of two targets on one worker,
+// their pprof labels kept: each target's go.goroutine.group.leaked points
+// carry its own label values at every scrape, also after the worker has
+// read the other target's leak profile. Before, a target's proven groups
+// held their label values in the worker's grouper, which the next leak
+// profile it read overwrote.
+func TestLeakedKeepsItsLabels(t *testing.T) {
+	profile := mustRead("testdata/dumps/leaktarget.pb.gz")
+	leak := mustRead("testdata/dumps/leaktarget-leak.pb.gz")
+	_, aURL := startPprofTarget(t, profile, nil, leak)
+	_, bURL := startPprofTarget(t, profile, nil, relabelled(t, leak, "pattern", "b-"))
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: aURL, ServiceName: "a"}, {Endpoint: bURL, ServiceName: "b"}}
+	cfg.LeakProfile, cfg.MaxConcurrency, cfg.Labels = ptr(true), 1, []string{"pattern"}
+	cs := newClockScraper(t, cfg)
+	for _, at := range []time.Duration{0, 30 * time.Second, time.Minute} {
+		m := cs.scrapeAt(t, at)
+		for _, service := range []string{"a", "b"} {
+			leaked := pointsBy(t, m, service, "go.goroutine.group.leaked")
+			require.NotEmpty(t, leaked, "%s at %v", service, at)
+			for fn, dp := range leaked {
+				pattern := attr(dp.Attributes(), "goroutine.label.pattern")
+				require.NotEmpty(t, pattern, "%s's %s at %v", service, fn, at)
+				assert.Equal(t, service == "b", strings.HasPrefix(pattern, "b-"), "%s's %s at %v: pattern %q", service, fn, at, pattern)
+			}
+		}
 	}
 }

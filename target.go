@@ -282,7 +282,12 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 		t.leaked = t.leaked[:0]
 		for i := range f.leak.Groups {
 			g := &f.leak.Groups[i]
-			t.leaked = append(t.leaked, leakedGroup{Identity: *f.leak.Identity(i), count: g.Count})
+			// The identity is the worker's grouper's until its next leak
+			// profile, of this target or another: the label values are
+			// copied, the strings being immutable.
+			id := *f.leak.Identity(i)
+			id.LabelValues = slices.Clone(id.LabelValues)
+			t.leaked = append(t.leaked, leakedGroup{Identity: id, count: g.Count})
 			if t.reported[g.ID] {
 				continue
 			}
