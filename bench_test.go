@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap"
 
@@ -19,10 +21,11 @@ import (
 )
 
 // BenchmarkScrape is one scrape of n loopback targets through the whole
-// receiver (fetch, decode, group, trend, evidence policy, emit), each
-// target serving the example target's captured profile, on a clock that
-// moves one interval a scrape. It measures the receiver's own cost per
-// scrape, without a collector around it:
+// receiver (fetch, decode, group, trend, evidence policy, emit, delivery),
+// each target serving the example target's captured profile, on a clock
+// that moves one interval a scrape, the targets scraped at once as their
+// loops do when their slots coincide. It measures the receiver's own cost
+// per scrape, without a collector around it:
 //
 //	go test -run '^$' -bench BenchmarkScrape -benchmem -count 6 .
 func BenchmarkScrape(b *testing.B) {
@@ -36,18 +39,25 @@ func BenchmarkScrape(b *testing.B) {
 			cfg.Labels = []string{"pattern"}
 			at := fixedNow
 			s := newBenchScraper(b, cfg, func() time.Time { return at })
+			s.metrics = consumertest.NewNop()
 			b.ReportAllocs()
 			for b.Loop() {
 				at = at.Add(cfg.CollectionInterval)
-				if _, err := s.scrape(context.Background()); err != nil {
-					b.Fatal(err)
+				var wg sync.WaitGroup
+				for i := range s.targets {
+					wg.Go(func() {
+						if err := s.scrapeTarget(context.Background(), i); err != nil {
+							b.Error(err)
+						}
+					})
 				}
+				wg.Wait()
 			}
 		})
 	}
 }
 
-func newBenchScraper(b *testing.B, cfg *Config, now func() time.Time) *goroutineScraper {
+func newBenchScraper(b *testing.B, cfg *Config, now func() time.Time) *scraper {
 	b.Helper()
 	require.NoError(b, cfg.Validate())
 	s, err := newScraper(cfg, receivertest.NewNopSettings(metadata.Type), now)
@@ -121,7 +131,7 @@ func BenchmarkState(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				fresh := newBenchTarget(b, cfg, "http://10.0.0.7:6060")
-				if err := fresh.restore(record); err != nil {
+				if err := fresh.decodeState(record); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -133,7 +143,7 @@ func BenchmarkState(b *testing.B) {
 			b.Cleanup(func() { require.NoError(b, client.Close(context.Background())) })
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := client.Set(context.Background(), t.keep.key, record); err != nil {
+				if err := client.Set(context.Background(), t.saves.key, record); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -162,7 +172,7 @@ func BenchmarkRestoreTargets(b *testing.B) {
 			require.NoError(b, err)
 			client := storageClient(b, host)
 			for _, t := range s.targets {
-				require.NoError(b, client.Set(context.Background(), t.keep.key, record))
+				require.NoError(b, client.Set(context.Background(), t.saves.key, record))
 			}
 			require.NoError(b, client.Close(context.Background()))
 			for b.Loop() {

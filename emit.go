@@ -86,19 +86,20 @@ func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp, tab
 	return e
 }
 
-// emit appends one target's metrics to out and its records to logs.
-func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.ResourceMetricsSlice, logs plog.ResourceLogsSlice) {
+// emit appends one target's result to out as metrics and to logs as log
+// records, both under the target's resource. It reads nothing but r.
+func (e *emitter) emit(now pcommon.Timestamp, r *result, out pmetric.ResourceMetricsSlice, logs plog.ResourceLogsSlice) {
 	mb := e.mb
 	var up int64
 	if r.err == nil {
 		up = 1
-		e.emitGroups(now, t, r)
+		e.emitGroups(now, r)
 	}
 	mb.RecordGoGoroutineScrapeUpDataPoint(now, up)
-	if t.evidence.Leak != evidence.Unasked {
-		mb.RecordGoGoroutineLeakProfileAvailableDataPoint(now, boolInt(t.evidence.Leak == evidence.Served))
+	if r.leakProfile != evidence.Unasked {
+		mb.RecordGoGoroutineLeakProfileAvailableDataPoint(now, boolInt(r.leakProfile == evidence.Served))
 	}
-	h := &t.health
+	h := &r.health
 	if e.scrapeDumps || h.dumpsCut > 0 {
 		mb.RecordGoGoroutineScrapeTruncatedDataPoint(now, h.dumpsCut)
 	}
@@ -130,15 +131,7 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 		}
 	}
 
-	rb := mb.NewResourceBuilder()
-	rb.SetServerAddress(t.resource.host)
-	rb.SetServerPort(t.resource.port)
-	rb.SetServiceInstanceID(t.resource.instance)
-	rb.SetURLFull(t.resource.url)
-	if t.resource.serviceName != "" {
-		rb.SetServiceName(t.resource.serviceName)
-	}
-	res := rb.Emit()
+	res := e.resource(r.resource)
 	if len(r.records) > 0 {
 		rl := logs.AppendEmpty()
 		res.CopyTo(rl.Resource())
@@ -179,6 +172,20 @@ func (e *emitter) emit(now pcommon.Timestamp, t *target, r *result, out pmetric.
 	}
 }
 
+// resource returns the target's resource as the generated builder writes
+// it.
+func (e *emitter) resource(tr *resource) pcommon.Resource {
+	rb := e.mb.NewResourceBuilder()
+	rb.SetServerAddress(tr.host)
+	rb.SetServerPort(tr.port)
+	rb.SetServiceInstanceID(tr.instance)
+	rb.SetURLFull(tr.url)
+	if tr.serviceName != "" {
+		rb.SetServiceName(tr.serviceName)
+	}
+	return rb.Emit()
+}
+
 // resourceKept reports whether the user's resource filters keep res, as
 // the generated builder applies them.
 func (e *emitter) resourceKept(now pcommon.Timestamp, res pcommon.Resource) bool {
@@ -186,45 +193,46 @@ func (e *emitter) resourceKept(now pcommon.Timestamp, res pcommon.Resource) bool
 	return e.probe.Emit(metadata.WithResource(res)).ResourceMetrics().Len() > 0
 }
 
-// emitGroups records a scraped target's total and groups: the groups kept,
-// every suspected one among them, the other group, and what the evidence
-// tells of them.
-func (e *emitter) emitGroups(now pcommon.Timestamp, t *target, r *result) {
+// emitGroups records a scraped target's total and groups: the groups
+// reported, the other group, what the dumps tell of them, and the proofs.
+func (e *emitter) emitGroups(now pcommon.Timestamp, r *result) {
 	mb, start := e.mb, e.start
-	mb.RecordGoGoroutineCountDataPoint(now, r.groups.Total)
+	mb.RecordGoGoroutineCountDataPoint(now, r.total)
 	for h, name := range e.horizons {
-		if rd := r.total.Horizons[h]; rd.Ready {
+		if rd := r.totalEstimate.Horizons[h]; rd.Ready {
 			mb.RecordGoGoroutineGrowthDataPoint(now, float64(rd.Growth), name)
 		}
 	}
-	for _, i := range r.kept {
-		g, est := &r.groups.Groups[i], &r.estimates[i]
-		a := e.attributes(r.groups.Identity(i))
-		e.counts.record(start, now, g.Count, &a)
+	for i := range r.groups {
+		g := &r.groups[i]
+		a := e.attributes(&g.id)
+		e.counts.record(start, now, g.count, &a)
 		for h, name := range e.horizons {
-			if rd := est.Horizons[h]; rd.Ready {
+			if rd := g.estimate.Horizons[h]; rd.Ready {
 				a.horizon = name
 				e.growths.record(start, now, float64(rd.Growth), &a)
 				e.suspected.record(start, now, boolInt(rd.Suspected), &a)
 			}
 		}
 		a.horizon = ""
-		switch f, ok := t.dumpFacts[g.ID]; {
-		case e.scrapeDumps:
-			a.origin(r.groups.Identity(i).Origins)
-			e.waits.record(start, now, g.WaitMinutes, &a)
-		case ok:
-			a.creator = f.creator.Function
-			a.origin(f.origins)
-			e.waits.record(start, now, f.waitMinutes, &a)
+		if f := &g.facts; f.ok {
+			if !e.scrapeDumps {
+				// A series must not gain an attribute mid-life: only in
+				// dump mode does every scrape know the creator, set by
+				// attributes; an evidence dump's goes on the wait series,
+				// which only a dump sets.
+				a.creator = f.v.creator.Function
+			}
+			a.origin(f.v.origins)
+			e.waits.record(start, now, f.v.waitMinutes, &a)
 		}
 	}
-	for i, l := range t.leaked {
-		if i == e.maxGroups {
-			break
-		}
-		a := e.attributes(&l.Identity)
-		e.leaked.record(start, now, l.count, &a)
+	for i := range r.leaked {
+		a := e.attributes(&r.leaked[i].id)
+		e.leaked.record(start, now, r.leaked[i].count, &a)
+	}
+	if r.leakedOther > 0 {
+		e.leaked.record(start, now, r.leakedOther, &groupAttributes{signature: otherSignature, labelValues: e.noLabels})
 	}
 	if r.other > 0 {
 		e.counts.record(start, now, r.other, &groupAttributes{signature: otherSignature, labelValues: e.noLabels})

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -82,7 +82,7 @@ func startPprofTarget(t *testing.T, profile, dump, leak []byte) (*pprofTarget, s
 // clockScraper is a scraper on an injected clock, with its log records in a
 // sink and its own log lines observed.
 type clockScraper struct {
-	*goroutineScraper
+	*scraper
 	now  time.Time
 	logs *consumertest.LogsSink
 	own  *observer.ObservedLogs
@@ -108,7 +108,7 @@ func startClockScraper(t *testing.T, cfg *Config, host component.Host, set recei
 	require.NoError(t, err)
 	s.logs = cs.logs
 	require.NoError(t, s.start(context.Background(), host))
-	cs.goroutineScraper = s
+	cs.scraper = s
 	return cs
 }
 
@@ -393,7 +393,9 @@ func TestLeakPathServesTheProfile(t *testing.T) {
 // TestEvidenceOnSuspect grows one group of a synthetic target until it is
 // suspected: only then are the dump and the leak profile fetched, once,
 // and one log record carries the stack, the creator and the wait from the
-// dump. Later scrapes, the group still suspected, fetch nothing more.
+// dump. Later scrapes, the group still suspected, fetch nothing more. The
+// target keeps what the dump says of the groups reported only: before, it
+// kept every group of the dump with its whole stack.
 func TestEvidenceOnSuspect(t *testing.T) {
 	st := &syntheticTarget{counts: map[string]int64{"app.poolWorker": 50, "app.leak": 1}, vdso: 0x7f0000000000}
 	var (
@@ -415,6 +417,11 @@ func TestEvidenceOnSuspect(t *testing.T) {
 			// own frames hidden.
 			for i := range leaking {
 				_, _ = fmt.Fprintf(w, "goroutine %d [chan send, 7 minutes]:\napp.leak()\n\tapp/main.go:10 +0x1d\ncreated by app.serve in goroutine 1\n\tapp/main.go:42 +0x66\n\n", 100+i)
+			}
+			// Groups the scrape does not report, each of its own stack:
+			// the target keeps nothing of them.
+			for i := range 2000 {
+				_, _ = fmt.Fprintf(w, "goroutine %d [select]:\napp.other%d()\n\tapp/other.go:%d +0x1d\n\n", 100000+i, i, i+1)
 			}
 		default:
 			http.NotFound(w, r)
@@ -451,6 +458,7 @@ func TestEvidenceOnSuspect(t *testing.T) {
 		assert.Equal(t, 1, dumps, "one dump for one suspicion, scrape %d", i)
 		assert.Equal(t, 1, leaks, "one leak profile for one suspicion, scrape %d", i)
 		if i == suspectedAt {
+			assert.Len(t, cs.targets[0].dumpFacts, 1, "the dump's facts of the groups reported alone, of 2,001 groups")
 			waits := pointsBy(t, m, "app", "go.goroutine.group.wait.max")
 			require.Contains(t, waits, "app.leak")
 			assert.Equal(t, int64(7), waits["app.leak"].IntValue())
@@ -540,7 +548,7 @@ func TestLeakedKeepsItsLabels(t *testing.T) {
 	profile := mustRead("testdata/dumps/leaktarget.pb.gz")
 	leak := mustRead("testdata/dumps/leaktarget-leak.pb.gz")
 	_, aURL := startPprofTarget(t, profile, nil, leak)
-	_, bURL := startPprofTarget(t, profile, nil, relabelled(t, leak, "pattern", "b-"))
+	_, bURL := startPprofTarget(t, relabelled(t, profile, "pattern", "b-"), nil, relabelled(t, leak, "pattern", "b-"))
 	cfg := createDefaultConfig()
 	cfg.Targets = []TargetConfig{{Endpoint: aURL, ServiceName: "a"}, {Endpoint: bURL, ServiceName: "b"}}
 	cfg.LeakProfile, cfg.MaxConcurrency, cfg.Labels = ptr(true), 1, []string{"pattern"}
@@ -557,4 +565,80 @@ func TestLeakedKeepsItsLabels(t *testing.T) {
 			}
 		}
 	}
+}
+
+// wideProfile returns a gzip-compressed profile of sampleType of n groups,
+// group i of count(i) goroutines stuck on a channel send in a function of
+// its own.
+func wideProfile(t *testing.T, sampleType string, n int, count func(int) int64) []byte {
+	t.Helper()
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: sampleType, Unit: "count"}},
+		PeriodType: &profile.ValueType{Type: sampleType, Unit: "count"},
+		Period:     1,
+		Mapping:    []*profile.Mapping{{ID: 1, Start: 0x400000, Limit: 0x800000, File: "/app", BuildID: "b1"}},
+	}
+	park := &profile.Function{ID: 1, Name: "runtime.gopark", Filename: "runtime/proc.go"}
+	p.Function = []*profile.Function{park}
+	p.Location = []*profile.Location{{ID: 1, Mapping: p.Mapping[0], Address: 0x401000, Line: []profile.Line{{Function: park, Line: 1}}}}
+	for i := range n {
+		f := &profile.Function{ID: uint64(i + 2), Name: fmt.Sprintf("app.leak%05d", i), Filename: "app/main.go"}
+		l := &profile.Location{ID: uint64(i + 2), Mapping: p.Mapping[0], Address: 0x500000 + uint64(i), Line: []profile.Line{{Function: f, Line: 10}}}
+		p.Function, p.Location = append(p.Function, f), append(p.Location, l)
+		p.Sample = append(p.Sample, &profile.Sample{Location: []*profile.Location{p.Location[0], l}, Value: []int64{count(i)}})
+	}
+	var buf bytes.Buffer
+	require.NoError(t, p.Write(&buf))
+	return buf.Bytes()
+}
+
+// TestProofsBounded serves a leak profile that proves 5,000 groups beside a
+// goroutine profile of the same groups, with max_groups 10: a scrape writes
+// at most ten proven records and ten leaked series, the rest summed into
+// other and counted as dropped; the target keeps ten proofs and no more
+// reports than it may save; and what it saves, the next start restores.
+// Before, the target kept every proven group, wrote a record for each in
+// one scrape, and saved a state its restore refused as too large.
+func TestProofsBounded(t *testing.T) {
+	const groups, most = 5000, 10
+	count := func(i int) int64 { return int64(1 + i%7) }
+	var total int64
+	for i := range groups {
+		total += count(i)
+	}
+	_, url := startPprofTarget(t, wideProfile(t, "goroutine", groups, count), nil, wideProfile(t, "goroutineleak", groups, count))
+	host := fileStorage(t, t.TempDir())
+	cfg := createDefaultConfig()
+	cfg.Endpoint, cfg.Storage = url, &fileStorageID
+	cfg.MaxGroups, cfg.Leak.MaxTrackedGroups = most, most
+	cfg.LeakProfile, cfg.LeakProfileMaxGoroutines = ptr(true), 0
+
+	first := startStored(t, cfg, host, 0)
+	for _, at := range []time.Duration{0, 30 * time.Second, 5 * time.Minute} {
+		m := first.scrapeAt(t, at)
+		leaked := metric(t, m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics(), "go.goroutine.group.leaked").Gauge().DataPoints()
+		require.Equal(t, most+1, leaked.Len(), "at %v: the largest proofs and other", at)
+		var sum int64
+		for i := range leaked.Len() {
+			sum += leaked.At(i).IntValue()
+		}
+		assert.Equal(t, total, sum, "at %v: the proofs add up", at)
+		tg := first.targets[0]
+		assert.Len(t, tg.proven, most)
+		assert.LessOrEqual(t, len(tg.reported), cfg.Leak.MaxTrackedGroups+cfg.MaxGroups)
+	}
+	proven := 0
+	for _, r := range first.records() {
+		if r.EventName() == eventProven {
+			proven++
+		}
+	}
+	assert.Equal(t, most, proven, "a record for each proof kept, once")
+	assert.GreaterOrEqual(t, first.targets[0].health.dropped, int64(groups-most), "the proofs beyond max_groups counted")
+	require.NoError(t, first.shutdown(context.Background()))
+
+	second := startStored(t, cfg, host, 6*time.Minute)
+	t.Cleanup(func() { require.NoError(t, second.shutdown(context.Background())) })
+	assert.Equal(t, [numOutcomes]int64{outcomeSuccess: 1}, second.telemetry.sum().restores, "the state saved is restored")
+	assert.Equal(t, first.targets[0].reported, second.targets[0].reported)
 }

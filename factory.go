@@ -70,19 +70,17 @@ func (s *sharedReceivers) createLogs(_ context.Context, set receiver.Settings, c
 	return r, nil
 }
 
-// goroutineReceiver runs one scraper on its schedule, for the metrics
-// pipeline and the logs pipeline alike: the collector starts and shuts it
-// down once per pipeline, and it runs from the first start to the last
-// shutdown.
+// goroutineReceiver runs one scraper's loops, for the metrics pipeline and
+// the logs pipeline alike: the collector starts and shuts it down once per
+// pipeline, and it runs from the first start to the last shutdown.
 type goroutineReceiver struct {
 	cfg     *Config
 	set     receiver.Settings
-	scraper *goroutineScraper
+	scraper *scraper
 	release func()
 
-	mu       sync.Mutex
-	started  int
-	schedule *schedule
+	mu      sync.Mutex
+	started int
 }
 
 func (r *goroutineReceiver) Start(ctx context.Context, host component.Host) error {
@@ -94,14 +92,12 @@ func (r *goroutineReceiver) Start(ctx context.Context, host component.Host) erro
 	if err := r.scraper.start(ctx, host); err != nil {
 		return err
 	}
-	r.schedule = newSchedule(r.cfg.CollectionInterval, r.cfg.InitialDelay, r.scraper.scrapeRound)
-	r.schedule.start(ctx)
+	r.scraper.run()
 	return nil
 }
 
-// Shutdown cancels the scrape under way before it stops the schedule,
-// which waits for that scrape to end before the scraper shuts down: a hung
-// target would hold it until the target's deadline.
+// Shutdown stops the loops, cancelling the scrapes under way (a hung target
+// would hold its loop until its deadline), and saves the targets' state.
 func (r *goroutineReceiver) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -111,10 +107,5 @@ func (r *goroutineReceiver) Shutdown(ctx context.Context) error {
 	}
 	r.started = 0
 	r.release()
-	r.scraper.stop()
-	if r.schedule == nil {
-		return nil
-	}
-	r.schedule.stop()
 	return r.scraper.shutdown(ctx)
 }

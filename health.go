@@ -17,22 +17,33 @@ import (
 // target's error so that the receiver and the other targets go on.
 var errPanic = errors.New("internal error")
 
+// errStopped reports a fetch that the receiver's shutdown cut short: no
+// answer, and no failure of the target's.
+var errStopped = errors.New("the receiver is shutting down")
+
 // forgetAfter is how many failed scrapes in a row free a target's leak
 // windows: a target that went away must not hold memory, and one that comes
 // back after that long starts afresh anyway.
 const forgetAfter = 3
 
 // health is how a target's scrapes went since the receiver started: the
-// cumulative counters its scrape metrics report. Only target.report writes
-// it.
+// cumulative counters its scrape metrics report. Every counter is a fixed
+// array indexed by a typed value, so that a copy of it (what a result
+// carries to the emitter, what the telemetry sums) shares nothing with the
+// target. Only the target's stages write it; scraped counts each scrape
+// once.
 type health struct {
-	// errors counts failed fetches by cause: scrapes, and the evidence
+	// errors counts failed fetches by cause (indexed by the
+	// metadata.AttributeErrorType value): scrapes, and the evidence
 	// fetched beside them.
-	errors map[metadata.AttributeErrorType]int64
+	errors [numErrorTypes]int64
 	// limits counts scrapes that reached a limit, by limit.
-	limits map[limit.Limit]int64
-	// failures counts failed scrapes in a row.
-	failures int
+	limits [numLimits]int64
+	// failures counts failed scrapes in a row, and lastError is the cause
+	// of the last of them: a run of failures of one cause is one line in
+	// the log.
+	failures  int
+	lastError metadata.AttributeErrorType
 	// dumpsCut counts dumps that ended inside a goroutine, scraped or
 	// fetched as evidence.
 	dumpsCut int64
@@ -47,10 +58,10 @@ type health struct {
 	// For the collector's own telemetry (telemetry.go): scrapes that
 	// succeeded and, by cause, failed (errors holds the evidence's
 	// failures too); evidence fetches by kind and outcome; groups summed
-	// into other; states saved, and restored or found absent at start
-	// (the failures are stateErrors').
+	// into other or left out of a proof's series; states saved, and
+	// restored or found absent at start (the failures are stateErrors').
 	scrapesOK    int64
-	scrapeErrors map[metadata.AttributeErrorType]int64
+	scrapeErrors [numErrorTypes]int64
 	fetches      [numEvidenceKinds][numOutcomes]int64
 	dropped      int64
 	savesOK      int64
@@ -58,25 +69,32 @@ type health struct {
 	restoresNone int64
 }
 
-func newHealth() health {
-	return health{
-		errors: map[metadata.AttributeErrorType]int64{}, limits: map[limit.Limit]int64{},
-		scrapeErrors: map[metadata.AttributeErrorType]int64{},
-	}
-}
+// The sizes of health's arrays: the generated enums and the limits start
+// at 1, so that 0 is no value.
+const (
+	numErrorTypes = len(errorTypes) + 1
+	numLimits     = len(limit.All) + 1
+)
 
-// scraped counts one scrape: its error, or the limits it was cut by.
-func (h *health) scraped(o *observation) {
-	if o.err != nil {
+// scraped counts one scrape: its error, or the limits it was cut by. It
+// reports whether the scrape changed whether the target is up, and so is
+// worth a line in the log: the first failure of a run, a failure of
+// another cause, the first success after failures.
+func (h *health) scraped(o *observation, err error) (changed bool) {
+	if err != nil {
+		et := errorType(err)
+		changed = h.failures == 0 || h.lastError != et
 		h.failures++
-		h.errors[errorType(o.err)]++
-		h.scrapeErrors[errorType(o.err)]++
-		if l, ok := limit.Of(o.err); ok {
+		h.lastError = et
+		h.errors[et]++
+		h.scrapeErrors[et]++
+		if l, ok := limit.Of(err); ok {
 			h.limits[l]++
 		}
-		return
+		return changed
 	}
-	h.failures = 0
+	changed = h.failures > 0
+	h.failures, h.lastError = 0, 0
 	h.scrapesOK++
 	if o.groups.StacksCut > 0 {
 		h.limits[limit.MaxFrames]++
@@ -87,6 +105,7 @@ func (h *health) scraped(o *observation) {
 	if o.groups.DumpCut {
 		h.dumpsCut++
 	}
+	return changed
 }
 
 // evidenceFailed counts a failed evidence fetch: its cause only, since the
@@ -97,6 +116,19 @@ func (h *health) evidenceFailed(err error) {
 
 // fetched counts an evidence fetch of kind k by how it ended.
 func (h *health) fetched(k evidenceKind, o outcome) { h.fetches[k][o]++ }
+
+// outcome is how a scrape, a fetch or a state operation ended, as the
+// telemetry's `outcome` attribute names it.
+type outcome uint8
+
+const (
+	outcomeSuccess   outcome = iota
+	outcomeFailure           // an error
+	outcomeAbsent            // the target answered 404
+	outcomeNone              // a restore found nothing saved
+	outcomeDiscarded         // a restore found a state not the target's own
+	numOutcomes
+)
 
 // errorTypes lists the causes in the order their counters are emitted.
 var errorTypes = [...]metadata.AttributeErrorType{

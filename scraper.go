@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -29,25 +28,32 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
-// goroutineScraper runs the stages for every target at each scrape: a
-// pool of workers reads the targets, each target's report applies what was
-// read to it, and the worker's emitter writes the result under the
-// target's resource, which goes down the pipelines at once.
-type goroutineScraper struct {
+// scraper is the receiver's targets and what they share: the reader, the
+// workers, the evidence policy, the storage, the pipelines. Each target has
+// a loop of its own (loop.go), which runs the target's stages at each of
+// its slots (scrapeTarget) and hands the result down the pipelines.
+type scraper struct {
 	cfg      *Config
 	settings receiver.Settings
-	now      func() time.Time
-	targets  []*target
+	// now is the clock of the data: timestamps, leak windows, evidence
+	// intervals, saves. The loops' slots are on the wall clock.
+	now     func() time.Time
+	targets []*target
+	// slots are the targets' places in the interval; a test sets them.
+	slots []slot
 
-	reader  *reader
-	source  source // the profile or the dump, as `mode` chose once
-	policy  evidence.Policy
-	workers []worker
+	reader *reader
+	source source // the profile or the dump, as `mode` chose once
+	policy evidence.Policy
+	// workers are the max_concurrency workers the loops share.
+	workers workers
 	// known is the table of known library leaks, read once.
 	known *known.Table
-	// telemetry reports the targets' totals in the collector's own
-	// telemetry, taken after each round.
+	// telemetry reports the targets' health in the collector's own
+	// telemetry, as each loop publishes it.
 	telemetry *selfTelemetry
+	// results holds the results of scrapes delivered, for the next ones.
+	results sync.Pool
 
 	// metrics and logs receive each target's scrape; nil when no pipeline
 	// of that signal has the receiver. obs counts what they accept.
@@ -57,12 +63,13 @@ type goroutineScraper struct {
 	// store keeps the targets' state across restarts; nil without
 	// `storage`.
 	store *state.Store
-	// stop cancels scrapes under way when the receiver shuts down.
-	stopCtx context.Context
+	// stop ends the loops, cancelling the scrapes under way; running waits
+	// for them.
 	stop    context.CancelFunc
+	running sync.WaitGroup
 }
 
-func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goroutineScraper, error) {
+func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*scraper, error) {
 	mode, ok := signature.ParseMode(cfg.Signature)
 	if !ok {
 		return nil, fmt.Errorf("signature %q: must be function or line", cfg.Signature)
@@ -80,13 +87,14 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 			Mode: mode, Labels: cfg.Labels, Ignore: genericNames(cfg.Ignore),
 			Code: signature.Code{User: cfg.UserCode.Packages, Library: cfg.UserCode.Libraries},
 		},
-		decode: (*decode.Decoder).Decode,
+		maxGroups: cfg.MaxGroups,
+		decode:    (*decode.Decoder).Decode,
 	}
 	table, err := known.Default()
 	if err != nil {
 		return nil, err
 	}
-	s := &goroutineScraper{
+	s := &scraper{
 		known:    table,
 		cfg:      cfg,
 		settings: set,
@@ -104,13 +112,11 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 			MaxDumpGoroutines: cfg.DumpMaxGoroutines,
 			MaxLeakGoroutines: cfg.LeakProfileMaxGoroutines,
 		},
+		results: sync.Pool{New: func() any { return new(result) }},
 	}
 	if cfg.Mode == modeDump {
 		s.source = dumpSource{r}
 	}
-	// Not derived from a caller's context: it lives as long as the receiver,
-	// and only shutdown ends it.
-	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	leak := &trend.Config{
 		Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease),
 		Z:        cfg.Leak.z(),
@@ -120,7 +126,9 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 		if err != nil {
 			return fmt.Errorf("endpoint %q: %w", endpoint, err)
 		}
-		s.targets = append(s.targets, newTarget(u, service, cfg, leak, set.Logger))
+		t := newTarget(u, service, cfg, leak, set.Logger)
+		s.targets = append(s.targets, t)
+		s.slots = append(s.slots, slotOf(t.saves.key, cfg.CollectionInterval))
 		return nil
 	}
 	if cfg.Endpoint != "" {
@@ -136,7 +144,9 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*goro
 	return s, nil
 }
 
-func (s *goroutineScraper) start(ctx context.Context, host component.Host) error {
+// start readies what the loops share and restores the targets' state; a
+// start that fails leaves nothing registered or open.
+func (s *scraper) start(ctx context.Context, host component.Host) (err error) {
 	client := s.cfg.ClientConfig
 	// The per-target context deadline bounds connect, headers and body
 	// alike; a second timer in http.Client would only race it.
@@ -150,25 +160,46 @@ func (s *goroutineScraper) start(ctx context.Context, host component.Host) error
 		return err
 	}
 	started := pcommon.NewTimestampFromTime(s.now())
-	s.workers = make([]worker, min(s.cfg.MaxConcurrency, len(s.targets)))
-	for i := range s.workers {
-		s.workers[i].emitter = newEmitter(s.cfg, s.settings, started, s.known)
-	}
-	if s.telemetry, err = newSelfTelemetry(s.settings.ID, s.settings.TelemetrySettings); err != nil {
+	s.workers = newWorkers(min(s.cfg.MaxConcurrency, len(s.targets)), func() *worker {
+		return &worker{emitter: newEmitter(s.cfg, s.settings, started, s.known)}
+	})
+	if s.telemetry, err = newSelfTelemetry(s.settings.ID, s.settings.TelemetrySettings, len(s.targets)); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			s.telemetry.shutdown()
+			s.telemetry = nil
+		}
+	}()
 	if s.cfg.Storage != nil {
-		err = s.restore(ctx, host, *s.cfg.Storage)
+		if err := s.restore(ctx, host, *s.cfg.Storage); err != nil {
+			return err
+		}
 	}
-	s.telemetry.take(s.targets)
-	return err
+	for i, t := range s.targets {
+		s.telemetry.publish(i, &t.health, t.tracker.Len())
+	}
+	return nil
+}
+
+// run starts the targets' loops, which run until shutdown.
+func (s *scraper) run() {
+	// Not derived from a caller's context: the loops live as long as the
+	// receiver, and only shutdown ends them.
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	for i := range s.targets {
+		l := &loop{slot: s.slots[i], delay: s.cfg.InitialDelay, scrape: func(ctx context.Context) { _ = s.scrapeTarget(ctx, i) }}
+		s.running.Go(func() { l.run(ctx) })
+	}
 }
 
 // restore opens the storage extension id names and restores each target's
 // state from it. A storage that fails leaves the targets to start afresh,
 // in memory only; one that is not configured, or not a storage, is a
 // mistake in the configuration and fails the start.
-func (s *goroutineScraper) restore(ctx context.Context, host component.Host, id component.ID) error {
+func (s *scraper) restore(ctx context.Context, host component.Host, id component.ID) error {
 	ext, ok := host.GetExtensions()[id]
 	if !ok {
 		return fmt.Errorf("storage: no extension %q is configured in the service", id)
@@ -185,13 +216,13 @@ func (s *goroutineScraper) restore(ctx context.Context, host component.Host, id 
 		s.settings.Logger.Warn("the storage failed; the targets' leak state is kept in memory only until the collector restarts",
 			zap.String("storage", id.String()), zap.Error(err))
 		for _, t := range s.targets {
-			t.keptInMemory()
+			t.storageFailed()
 		}
 		return nil
 	}
 	keys := make([]string, len(s.targets))
 	for i, t := range s.targets {
-		keys[i] = t.keep.key
+		keys[i] = t.saves.key
 	}
 	store, deleted, err := state.Open(ctx, client, keys)
 	if err != nil {
@@ -203,9 +234,9 @@ func (s *goroutineScraper) restore(ctx context.Context, host component.Host, id 
 	s.store = store
 	at := s.now()
 	for _, t := range s.targets {
-		b, err := store.Load(ctx, t.keep.key)
-		if t.restored(at, b, err) {
-			if err := store.Delete(ctx, t.keep.key); err != nil {
+		b, err := store.Load(ctx, t.saves.key)
+		if t.restore(at, b, err) {
+			if err := store.Delete(ctx, t.saves.key); err != nil {
 				s.settings.Logger.Warn("deleting a discarded state", zap.String("target", t.resource.url), zap.Error(err))
 			}
 		}
@@ -213,84 +244,174 @@ func (s *goroutineScraper) restore(ctx context.Context, host component.Host, id 
 	return nil
 }
 
-func (s *goroutineScraper) shutdown(ctx context.Context) error {
-	s.stop()
-	if s.telemetry != nil {
-		s.telemetry.shutdown()
+// finalSaveBytes is the most bytes of records one write at shutdown
+// carries: the storage's batch makes one transaction of each, and a
+// thousand targets of a thousand groups hold 300 MB of records.
+const finalSaveBytes = 8 << 20
+
+// shutdown stops the loops, cancelling the scrapes under way, and waits for
+// them; then what each target learned since its last save is saved, so
+// that a restart loses nothing, in a few batches rather than a write a
+// target.
+func (s *scraper) shutdown(ctx context.Context) error {
+	if s.stop != nil {
+		s.stop()
 	}
+	s.running.Wait()
 	if s.reader.client.HTTP != nil {
 		s.reader.client.HTTP.CloseIdleConnections()
 	}
+	defer func() {
+		if s.telemetry != nil {
+			s.telemetry.shutdown()
+		}
+	}()
 	if s.store == nil {
 		return nil
 	}
-	// The scrapes have stopped: what each target learned since its last
-	// save is saved now, so that a restart loses nothing.
 	at := s.now()
-	var buf []byte
+	var (
+		batch []*target
+		recs  [][]byte
+		size  int
+	)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		keys := make([]string, len(batch))
+		for i, t := range batch {
+			keys[i] = t.saves.key
+		}
+		err := s.store.SaveAll(ctx, keys, recs)
+		if err != nil {
+			s.settings.Logger.Warn("saving the targets' leak state at shutdown failed", zap.Int("targets", len(batch)), zap.Error(err))
+		}
+		for i, t := range batch {
+			t.saved(len(recs[i]), err)
+		}
+		batch, recs, size = batch[:0], recs[:0], 0
+	}
 	for _, t := range s.targets {
-		buf = t.appendState(buf[:0], at)
-		if err := s.store.Save(ctx, t.keep.key, buf); err != nil {
-			s.settings.Logger.Warn("saving the target's leak state at shutdown failed", zap.String("target", t.resource.url), zap.Error(err))
+		b := t.appendState(nil, at)
+		batch, recs, size = append(batch, t), append(recs, b), size+len(b)
+		if size >= finalSaveBytes {
+			flush()
 		}
 	}
+	flush()
 	return s.store.Close(ctx)
 }
 
-// emitted is one target's scrape as its worker wrote it.
+// emitted is one target's scrape as a worker's emitter wrote it.
 type emitted struct {
 	metrics pmetric.ResourceMetricsSlice
 	logs    plog.ResourceLogsSlice
-	err     error
 }
 
-// A delivery takes target i's scrape from the worker that wrote it: some of
-// max_concurrency run at once.
-type delivery func(ctx context.Context, i int, e *emitted) error
-
-// scrapeEach reads every target with at most max_concurrency in flight,
-// each worker emitting a target and handing it to deliver as soon as it is
-// read: a scrape of a thousand targets is never one batch of a million
-// points held at once. A failed target costs only its own data. It returns
-// the failed targets' errors and deliver's, joined.
-func (s *goroutineScraper) scrapeEach(ctx context.Context, deliver delivery) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(s.stopCtx, cancel)()
-	at := s.now()
-	errs := make([]error, len(s.targets))
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	for w := range s.workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(s.targets) {
-					return
-				}
-				t := s.targets[i]
-				e := s.scrapeTarget(ctx, t, &s.workers[w], at)
-				if e.err != nil {
-					e.err = fmt.Errorf("target %s: %w", t.resource.url, e.err)
-				}
-				errs[i] = errors.Join(e.err, deliver(ctx, i, &e))
-			}
-		})
+// scrapeTarget is one scrape of target i, its stages run in order under
+// the target's deadline (stages), the result written by a worker's emitter
+// and handed down the pipelines at once: a scrape of a thousand targets is
+// never one batch of a million points held at once. A scrape the
+// receiver's shutdown cut short before its reading arrived is dropped,
+// counted nowhere. A panic is the target's internal error: what the target
+// learned is forgotten rather than kept half-written, and the other
+// targets go on.
+//
+// It returns the scrape's error, naming the target; the target's health
+// has counted it and its loop said it in the log.
+func (s *scraper) scrapeTarget(ctx context.Context, i int) error {
+	t := s.targets[i]
+	at, start := s.now(), time.Now()
+	r := s.results.Get().(*result)
+	defer func() {
+		r.reset()
+		s.results.Put(r)
+	}()
+	doing := "reading the profile"
+	scraped, err := contained(&doing, func() bool { return s.stages(ctx, t, at, r, &doing) })
+	if err != nil {
+		t.forgetState()
+		r.reset()
+		t.failed(err, r)
+	} else if !scraped {
+		return nil
 	}
-	wg.Wait()
-	s.telemetry.take(s.targets)
-	return errors.Join(errs...)
+	r.resource, r.duration = &t.resource, time.Since(start)
+
+	w := <-s.workers // freed by other scrapes within their deadlines
+	if s.store != nil && r.err == nil && t.saveDue(at) {
+		w.state = t.appendState(w.state[:0], at)
+		t.saved(len(w.state), s.store.Save(context.WithoutCancel(ctx), t.saves.key, w.state))
+	}
+	r.health = t.health
+	out := emitted{metrics: pmetric.NewResourceMetricsSlice(), logs: plog.NewResourceLogsSlice()}
+	w.emitter.emit(pcommon.NewTimestampFromTime(at), r, out.metrics, out.logs)
+	s.workers <- w
+	s.telemetry.publish(i, &t.health, t.tracker.Len())
+
+	if err := s.deliver(context.WithoutCancel(ctx), &out); err != nil {
+		t.logger.Debug("the pipeline refused the target's data", zap.String("target", t.resource.url), zap.Error(err))
+	}
+	if r.err != nil {
+		return fmt.Errorf("target %s: %w", t.resource.url, r.err)
+	}
+	return nil
+}
+
+// stages runs one scrape's stages for t, in the order data flows: the
+// source reads the target and observe applies the reading, in a worker
+// taken when the body arrives; gather fetches the evidence observe planned,
+// each body in a worker of its own; apply keeps what it brought. It reports
+// false for a scrape the receiver's shutdown cut short before its reading.
+//
+// doing names the stage under way, for the error of a panic.
+func (s *scraper) stages(ctx context.Context, t *target, at time.Time, r *result, doing *string) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout())
+	defer cancel()
+	l := &lease{ws: s.workers}
+	spoilt := true
+	defer func() { l.release(spoilt) }()
+	o := s.source.read(ctx, l, t.endpoints)
+	switch {
+	case stopped(ctx, o.err):
+		spoilt = false
+		return false
+	case o.err != nil:
+		spoilt = false
+		t.failed(o.err, r)
+		return true
+	}
+	*doing = "observing the groups"
+	p := t.observe(at, &o, s.policy, &l.w.scratch, r)
+	spoilt = false
+	l.release(false)
+
+	var wanted func(signature.ID) bool
+	if p.fetch.Dump {
+		ids := make(map[signature.ID]bool, len(r.groups))
+		for i := range r.groups {
+			ids[r.groups[i].key.ID] = true
+		}
+		wanted = func(id signature.ID) bool { return ids[id] }
+	}
+	*doing = "fetching the evidence"
+	f := s.reader.gather(ctx, s.workers, t.endpoints, p.fetch, wanted)
+	*doing = "applying the evidence"
+	t.apply(at, p, &f, r)
+	if t.health.scraped(&o, nil) {
+		t.logger.Info("target scraped again", zap.String("target", t.resource.url))
+	}
+	return true
 }
 
 // deliver sends a target's metrics and log records down their pipelines,
 // counted as the collector counts a receiver's.
-func (s *goroutineScraper) deliver(ctx context.Context, _ int, e *emitted) error {
+func (s *scraper) deliver(ctx context.Context, e *emitted) error {
 	return errors.Join(s.deliverMetrics(ctx, e), s.deliverLogs(ctx, e))
 }
 
-func (s *goroutineScraper) deliverMetrics(ctx context.Context, e *emitted) error {
+func (s *scraper) deliverMetrics(ctx context.Context, e *emitted) error {
 	if s.metrics == nil || e.metrics.Len() == 0 {
 		return nil
 	}
@@ -306,7 +427,7 @@ func (s *goroutineScraper) deliverMetrics(ctx context.Context, e *emitted) error
 	return nil
 }
 
-func (s *goroutineScraper) deliverLogs(ctx context.Context, e *emitted) error {
+func (s *scraper) deliverLogs(ctx context.Context, e *emitted) error {
 	if s.logs == nil || e.logs.Len() == 0 {
 		return nil
 	}
@@ -322,61 +443,12 @@ func (s *goroutineScraper) deliverLogs(ctx context.Context, e *emitted) error {
 	return nil
 }
 
-// scrapeRound is one scheduled scrape of every target. Its errors are said
-// once a round, as the collector's scraper controller says them.
-func (s *goroutineScraper) scrapeRound(ctx context.Context) {
-	if err := s.scrapeEach(ctx, s.deliver); err != nil {
-		s.settings.Logger.Error("Error scraping metrics", zap.Error(err))
-	}
-}
-
-// scrapeTarget runs one target's stages under its deadline: the source
-// reads it, its report applies the reading, gathering the evidence the
-// policy asks for, and the worker's emitter writes the result. A panic in
-// the reading or the report is that target's internal error.
-func (s *goroutineScraper) scrapeTarget(ctx context.Context, t *target, w *worker, at time.Time) emitted {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout())
-	defer cancel()
-	gather := func(asked evidence.Fetch) found { return s.reader.gather(ctx, w, t, asked) }
-	var save saver
-	if s.store != nil {
-		save = func(encode func([]byte) []byte) (int, error) {
-			w.state = encode(w.state[:0])
-			return len(w.state), s.store.Save(ctx, t.keep.key, w.state)
-		}
-	}
-
-	o, err := contained("reading the profile", func() observation { return s.source.read(ctx, w, t.endpoints) })
-	if err != nil {
-		o = observation{err: err}
-		w.forgetHalfWritten()
-	}
-	r, err := contained("reporting the scrape", func() result { return t.report(at, o, s.policy, gather, save, &w.scratch) })
-	if err != nil {
-		w.forgetHalfWritten()
-		r = t.report(at, observation{err: err}, s.policy, gather, nil, &w.scratch)
-	}
-	r.duration = time.Since(start)
-	out := emitted{metrics: pmetric.NewResourceMetricsSlice(), logs: plog.NewResourceLogsSlice(), err: r.err}
-	w.emitter.emit(pcommon.NewTimestampFromTime(at), t, &r, out.metrics, out.logs)
-	return out
-}
-
-// forgetHalfWritten drops what a panic may have left half-written: the
-// decoder's, the groupers' and the report's memory.
-func (w *worker) forgetHalfWritten() {
-	w.decoder = decode.Decoder{}
-	w.grouper, w.evidenceGrouper, w.leakGrouper = group.Grouper{}, group.Grouper{}, group.Grouper{}
-	w.scratch = scratch{}
-}
-
 // contained runs f, turning a panic into an errPanic naming what was under
-// way.
-func contained[T any](what string, f func() T) (v T, err error) {
+// way when it came.
+func contained[T any](what *string, f func() T) (v T, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: panic %s: %v", errPanic, what, p)
+			err = fmt.Errorf("%w: panic %s: %v", errPanic, *what, p)
 		}
 	}()
 	return f(), nil

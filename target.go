@@ -1,11 +1,9 @@
 package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
 
 import (
-	"cmp"
 	"errors"
 	"net"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -20,22 +18,29 @@ import (
 )
 
 // target is one scraped process and everything the receiver remembers of
-// it between scrapes. One worker at a time touches a target, so it needs no
-// lock; report is the one writer of its state.
+// it between scrapes. Its loop is the one goroutine that touches it, and
+// calls its stages in order: observe applies what the scrape read, apply
+// what the evidence fetches brought, and the state's save and restore
+// (state.go) keep it. They decide and write; the loop does every fetch and
+// write to storage between them.
 type target struct {
 	endpoints fetch.Endpoints
-	resource  resource
+	// resource is what the target's resource says of it, worked out once.
+	resource resource
 	// logger is the receiver's; a line about the target names it (a
 	// logger of its own per target would cost a kilobyte each).
 	logger *zap.Logger
 
 	health health
-	// keep is where and when the target's state is saved, with `storage`.
-	keep keeping
+	// saves is where and when the target's state is saved, with `storage`.
+	saves saves
 
 	// maxGroups is the most groups reported per scrape, suspected ones
 	// aside.
 	maxGroups int
+	// instance is the process the last scrape read (0: the profile did
+	// not tell): another one's goroutines are not the proven ones.
+	instance uint64
 	// tracker holds the leak windows of the target's total and groups;
 	// suspected the groups suspected at the last scrape: a group absent from
 	// it that is suspected now is newly suspected.
@@ -44,31 +49,22 @@ type target struct {
 
 	// evidence is what the target's past evidence fetches leave for the
 	// policy. dumpFacts is what the last dump fetched as evidence told, by
-	// signature: each such fetch replaces it, so it holds at most the
-	// max_samples groups of one dump. leaked is what the last leak profile
-	// served proved, largest first: each served profile replaces it and a
-	// 404 empties it, so it holds at most max_samples groups.
-	evidence  evidence.State
-	dumpFacts map[signature.ID]dumpFacts
-	leaked    []leakedGroup
+	// signature, of the groups the scrape that fetched it reported and
+	// proved: each such fetch replaces it, so it holds at most
+	// max_tracked_groups + max_groups groups. proven are the groups the
+	// runtime proved leaked, as the proof rule keeps them (proof.go): at
+	// most max_groups, largest first; provenBeyond counts the goroutines
+	// the last proof found beyond them.
+	evidence     evidence.State
+	dumpFacts    map[signature.ID]dumpFacts
+	proven       []provenGroup
+	provenBeyond int64
 	// reported holds the signatures a log record has reported, suspected
 	// or proven: one record per group, until it is neither. Each scrape
 	// forgets the others, so it holds at most the groups suspected at the
-	// last scrape and those last proven.
+	// last scrape and those proven, max_tracked_groups + max_groups
+	// (state.MaxBytes budgets as many).
 	reported map[signature.ID]bool
-}
-
-// scratch is the memory a report works in, reused from one target to the
-// next by the worker that owns it: a result is emitted before its worker
-// takes another target, so its slices are free again by then. It holds
-// nothing of a target from one scrape to the next, and so costs per worker
-// what per target would cost a thousand times over.
-type scratch struct {
-	keys      []group.Key
-	counts    []float64
-	estimates []trend.Estimate
-	kept      []int
-	newly     []int
 }
 
 // resource is what a target's resource says of it, worked out once.
@@ -77,40 +73,33 @@ type resource struct {
 	port                             int64
 }
 
-// dumpFacts is what a dump says of one signature: what a profile cannot.
-type dumpFacts struct {
-	creator     signature.Frame
-	waitMinutes int64
-	stack       []signature.Frame
-	// origins are the user's code behind the signature's goroutines, of
-	// all its groups (the dump's own, copied).
-	origins []group.Origin
-}
-
-// leakedGroup is one group of the goroutineleak profile.
-type leakedGroup struct {
-	group.Identity
-	count int64
-}
-
 func newTarget(u *url.URL, serviceName string, cfg *Config, leak *trend.Config, logger *zap.Logger) *target {
 	host, port := hostPort(u)
-	maxGroups, maxTracked := cfg.MaxGroups, cfg.Leak.MaxTrackedGroups
-	return &target{
+	t := &target{
 		endpoints: fetch.EndpointsOf(u),
 		resource: resource{
 			host: host, port: port, instance: net.JoinHostPort(host, strconv.FormatInt(port, 10)),
 			url: u.Redacted(), serviceName: serviceName,
 		},
 		logger:    logger,
-		health:    newHealth(),
-		keep:      newKeeping(u.Redacted(), leak, maxTracked, len(cfg.Labels), cfg.MaxStringBytes),
-		maxGroups: maxGroups,
-		tracker:   trend.NewTracker(leak, maxTracked, group.Key.Compare),
-		suspected: map[group.Key]bool{},
-		dumpFacts: map[signature.ID]dumpFacts{},
-		reported:  map[signature.ID]bool{},
+		saves:     newSaves(u.Redacted(), leak, cfg),
+		maxGroups: cfg.MaxGroups,
+		tracker:   trend.NewTracker(leak, cfg.Leak.MaxTrackedGroups, group.Key.Compare),
 	}
+	t.forgetState()
+	return t
+}
+
+// forgetState starts the target's state afresh: no windows, suspicions,
+// evidence or reports. Its health and saves stay.
+func (t *target) forgetState() {
+	t.instance = 0
+	t.tracker.Reset()
+	t.suspected = map[group.Key]bool{}
+	t.evidence = evidence.State{}
+	t.dumpFacts = map[signature.ID]dumpFacts{}
+	t.proven, t.provenBeyond = nil, 0
+	t.reported = map[signature.ID]bool{}
 }
 
 // hostPort returns the server.address and server.port of a target URL,
@@ -127,143 +116,163 @@ func hostPort(u *url.URL) (string, int64) {
 	return u.Hostname(), n
 }
 
-// result is what one scrape of a target gives the emitter.
-type result struct {
-	observation
-	total     trend.Estimate
-	estimates []trend.Estimate // one per group
-	kept      []int            // the groups reported, by index
-	other     int64            // the goroutines of the groups not reported
-	records   []record
-	duration  time.Duration
+// plan is what observe decided to fetch beside the scrape, and the evidence
+// state those fetches leave, which apply keeps once they are made.
+type plan struct {
+	fetch evidence.Fetch
+	state evidence.State
 }
 
-// found is what the evidence fetches of one scrape brought back. A fetch
-// not asked for leaves its fields zero.
-type found struct {
-	index    index.Index
-	indexErr error
-	dump     group.Result
-	dumpErr  error
-	// leak is the leak profile's groups, valid until the worker's decoder
-	// decodes again.
-	leak       group.Result
-	leakAbsent bool // the target answered 404
-	leakErr    error
-}
-
-// report applies one scrape to the target: its outcome to the health, its
-// groups to their leak windows, what turned suspected to the evidence
-// policy, whose fetches gather performs, and what they brought to the
-// evidence the records and metrics carry. It is the one writer of the
-// target's state; with save, it saves the state once a bucket of the
-// shortest horizon. It returns what the emitter writes.
-func (t *target) report(at time.Time, o observation, policy evidence.Policy, gather func(evidence.Fetch) found, save saver, sc *scratch) result {
-	t.health.scraped(&o)
-	r := result{observation: o}
-	if o.err != nil {
-		// A failed scrape leaves the leak windows untouched: a gap, never
-		// a zero; enough of them in a row free the windows.
-		if t.health.failures == forgetAfter {
-			t.tracker.Reset()
-		}
-		return r
+// failed applies a failed scrape: its leak windows see a gap, never a zero,
+// and enough failures in a row free them, since a target that went away
+// must not hold memory.
+func (t *target) failed(err error, r *result) {
+	r.err = err
+	if t.health.scraped(nil, err) {
+		t.logger.Error("Error scraping metrics", zap.String("target", t.resource.url), zap.Error(err))
 	}
+	if t.health.failures == forgetAfter {
+		t.tracker.Reset()
+	}
+}
 
+// observe applies a scrape's reading to the target: its groups to their
+// leak windows, the groups to report (the max_groups largest and every
+// suspected one, the rest summed into other), the records of those newly
+// suspected, the proofs capped by what the scrape shows, and the evidence
+// the policy asks for. Everything of the reading that the rest of the
+// scrape needs is copied into r: o lives in a worker's memory, which the
+// next target's reading reuses.
+func (t *target) observe(at time.Time, o *observation, policy evidence.Policy, sc *scratch, r *result) plan {
+	groups := o.groups.Groups
 	sc.keys, sc.counts = sc.keys[:0], sc.counts[:0]
-	for _, g := range o.groups.Groups {
-		sc.keys = append(sc.keys, g.Key)
-		sc.counts = append(sc.counts, float64(g.Count))
+	for i := range groups {
+		sc.keys = append(sc.keys, groups[i].Key)
+		sc.counts = append(sc.counts, float64(groups[i].Count))
 	}
-	r.total, sc.estimates = t.tracker.Observe(at, o.instance, float64(o.groups.Total), sc.keys, sc.counts, sc.estimates)
-	r.estimates = sc.estimates
+	var total trend.Estimate
+	total, sc.estimates = t.tracker.Observe(at, o.instance, float64(o.groups.Total), sc.keys, sc.counts, sc.estimates)
+	r.total, r.totalEstimate, r.bytes = o.groups.Total, total, o.bytes
+
 	// Leaks start small: a suspected group is reported beyond max_groups.
-	sc.kept, r.other = group.Top(o.groups.Groups, t.maxGroups, func(i int) bool { return r.estimates[i].Suspected }, sc.kept)
-	t.health.dropped += int64(len(o.groups.Groups) - len(sc.kept))
-	r.kept = sc.kept
-	// The identities and stacks of what is reported first: the profile is
-	// the worker's decoder's, which the evidence fetches reuse. Every
-	// suspected group is kept.
-	for _, i := range r.kept {
-		r.groups.Identity(i)
+	sc.kept, r.other = group.Top(groups, t.maxGroups, func(i int) bool { return sc.estimates[i].Suspected }, sc.kept)
+	t.health.dropped += int64(len(groups) - len(sc.kept))
+	for _, i := range sc.kept {
+		g := &groups[i]
+		rg := reportedGroup{key: g.Key, id: o.groups.Identity(i).Clone(), count: g.Count, estimate: sc.estimates[i]}
+		if policy.ScrapeDumps {
+			rg.facts = some(dumpFacts{creator: rg.id.Creator, waitMinutes: g.WaitMinutes, origins: rg.id.Origins})
+		}
+		r.groups = append(r.groups, rg)
 	}
 
-	newly := t.suspect(&r, sc)
-	for _, i := range newly {
-		g := &o.groups.Groups[i]
-		if t.reported[g.ID] {
+	// The groups suspected now that were not at the last scrape: a record
+	// each, unless one reported the group already. Every suspected group is
+	// among those reported.
+	newly := 0
+	for j, i := range sc.kept {
+		rg := &r.groups[j]
+		if !rg.estimate.Suspected || t.suspected[rg.key] {
 			continue
 		}
-		t.reported[g.ID] = true
-		rec := newRecord(eventSuspected, g.Identity, g.Count)
-		est := &r.estimates[i]
-		rec.growth, rec.horizon = some(float64(est.Horizons[est.By].Growth)), int(est.By)
+		newly++
+		if t.reported[rg.key.ID] {
+			continue
+		}
+		t.reported[rg.key.ID] = true
+		rec := newRecord(eventSuspected, &rg.id, rg.count)
+		rec.growth, rec.horizon = some(float64(rg.estimate.Horizons[rg.estimate.By].Growth)), int(rg.estimate.By)
+		// A profile's stack is read afresh, a dump's is the dump's own:
+		// neither is the worker's to reuse.
 		rec.stack = o.groups.Frames(i)
 		r.records = append(r.records, rec)
 	}
-
-	var fetches evidence.Fetch
-	fetches, t.evidence = policy.Plan(at, t.evidence, len(newly), o.groups.Total)
-	t.heldBack(fetches, o.groups.Total, policy)
-	if fetches.Any() {
-		t.takeEvidence(at, fetches, gather(fetches), &r)
-	}
-	t.annotate(&r, policy.ScrapeDumps)
-	t.keepState(at, save)
-	return r
-}
-
-// suspect returns the positions of the groups suspected now that were not
-// at the last scrape, and remembers those suspected now.
-func (t *target) suspect(r *result, sc *scratch) []int {
-	newly := sc.newly[:0]
-	for i, est := range r.estimates {
-		if est.Suspected && !t.suspected[r.groups.Groups[i].Key] {
-			newly = append(newly, i)
-		}
-	}
-	sc.newly = newly
 	clear(t.suspected)
-	for i, est := range r.estimates {
-		if est.Suspected {
-			t.suspected[r.groups.Groups[i].Key] = true
+	for i := range r.groups {
+		if r.groups[i].estimate.Suspected {
+			t.suspected[r.groups[i].key] = true
 		}
 	}
-	return newly
+
+	t.capProofs(o)
+	var p plan
+	p.fetch, p.state = policy.Plan(at, t.evidence, newly, o.groups.Total)
+	t.heldBack(p.fetch, o.groups.Total, policy)
+	return p
 }
 
-// takeEvidence keeps what the fetches asked for brought: the dump's facts
-// by signature, and the leak profile's answer, with a record for each group
-// it proves that no record reported yet. A failed fetch costs the records
-// their evidence, not the scrape.
-func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *result) {
-	if asked.Index {
-		t.indexRead(f.index, f.indexErr)
+// capProofs applies the proof rule to what a scrape shows: another process
+// proves nothing of this one's groups, and each proof is capped at its
+// group's goroutines now.
+func (t *target) capProofs(o *observation) {
+	if o.instance != 0 && t.instance != 0 && o.instance != t.instance {
+		t.proven, t.provenBeyond = nil, 0
 	}
-	if asked.Dump {
-		clear(t.dumpFacts)
-		if f.dumpErr != nil {
-			t.health.fetched(evidenceDump, outcomeFailure)
-			t.evidenceFailed("goroutine dump", f.dumpErr)
-		} else {
-			t.health.fetched(evidenceDump, outcomeSuccess)
-			if f.dump.DumpCut {
-				t.health.dumpsCut++
-			}
-			for _, g := range f.dump.Groups {
-				facts := t.dumpFacts[g.ID]
-				if facts.stack == nil {
-					facts.stack, facts.creator = g.Stack, g.Identity.Creator
-				}
-				facts.waitMinutes = max(facts.waitMinutes, g.WaitMinutes)
-				facts.origins = group.MergeOrigins(facts.origins, g.Identity.Origins)
-				t.dumpFacts[g.ID] = facts
-			}
-		}
-	}
-	if !asked.Leak {
+	t.instance = o.instance
+	if len(t.proven) == 0 {
 		return
 	}
+	// By signature: a dump (mode: dump) carries no labels on Go 1.26, nor
+	// on Go 1.27 for a module of an older go.mod, where the leak profile
+	// does.
+	counts := make(map[signature.ID]int64, len(t.proven))
+	for _, p := range t.proven {
+		counts[p.key.ID] = 0
+	}
+	for i := range o.groups.Groups {
+		g := &o.groups.Groups[i]
+		if _, ok := counts[g.ID]; ok {
+			counts[g.ID] += g.Count
+		}
+	}
+	t.proven = proofsCapped(t.proven, counts)
+}
+
+// apply keeps what the evidence fetches p asked for brought, f: the index's
+// word on the leak profile, the dump's facts of the groups reported, the
+// leak profile's proofs with a record for each group it proves that no
+// record reported yet; then completes r with what the evidence tells of
+// its groups and records, and forgets the reports of groups neither
+// suspected nor proven any more. A failed fetch costs the records their
+// evidence, not the scrape. A fetch the receiver's shutdown cut short
+// leaves the evidence as it was: the next start plans it again.
+func (t *target) apply(at time.Time, p plan, f *found, r *result) {
+	if !f.stopped {
+		t.evidence = p.state
+		if p.fetch.Index {
+			t.indexRead(f.index, f.indexErr)
+		}
+		if p.fetch.Dump {
+			t.dumpRead(f)
+		}
+		if p.fetch.Leak {
+			t.leakRead(at, f, r)
+		}
+	}
+	t.annotate(r)
+	r.leaked = append(r.leaked, t.proven...)
+	r.leakedOther = t.provenBeyond
+	r.leakProfile = t.evidence.Leak
+}
+
+// dumpRead keeps the facts of the evidence dump.
+func (t *target) dumpRead(f *found) {
+	if f.dumpErr != nil {
+		t.health.fetched(evidenceDump, outcomeFailure)
+		t.evidenceFailed("goroutine dump", f.dumpErr)
+		return
+	}
+	t.health.fetched(evidenceDump, outcomeSuccess)
+	if f.dumpCut {
+		t.health.dumpsCut++
+	}
+	t.dumpFacts = f.dump
+}
+
+// leakRead keeps the leak profile's answer: a 404 drops every proof, a
+// profile served adds its proofs by the proof rule, with a record for each
+// group it proves that no record reported yet.
+func (t *target) leakRead(at time.Time, f *found, r *result) {
 	switch {
 	case f.leakAbsent:
 		t.health.fetched(evidenceLeakProfile, outcomeAbsent)
@@ -272,34 +281,27 @@ func (t *target) takeEvidence(at time.Time, asked evidence.Fetch, f found, r *re
 				zap.String("target", t.resource.url))
 		}
 		t.evidence = t.evidence.LeakAnswered(at, false)
-		t.leaked = t.leaked[:0]
+		t.proven, t.provenBeyond = nil, 0
 	case f.leakErr != nil:
 		t.health.fetched(evidenceLeakProfile, outcomeFailure)
 		t.evidenceFailed("goroutineleak profile", f.leakErr)
 	default:
 		t.health.fetched(evidenceLeakProfile, outcomeSuccess)
 		t.evidence = t.evidence.LeakAnswered(at, true)
-		t.leaked = t.leaked[:0]
-		for i := range f.leak.Groups {
-			g := &f.leak.Groups[i]
-			// The identity is the worker's grouper's until its next leak
-			// profile, of this target or another: the label values are
-			// copied, the strings being immutable.
-			id := *f.leak.Identity(i)
-			id.LabelValues = slices.Clone(id.LabelValues)
-			t.leaked = append(t.leaked, leakedGroup{Identity: id, count: g.Count})
-			if t.reported[g.ID] {
+		t.proven = proofsAfter(t.proven, f.leak, t.maxGroups)
+		t.provenBeyond = f.leakBeyond
+		t.health.dropped += int64(f.leakBeyondGroups)
+		for i := range f.leak {
+			pg := &f.leak[i]
+			if t.reported[pg.key.ID] {
 				continue
 			}
-			t.reported[g.ID] = true
-			rec := newRecord(eventProven, g.Identity, g.Count)
-			rec.leaked = some(g.Count)
-			rec.stack = f.leak.Frames(i)
+			t.reported[pg.key.ID] = true
+			rec := newRecord(eventProven, &pg.id, pg.count)
+			rec.leaked = some(pg.count)
+			rec.stack = pg.stack
 			r.records = append(r.records, rec)
 		}
-		slices.SortFunc(t.leaked, func(a, b leakedGroup) int {
-			return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.ID, b.ID))
-		})
 	}
 }
 
@@ -366,44 +368,54 @@ func (t *target) evidenceFailed(what string, err error) {
 	t.logger.Debug("evidence fetch failed", zap.String("target", t.resource.url), zap.String("endpoint", what), zap.Error(err))
 }
 
-// annotate adds to each record what the dumps and the leak profile tell of
-// its group, and forgets the groups neither suspected nor proven any more:
-// they may be reported again when they are. scrapeDumps is set when the
-// scrape's own groups are a dump's.
-func (t *target) annotate(r *result, scrapeDumps bool) {
+// annotate adds to r's groups and records what the dumps and the proofs
+// tell of them, and forgets the reports of groups neither suspected nor
+// proven any more: they may be reported again when they are. It is linear
+// in the groups reported, the records and the reports.
+func (t *target) annotate(r *result) {
+	for i := range r.groups {
+		g := &r.groups[i]
+		if f, ok := t.dumpFacts[g.key.ID]; ok && !g.facts.ok {
+			g.facts = some(f)
+		}
+	}
 	if len(r.records) == 0 && len(t.reported) == 0 {
 		return // the common case: nothing to report, nothing to forget
 	}
-	leaked := make(map[signature.ID]int64, len(t.leaked))
-	for _, l := range t.leaked {
-		leaked[l.ID] += l.count
+	proven := make(map[signature.ID]int64, len(t.proven))
+	for _, p := range t.proven {
+		proven[p.key.ID] += p.count
 	}
-	var dumped map[signature.ID]*group.Group
-	if scrapeDumps && len(r.records) > 0 {
-		dumped = make(map[signature.ID]*group.Group, len(r.groups.Groups))
-		for i := range r.groups.Groups {
-			dumped[r.groups.Groups[i].ID] = &r.groups.Groups[i]
-		}
+	byID := make(map[signature.ID]*reportedGroup, len(r.groups))
+	for i := range r.groups {
+		byID[r.groups[i].key.ID] = &r.groups[i]
 	}
 	for i := range r.records {
 		rec := &r.records[i]
-		if g, ok := dumped[rec.id.ID]; ok {
-			rec.waitMinutes, rec.creator, rec.origins = some(g.WaitMinutes), g.Identity.Creator, g.Identity.Origins
-		} else if f, ok := t.dumpFacts[rec.id.ID]; ok {
+		var f *dumpFacts
+		if g, ok := byID[rec.id.ID]; ok && g.facts.ok {
+			f = &g.facts.v
+		} else if d, ok := t.dumpFacts[rec.id.ID]; ok {
+			f = &d
+		}
+		if f != nil {
 			rec.waitMinutes, rec.creator, rec.origins = some(f.waitMinutes), f.creator, f.origins
-			if rec.event == eventSuspected {
+			// An evidence dump's stack, of a goroutine as the runtime
+			// prints it, where the scrape's own dump keeps none.
+			if rec.event == eventSuspected && f.stack != nil {
 				rec.stack = f.stack
 			}
 		}
-		if n, ok := leaked[rec.id.ID]; ok || t.evidence.Leak == evidence.Served {
+		if n, ok := proven[rec.id.ID]; ok || t.evidence.Leak == evidence.Served {
 			rec.leaked = some(n)
 		}
 	}
+	suspected := make(map[signature.ID]bool, len(t.suspected))
+	for k := range t.suspected {
+		suspected[k.ID] = true
+	}
 	for id := range t.reported {
-		if _, ok := leaked[id]; ok {
-			continue
-		}
-		if !slices.ContainsFunc(r.groups.Groups, func(g group.Group) bool { return g.ID == id && t.suspected[g.Key] }) {
+		if _, ok := proven[id]; !ok && !suspected[id] {
 			delete(t.reported, id)
 		}
 	}

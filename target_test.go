@@ -20,7 +20,8 @@ import (
 )
 
 // reportTest is one target fed observations on an injected clock, its
-// evidence fetches answered by the test: report with no HTTP.
+// evidence fetches answered by the test: the target's stages, called in the
+// order its loop calls them, with no HTTP.
 type reportTest struct {
 	t      *target
 	logs   *observer.ObservedLogs
@@ -28,8 +29,9 @@ type reportTest struct {
 	asked  []evidence.Fetch
 	answer found
 	sc     scratch
-	// save, when set, is the target's saver.
-	save saver
+	// save, when set, stores the target's state when a save is due,
+	// returning its size or the storage's error.
+	save func(at time.Time, b []byte) (int, error)
 }
 
 func newReportTest(t *testing.T, policy evidence.Policy) *reportTest {
@@ -43,11 +45,47 @@ func newReportTest(t *testing.T, policy evidence.Policy) *reportTest {
 	return &reportTest{t: newTarget(u, "app", cfg, leak, zap.New(core)), logs: logs, policy: policy}
 }
 
+// report runs one scrape's stages on o at at: observe, the evidence the
+// plan asks answered with rt.answer, apply, the health, the save when due.
 func (rt *reportTest) report(at time.Duration, o observation) result {
-	return rt.t.report(t0.Add(at), o, rt.policy, func(f evidence.Fetch) found {
-		rt.asked = append(rt.asked, f)
-		return rt.answer
-	}, rt.save, &rt.sc)
+	var r result
+	when := t0.Add(at)
+	if o.err != nil {
+		rt.t.failed(o.err, &r)
+		return r
+	}
+	p := rt.t.observe(when, &o, rt.policy, &rt.sc, &r)
+	if p.fetch.Any() {
+		rt.asked = append(rt.asked, p.fetch)
+	}
+	f := rt.answer
+	rt.t.apply(when, p, &f, &r)
+	rt.t.health.scraped(&o, nil)
+	if rt.save != nil && rt.t.saveDue(when) {
+		rt.t.saved(rt.save(when, rt.t.appendState(nil, when)))
+	}
+	return r
+}
+
+// reported returns the group of r stuck in fn, failing when r reports none.
+func reported(t *testing.T, r result, fn string) reportedGroup {
+	t.Helper()
+	for _, g := range r.groups {
+		if g.id.Stuck.Function == fn {
+			return g
+		}
+	}
+	t.Fatalf("no group of %s reported", fn)
+	return reportedGroup{}
+}
+
+// stuckIn lists the stuck functions of r's groups, in the order reported.
+func stuckIn(r result) []string {
+	var out []string
+	for _, g := range r.groups {
+		out = append(out, g.id.Stuck.Function)
+	}
+	return out
 }
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -80,7 +118,7 @@ func TestReportTimeline(t *testing.T) {
 	creator := signature.Frame{Function: "app.serve", File: "app/main.go", Line: 42}
 	leakGroup := groupOf("app.leak", 1)
 	rt.answer = found{
-		dump:       group.Result{Groups: []group.Group{{Key: leakGroup.Key, Identity: &group.Identity{Info: leakGroup.Identity.Info, Creator: creator}, WaitMinutes: 7, Stack: leakGroup.Stack}}},
+		dump:       map[signature.ID]dumpFacts{leakGroup.ID: {creator: creator, waitMinutes: 7, stack: leakGroup.Stack}},
 		leakAbsent: true,
 	}
 
@@ -91,10 +129,10 @@ func TestReportTimeline(t *testing.T) {
 		r := rt.report(at, observed(groupOf("app.pool", 50), groupOf("app.leak", int64(1+4*i))))
 		require.NoError(t, r.err)
 		records = append(records, r.records...)
-		if suspectedAt < 0 && r.estimates[1].Suspected {
+		if suspectedAt < 0 && reported(t, r, "app.leak").estimate.Suspected {
 			suspectedAt = at
 			assert.Equal(t, []evidence.Fetch{{Dump: true, Leak: true}}, rt.asked, "evidence fetched on the scrape that suspects")
-			assert.Equal(t, []int{1, 0}, r.kept, "largest first")
+			assert.Equal(t, []string{"app.leak", "app.pool"}, stuckIn(r), "largest first")
 		}
 	}
 	require.Positive(t, suspectedAt)
@@ -109,14 +147,14 @@ func TestReportTimeline(t *testing.T) {
 	assert.InDelta(t, 16, rec.growth.v, 0.5)
 	assert.Equal(t, evidence.Absent, rt.t.evidence.Leak)
 	assert.Equal(t, 1, rt.logs.FilterMessageSnippet("serves no goroutineleak profile").Len())
-	assert.Equal(t, map[metadata.AttributeErrorType]int64{}, rt.t.health.errors)
+	assert.Equal(t, [numErrorTypes]int64{}, rt.t.health.errors)
 
 	// The target goes away: a gap for two scrapes, the windows freed at the
 	// third.
 	at := 30 * time.Minute
 	for i := range forgetAfter {
 		r := rt.report(at, observation{err: errors.New("connection refused")})
-		assert.Nil(t, r.estimates)
+		assert.Empty(t, r.groups)
 		if i < forgetAfter-1 {
 			assert.Positive(t, rt.t.tracker.Len())
 		}
@@ -127,7 +165,7 @@ func TestReportTimeline(t *testing.T) {
 
 	// Back: no estimate until the window fills again, the flag cleared.
 	r := rt.report(at, observed(groupOf("app.leak", 1)))
-	assert.False(t, r.estimates[0].Ready)
+	assert.False(t, reported(t, r, "app.leak").estimate.Ready)
 	assert.Zero(t, rt.t.health.failures)
 }
 
@@ -137,13 +175,14 @@ func TestReportTimeline(t *testing.T) {
 func TestReportProof(t *testing.T) {
 	rt := newReportTest(t, evidence.Policy{LeakProfile: true, LeakInterval: 5 * time.Minute, Interval: 10 * time.Minute})
 	leaked := groupOf("app.leak", 12)
-	rt.answer = found{leak: group.Result{Groups: []group.Group{leaked}}}
+	proof := provenGroup{key: leaked.Key, id: *leaked.Identity, count: 12, stack: leaked.Stack}
+	rt.answer = found{leak: []provenGroup{proof}}
 
 	r := rt.report(0, observed(groupOf("app.leak", 12)))
 	require.Len(t, r.records, 1)
 	assert.Equal(t, eventProven, r.records[0].event)
 	assert.Equal(t, some(int64(12)), r.records[0].leaked)
-	assert.Equal(t, []leakedGroup{{Identity: *leaked.Identity, count: 12}}, rt.t.leaked)
+	assert.Equal(t, []provenGroup{{key: leaked.Key, id: *leaked.Identity, count: 12}}, rt.t.proven, "kept without its stack")
 	assert.Equal(t, evidence.Served, rt.t.evidence.Leak)
 
 	r = rt.report(5*time.Minute, observed(groupOf("app.leak", 12)))
@@ -153,7 +192,7 @@ func TestReportProof(t *testing.T) {
 	rt.answer = found{leakAbsent: true}
 	r = rt.report(10*time.Minute, observed(groupOf("app.leak", 12)))
 	assert.Empty(t, r.records)
-	assert.Empty(t, rt.t.leaked, "a 404 drops the last proof")
+	assert.Empty(t, rt.t.proven, "a 404 drops the proofs")
 	assert.Empty(t, rt.t.reported, "neither proven nor suspected: may be reported again")
 
 	rt.answer = found{leakErr: errors.New("read: connection reset by peer")}

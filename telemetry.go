@@ -12,19 +12,6 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
 
-// outcome is how a scrape, a fetch or a state operation ended, as the
-// telemetry's `outcome` attribute names it.
-type outcome uint8
-
-const (
-	outcomeSuccess   outcome = iota
-	outcomeFailure           // an error
-	outcomeAbsent            // the target answered 404
-	outcomeNone              // a restore found nothing saved
-	outcomeDiscarded         // a restore found a state not the target's own
-	numOutcomes
-)
-
 // The one mapping of each typed value to its attribute value.
 var (
 	fetchNames   = [numEvidenceKinds]string{evidenceDump: "dump", evidenceLeakProfile: "leak_profile", evidenceIndex: "index"}
@@ -35,11 +22,11 @@ var (
 	guardNames = [numCeilinged]string{evidenceDump: "dump_max_goroutines", evidenceLeakProfile: "leak_profile_max_goroutines"}
 )
 
-// totals is the receiver's health over its targets: what its own telemetry
-// reports.
+// totals is the receiver's health over its targets, or one target's: what
+// its own telemetry reports.
 type totals struct {
 	scrapesOK    int64
-	scrapeErrors map[metadata.AttributeErrorType]int64 // the failures, by cause
+	scrapeErrors [numErrorTypes]int64 // the failures, by cause
 	fetches      [numEvidenceKinds][numOutcomes]int64
 	skipped      [numCeilinged]int64
 	tracked      int64
@@ -48,35 +35,48 @@ type totals struct {
 	restores     [numOutcomes]int64 // success, failure, none, discarded
 }
 
-// add adds a target's health, and its tracked groups, to t.
-func (t *totals) add(h *health, tracked int) {
-	t.scrapesOK += h.scrapesOK
-	for et, n := range h.scrapeErrors {
-		t.scrapeErrors[et] += n
+// totalsOf is a target's health, and its tracked groups, as totals.
+func totalsOf(h *health, tracked int) totals {
+	t := totals{
+		scrapesOK: h.scrapesOK, scrapeErrors: h.scrapeErrors, fetches: h.fetches, skipped: h.evidenceSkipped,
+		tracked: int64(tracked), dropped: h.dropped,
 	}
-	for k := range h.fetches {
-		for o, n := range h.fetches[k] {
-			t.fetches[k][o] += n
+	t.saves[outcomeSuccess] = h.savesOK
+	t.saves[outcomeFailure] = h.stateErrors[stateWrite]
+	t.restores[outcomeSuccess] = h.restoresOK
+	t.restores[outcomeNone] = h.restoresNone
+	t.restores[outcomeFailure] = h.stateErrors[stateRead]
+	t.restores[outcomeDiscarded] = h.stateErrors[stateUnreadable]
+	return t
+}
+
+// add adds o to t.
+func (t *totals) add(o *totals) {
+	t.scrapesOK += o.scrapesOK
+	for i, n := range o.scrapeErrors {
+		t.scrapeErrors[i] += n
+	}
+	for k := range o.fetches {
+		for oc, n := range o.fetches[k] {
+			t.fetches[k][oc] += n
 		}
 	}
-	for k, n := range h.evidenceSkipped {
+	for k, n := range o.skipped {
 		t.skipped[k] += n
 	}
-	t.tracked += int64(tracked)
-	t.dropped += h.dropped
-	t.saves[outcomeSuccess] += h.savesOK
-	t.saves[outcomeFailure] += h.stateErrors[stateWrite]
-	t.restores[outcomeSuccess] += h.restoresOK
-	t.restores[outcomeNone] += h.restoresNone
-	t.restores[outcomeFailure] += h.stateErrors[stateRead]
-	t.restores[outcomeDiscarded] += h.stateErrors[stateUnreadable]
+	t.tracked += o.tracked
+	t.dropped += o.dropped
+	for oc := range o.saves {
+		t.saves[oc] += o.saves[oc]
+		t.restores[oc] += o.restores[oc]
+	}
 }
 
 // selfTelemetry reports the receiver's totals in the collector's own
-// telemetry. The totals are taken after each round of scrapes, when no
-// worker writes a target, and read by the instruments' callbacks when the
-// collector's telemetry collects: the targets are never read while they
-// are written.
+// telemetry. Each target's loop publishes the target's after each of its
+// scrapes, a copy taken while no other goroutine writes the target; the
+// instruments' callbacks sum them when the collector's telemetry collects.
+// No target is read while it is written.
 type selfTelemetry struct {
 	tb *metadata.TelemetryBuilder
 	// receiver is the receiver's id on every observation, as the
@@ -84,19 +84,16 @@ type selfTelemetry struct {
 	// receiver a discovered endpoint, each observing the same instruments.
 	receiver otelattribute.KeyValue
 
-	mu sync.Mutex
-	t  totals
+	mu      sync.Mutex
+	targets []totals
 }
 
-func newSelfTelemetry(id component.ID, set component.TelemetrySettings) (*selfTelemetry, error) {
+func newSelfTelemetry(id component.ID, set component.TelemetrySettings, targets int) (*selfTelemetry, error) {
 	tb, err := metadata.NewTelemetryBuilder(set)
 	if err != nil {
 		return nil, err
 	}
-	st := &selfTelemetry{
-		tb: tb, receiver: otelattribute.String("receiver", id.String()),
-		t: totals{scrapeErrors: map[metadata.AttributeErrorType]int64{}},
-	}
+	st := &selfTelemetry{tb: tb, receiver: otelattribute.String("receiver", id.String()), targets: make([]totals, targets)}
 	err = errors.Join(
 		tb.RegisterReceiverGoroutineScrapesCallback(st.observeScrapes),
 		tb.RegisterReceiverGoroutineEvidenceFetchesCallback(st.observeFetches),
@@ -112,25 +109,32 @@ func newSelfTelemetry(id component.ID, set component.TelemetrySettings) (*selfTe
 	return st, nil
 }
 
-// take replaces the totals with those of targets.
-func (st *selfTelemetry) take(targets []*target) {
-	t := totals{scrapeErrors: make(map[metadata.AttributeErrorType]int64, len(errorTypes))}
-	for _, tg := range targets {
-		t.add(&tg.health, tg.tracker.Len())
-	}
+// publish replaces target i's totals with its health h and tracked groups.
+func (st *selfTelemetry) publish(i int, h *health, tracked int) {
+	t := totalsOf(h, tracked)
 	st.mu.Lock()
-	st.t = t
+	st.targets[i] = t
 	st.mu.Unlock()
+}
+
+// sum returns the totals over the targets.
+func (st *selfTelemetry) sum() totals {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var t totals
+	for i := range st.targets {
+		t.add(&st.targets[i])
+	}
+	return t
 }
 
 func (st *selfTelemetry) shutdown() { st.tb.Shutdown() }
 
 func (st *selfTelemetry) observeScrapes(_ context.Context, o otelmetric.Int64Observer) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	o.Observe(st.t.scrapesOK, otelmetric.WithAttributes(st.receiver, otelattribute.String("outcome", outcomeNames[outcomeSuccess])))
+	t := st.sum()
+	o.Observe(t.scrapesOK, otelmetric.WithAttributes(st.receiver, otelattribute.String("outcome", outcomeNames[outcomeSuccess])))
 	for _, et := range errorTypes {
-		if n := st.t.scrapeErrors[et]; n > 0 {
+		if n := t.scrapeErrors[et]; n > 0 {
 			o.Observe(n, otelmetric.WithAttributes(st.receiver, otelattribute.String("outcome", outcomeNames[outcomeFailure]), otelattribute.String("error.type", et.String())))
 		}
 	}
@@ -138,11 +142,10 @@ func (st *selfTelemetry) observeScrapes(_ context.Context, o otelmetric.Int64Obs
 }
 
 func (st *selfTelemetry) observeFetches(_ context.Context, o otelmetric.Int64Observer) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	t := st.sum()
 	for k := range numEvidenceKinds {
 		for _, oc := range [...]outcome{outcomeSuccess, outcomeFailure, outcomeAbsent} {
-			if n := st.t.fetches[k][oc]; n > 0 {
+			if n := t.fetches[k][oc]; n > 0 {
 				o.Observe(n, otelmetric.WithAttributes(st.receiver, otelattribute.String("evidence", fetchNames[k]), otelattribute.String("outcome", outcomeNames[oc])))
 			}
 		}
@@ -151,9 +154,8 @@ func (st *selfTelemetry) observeFetches(_ context.Context, o otelmetric.Int64Obs
 }
 
 func (st *selfTelemetry) observeSkipped(_ context.Context, o otelmetric.Int64Observer) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for k, n := range st.t.skipped {
+	t := st.sum()
+	for k, n := range t.skipped {
 		if n > 0 {
 			o.Observe(n, otelmetric.WithAttributes(st.receiver, otelattribute.String("guard", guardNames[k])))
 		}
@@ -162,26 +164,23 @@ func (st *selfTelemetry) observeSkipped(_ context.Context, o otelmetric.Int64Obs
 }
 
 func (st *selfTelemetry) observeTracked(_ context.Context, o otelmetric.Int64Observer) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	o.Observe(st.t.tracked, otelmetric.WithAttributes(st.receiver))
+	t := st.sum()
+	o.Observe(t.tracked, otelmetric.WithAttributes(st.receiver))
 	return nil
 }
 
 func (st *selfTelemetry) observeDropped(_ context.Context, o otelmetric.Int64Observer) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	o.Observe(st.t.dropped, otelmetric.WithAttributes(st.receiver))
+	t := st.sum()
+	o.Observe(t.dropped, otelmetric.WithAttributes(st.receiver))
 	return nil
 }
 
 func (st *selfTelemetry) observeState(_ context.Context, o otelmetric.Int64Observer) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	t := st.sum()
 	for _, op := range [...]struct {
 		name   string
 		counts *[numOutcomes]int64
-	}{{"save", &st.t.saves}, {"restore", &st.t.restores}} {
+	}{{"save", &t.saves}, {"restore", &t.restores}} {
 		for oc, n := range op.counts {
 			if n > 0 {
 				o.Observe(n, otelmetric.WithAttributes(st.receiver, otelattribute.String("operation", op.name), otelattribute.String("outcome", outcomeNames[oc])))

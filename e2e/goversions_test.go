@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -147,4 +148,88 @@ func fanoutPoints(m pmetric.Metric, f func(signature string, dp pmetric.NumberDa
 		sig, _ := dp.Attributes().Get("goroutine.signature")
 		f(sig.Str(), dp)
 	}
+}
+
+// TestProofHoldsAcrossFetches reads a Go 1.27 target's leak profile every
+// two seconds while its fan-out leak grows to 100 goroutines and stays:
+// once the runtime proved the group, go.goroutine.group.leaked is there at
+// every later scrape and never falls, though the runtime's detection
+// varies from one fetch to the next (golang/go#79452), as the test's own
+// fetches of the profile show in its log.
+func TestProofHoldsAcrossFetches(t *testing.T) {
+	t.Parallel()
+	_, target := runTarget(t, buildTargetWith(t, go127), "127.0.0.1:0", "-patterns", "fanout", "-rate", "10", "-requests", "50")
+	addr, hits := countingProxy(t, target)
+	var s sink
+	otlp := httptest.NewServer(&s)
+	t.Cleanup(otlp.Close)
+	startCollector(t, otlp.URL, fmt.Sprintf(`
+    targets:
+      - endpoint: %s
+    leak_profile: true
+    leak_profile_interval: 2s
+    leak:
+      window: 30s`, addr))
+	require.Eventually(t, func() bool { return hits("/debug/pprof/goroutineleak") >= 12 }, 90*time.Second, 200*time.Millisecond)
+
+	var (
+		leaked []int64 // at each scrape, from the first that proved the group
+		counts []int64
+	)
+	for _, m := range s.snapshot() {
+		var n, c int64 = -1, 0
+		for i := range m.ResourceMetrics().Len() {
+			ms := m.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+			for j := range ms.Len() {
+				fanoutPoints(ms.At(j), func(_ string, dp pmetric.NumberDataPoint) {
+					switch ms.At(j).Name() {
+					case "go.goroutine.group.leaked":
+						n = dp.IntValue()
+					case "go.goroutine.group.count":
+						c = dp.IntValue()
+					}
+				})
+			}
+		}
+		if n < 0 && len(leaked) == 0 {
+			continue
+		}
+		leaked, counts = append(leaked, n), append(counts, c)
+	}
+	require.NotEmpty(t, leaked, "the fan-out leak never proven")
+	t.Logf("leaked at each scrape from the first proof: %v", leaked)
+	for i := 1; i < len(leaked); i++ {
+		assert.GreaterOrEqual(t, leaked[i], leaked[i-1], "scrape %d after the first proof: the proof fell or vanished (%v)", i, leaked)
+		assert.LessOrEqual(t, leaked[i], counts[i], "scrape %d: more proven than the group holds", i)
+	}
+	assert.Equal(t, int64(100), leaked[len(leaked)-1], "every goroutine of the settled leak proven")
+
+	// What the runtime itself answered, fetch by fetch.
+	var answers []int64
+	for range 5 {
+		answers = append(answers, fanoutLeaked(t, "http://"+target+"/debug/pprof/goroutineleak"))
+	}
+	t.Logf("the runtime's own proofs of the fan-out group, five fetches in a row: %v", answers)
+}
+
+// fanoutLeaked returns the goroutines of the fan-out workers' send that
+// the goroutineleak profile at u proves.
+func fanoutLeaked(t *testing.T, u string) int64 {
+	t.Helper()
+	resp, err := http.Get(u) //nolint:noctx // a loopback target, within the test's deadline
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	p, err := profile.Parse(resp.Body)
+	require.NoError(t, err)
+	var n int64
+	for _, s := range p.Sample {
+		for _, l := range s.Location {
+			for _, ln := range l.Line {
+				if ln.Function.Name == "main.fanoutWorker" {
+					n += s.Value[0]
+				}
+			}
+		}
+	}
+	return n
 }

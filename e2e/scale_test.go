@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,36 +87,46 @@ func recordFarm(tb testing.TB, stacks, goroutines int) []byte {
 }
 
 func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte) {
-	var targets strings.Builder
-	serve := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(profile) })
+	var (
+		targets strings.Builder
+		fetches spread
+	)
+	serve := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetches.add(time.Now())
+		_, _ = w.Write(profile)
+	})
 	for i := range n {
 		srv := httptest.NewServer(serve)
 		b.Cleanup(srv.Close)
 		fmt.Fprintf(&targets, "      - endpoint: %s\n        service_name: t%d\n", srv.URL, i)
 	}
 
-	// A scrape is complete when every target's up arrived for its timestamp.
+	// Each target has its own slot: a scrape of all n is complete when every
+	// target has delivered one more batch than at the last.
 	var (
-		mu     sync.Mutex
-		ups    = map[int64]int{}
-		downs  int
-		rounds = make(chan struct{}, 1024)
+		mu      sync.Mutex
+		batches = map[string]int{}
+		atLeast = map[int]int{} // batches delivered -> targets that delivered as many
+		downs   int
+		rounds  = make(chan struct{}, 1024)
 	)
 	s := sink{each: func(m pmetric.Metrics) {
 		mu.Lock()
 		defer mu.Unlock()
 		for i := range m.ResourceMetrics().Len() {
-			ms := m.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+			rm := m.ResourceMetrics().At(i)
+			name, _ := rm.Resource().Attributes().Get("service.name")
+			ms := rm.ScopeMetrics().At(0).Metrics()
 			for j := range ms.Len() {
 				if ms.At(j).Name() != "go.goroutine.scrape.up" {
 					continue
 				}
-				dp := ms.At(j).Gauge().DataPoints().At(0)
-				if dp.IntValue() != 1 {
+				if ms.At(j).Gauge().DataPoints().At(0).IntValue() != 1 {
 					downs++
 				}
-				ts := int64(dp.Timestamp())
-				if ups[ts]++; ups[ts] == n {
+				batches[name.Str()]++
+				k := batches[name.Str()]
+				if atLeast[k]++; atLeast[k] == n {
 					rounds <- struct{}{}
 				}
 			}
@@ -154,6 +165,7 @@ exporters:
 	wait()
 	wait()
 	cpu0 := cpuSeconds(b, pid)
+	fetches.reset()
 	for b.Loop() {
 		wait()
 	}
@@ -167,6 +179,10 @@ exporters:
 	mu.Lock()
 	require.Zero(b, downs, "targets down during the run")
 	mu.Unlock()
+	bins, busiest := fetches.over(interval, 10)
+	b.Logf("fetches of %d targets at %v, by tenth of the interval: %v; the busiest 100 ms held %d", n, interval, bins, busiest)
+	b.ReportMetric(float64(slices.Max(bins))/float64(max(slices.Min(bins), 1)), "fetch-spread-max/min")
+	b.ReportMetric(float64(busiest), "fetches-busiest-100ms")
 	b.ReportMetric(cpu, "cpu-s/scrape")
 	b.ReportMetric(cpu/interval.Seconds()*100, "%core")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
@@ -235,4 +251,40 @@ func heapAlloc(tb testing.TB, addr string) int64 {
 	}
 	tb.Fatal("no HeapAlloc in the heap profile")
 	return 0
+}
+
+// spread records when targets were fetched, to show how their slots spread
+// the fetches over the interval.
+type spread struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (sp *spread) add(t time.Time) {
+	sp.mu.Lock()
+	sp.at = append(sp.at, t)
+	sp.mu.Unlock()
+}
+
+func (sp *spread) reset() {
+	sp.mu.Lock()
+	sp.at = sp.at[:0]
+	sp.mu.Unlock()
+}
+
+// over returns the fetches by nth of interval they fell in, and the most in
+// any 100 ms.
+func (sp *spread) over(interval time.Duration, n int) (bins []int, busiest int) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	bins = make([]int, n)
+	windows := map[int64]int{}
+	for _, t := range sp.at {
+		phase := time.Duration(t.UnixNano() % int64(interval))
+		bins[int(phase*time.Duration(n)/interval)]++
+		w := t.UnixNano() / int64(100*time.Millisecond)
+		windows[w]++
+		busiest = max(busiest, windows[w])
+	}
+	return bins, busiest
 }

@@ -98,10 +98,11 @@ func TestSoak(t *testing.T) {
 
 	// What the checks need, summarized as batches arrive.
 	var (
-		perScrape = map[int64]map[string]int64{} // scrape -> service -> up
-		causes    = map[string]string{}          // healthy target -> its error counters
-		own       []int64                        // the collector's goroutines, scrape by scrape
-		suspected int                            // suspected groups of the collector
+		scrapes = map[string][]scrape{} // healthy target -> its scrapes
+
+		causes    = map[string]string{} // healthy target -> its error counters
+		own       []int64               // the collector's goroutines, scrape by scrape
+		suspected int                   // suspected groups of the collector
 	)
 	s := sink{each: func(m pmetric.Metrics) {
 		for i := range m.ResourceMetrics().Len() {
@@ -112,12 +113,9 @@ func TestSoak(t *testing.T) {
 				mt := ms.At(j)
 				switch mt.Name() {
 				case "go.goroutine.scrape.up":
-					dp := mt.Gauge().DataPoints().At(0)
-					ts := int64(dp.Timestamp())
-					if perScrape[ts] == nil {
-						perScrape[ts] = map[string]int64{}
+					if dp := mt.Gauge().DataPoints().At(0); strings.HasPrefix(name.Str(), "healthy-") {
+						scrapes[name.Str()] = append(scrapes[name.Str()], scrape{at: dp.Timestamp().AsTime(), up: dp.IntValue()})
 					}
-					perScrape[ts][name.Str()] = dp.IntValue()
 				case "go.goroutine.scrape.errors":
 					if strings.HasPrefix(name.Str(), "healthy-") {
 						var c []string
@@ -200,48 +198,49 @@ receivers:
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// No lost tick: every scrape that reached the sink holds every healthy
-	// target, up.
+	// No lost tick: every healthy target is scraped at each of its slots,
+	// up, whatever the other targets do; none waits a slot longer for
+	// them. Its first slot may come an interval after the start, and its
+	// last be under way when the run ends.
 	wantScrapes := int(duration/interval) - 2
-	assert.GreaterOrEqual(t, len(perScrape), wantScrapes, "scrapes lost")
-	var down, missing []string
-	// The round under way when the run ends is still being delivered, a
-	// target at a time: only the rounds before it must be whole.
-	var newest int64
-	for ts := range perScrape {
-		newest = max(newest, ts)
-	}
-	for ts, ups := range perScrape {
-		healthy := 0
-		for name, up := range ups {
-			if strings.HasPrefix(name, "healthy-") {
-				healthy++
-				if up != 1 {
-					down = append(down, fmt.Sprintf("%s at %d: %s", name, ts, causes[name]))
-				}
-			}
+	var down, lost []string
+	for name, ss := range scrapes {
+		if len(ss) < wantScrapes {
+			lost = append(lost, fmt.Sprintf("%s: %d scrapes of %d", name, len(ss), wantScrapes))
 		}
-		if want := targets - (targets+2)/3; healthy != want && ts != newest {
-			missing = append(missing, fmt.Sprintf("%d of %d at %d", healthy, want, ts))
+		for i, sc := range ss {
+			if sc.up != 1 {
+				down = append(down, fmt.Sprintf("%s at %v: %s", name, sc.at, causes[name]))
+			}
+			if gap := sc.at.Sub(ss[max(i-1, 0)].at); gap > interval+interval/2 {
+				lost = append(lost, fmt.Sprintf("%s: %v between scrapes at %v", name, gap, sc.at))
+			}
 		}
 	}
 	slices.Sort(down)
-	slices.Sort(missing)
+	slices.Sort(lost)
 	figures = append(figures,
 		fmt.Sprintf("healthy targets down: %d %v", len(down), down[:min(len(down), 5)]),
-		fmt.Sprintf("scrapes missing healthy targets: %d %v", len(missing), missing[:min(len(missing), 5)]))
+		fmt.Sprintf("healthy targets' slots lost: %d %v", len(lost), lost[:min(len(lost), 5)]))
+	assert.Len(t, scrapes, targets-(targets+2)/3, "every healthy target scraped")
 	assert.Empty(t, down, "healthy targets down")
-	assert.Empty(t, missing, "healthy targets missing from a scrape")
+	assert.Empty(t, lost, "healthy targets' slots lost")
 
 	// The collector's own goroutines: no group suspected, and no more at the
 	// end than after warm-up, but for connections that come and go.
 	require.NotEmpty(t, own)
 	ownMiddle, ownLast := means(own)
-	figures = append(figures, fmt.Sprintf("collector goroutines: %.0f on average in the middle third, %.0f in the last; %d scrapes of %d wanted; %d groups of the collector suspected",
-		ownMiddle, ownLast, len(perScrape), wantScrapes, suspected))
+	figures = append(figures, fmt.Sprintf("collector goroutines: %.0f on average in the middle third, %.0f in the last; %d groups of the collector suspected",
+		ownMiddle, ownLast, suspected))
 	t.Log(figures[len(figures)-1])
 	assert.Zero(t, suspected, "a goroutine group of the collector itself was suspected of leaking")
 	assert.LessOrEqual(t, ownLast, 1.10*ownMiddle, "the collector's goroutines grew")
+}
+
+// scrape is one scrape of a target as its batch told it.
+type scrape struct {
+	at time.Time
+	up int64
 }
 
 // means returns the means of the middle and last thirds of xs.

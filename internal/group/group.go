@@ -71,6 +71,16 @@ type Identity struct {
 	Origins []Origin
 }
 
+// Clone returns a copy of id that shares no memory with the Grouper that
+// worked it out: a Result's identities, label values and origins are the
+// Grouper's until its next call, while their strings are immutable.
+func (id *Identity) Clone() Identity {
+	c := *id
+	c.LabelValues = slices.Clone(id.LabelValues)
+	c.Origins = slices.Clone(id.Origins)
+	return c
+}
+
 // Group is the goroutines that share a signature and kept label values.
 type Group struct {
 	Key

@@ -652,7 +652,7 @@ type metricGoGoroutineGroupLeaked struct {
 // init fills go.goroutine.group.leaked metric with initial data.
 func (m *metricGoGoroutineGroupLeaked) init() {
 	m.data.SetName("go.goroutine.group.leaked")
-	m.data.SetDescription("Goroutines of the group that the target's runtime proved leaked: blocked on a channel, mutex or other primitive that no running goroutine can reach, as the /debug/pprof/goroutineleak profile reports them (targets built with GOEXPERIMENT=goroutineleakprofile on Go 1.26). Read every leak_profile_interval (or on suspicion, with `evidence: on_suspect`) and reported at each scrape as of the last read; the groups carry the signatures of go.goroutine.group.count, so the two join.")
+	m.data.SetDescription("Goroutines of the group that the target's runtime proved leaked: blocked on a channel, mutex or other primitive that no running goroutine can reach, as the /debug/pprof/goroutineleak profile reports them (Go 1.27, and Go 1.26 built with GOEXPERIMENT=goroutineleakprofile). Read every leak_profile_interval (or on suspicion, with `evidence: on_suspect`); a group stays proven at the most goroutines any read of the process proved while the scrapes still show them, however the runtime's next answers vary. The max_groups largest, the rest summed under the signature `other`; the groups carry the signatures of go.goroutine.group.count, so the two join.")
 	m.data.SetUnit("{goroutine}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)

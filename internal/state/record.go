@@ -135,17 +135,18 @@ func Decode(b []byte, maxBytes int) (Record, error) {
 	return r, nil
 }
 
-// MaxBytes is the most bytes a record of a target whose tracker follows
-// groups groups, over horizons horizons, with label keys of at most
-// labelBytes, can take: what Decode is given to refuse a larger one. A
-// window's saved form is at most 10 bytes of head, 8 of base and step, 3 a
-// code, 8 of open bucket and 6 of reading.
-func MaxBytes(groups, horizons, labelBytes int) int {
+// MaxBytes is the most bytes a record can take of a target whose tracker
+// follows groups groups, over horizons horizons, with label keys of at most
+// labelBytes, and that reports at most reported signatures: what Decode is
+// given to refuse a larger one, and what a receiver's bounds keep every
+// record it saves under. A window's saved form is at most 10 bytes of head,
+// 8 of base and step, 3 a code, 8 of open bucket and 6 of reading.
+func MaxBytes(groups, reported, horizons, labelBytes int) int {
 	const window = 10 + 8 + 3*29 + 8 + 6
 	series := horizons*window + 4
 	key := 10 + 8 + labelBytes
 	const head = headerBytes + 4*10 + 1 + 10 + 64 // and the tracker's own head
-	return head + (groups+1)*(series+key) + 8*groups
+	return head + (groups+1)*(series+key) + 8*reported
 }
 
 // AppendKey appends the saved form of a group key: its signature id, 8

@@ -65,6 +65,17 @@ func (s *Store) Save(ctx context.Context, key string, b []byte) error {
 	return s.client.Set(ctx, key, b)
 }
 
+// SaveAll writes each of records under the key of the same position, in
+// one batch: the storage makes one transaction of it, where a Save each
+// would make as many.
+func (s *Store) SaveAll(ctx context.Context, keys []string, records [][]byte) error {
+	ops := make([]*storage.Operation, len(keys))
+	for i, k := range keys {
+		ops[i] = storage.SetOperation(k, records[i])
+	}
+	return s.client.Batch(ctx, ops...)
+}
+
 // Delete removes the record under key.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.client.Delete(ctx, key)

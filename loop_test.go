@@ -2,6 +2,7 @@ package goroutinereceiver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,43 +23,114 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+	"github.com/goroutinewatch/goroutinereceiver/internal/state"
 )
 
-// TestScheduleNeverOverlaps runs rounds that outlast the interval: each
-// delays the next, none runs beside another, and stop waits for the one
-// under way.
-func TestScheduleNeverOverlaps(t *testing.T) {
-	var running, most, rounds atomic.Int32
-	sc := newSchedule(time.Millisecond, 0, func(context.Context) {
-		n := running.Add(1)
-		// Raise most to n unless another round raised it higher.
-		for m := most.Load(); n > m; m = most.Load() {
-			if most.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-		rounds.Add(1)
-		running.Add(-1)
-	})
-	sc.start(context.Background())
-	require.Eventually(t, func() bool { return rounds.Load() >= 3 }, 5*time.Second, time.Millisecond)
-	sc.stop()
-	after := rounds.Load()
-	assert.Equal(t, int32(1), most.Load(), "rounds overlapped")
-	assert.Zero(t, running.Load(), "stop returned with a round under way")
-	time.Sleep(20 * time.Millisecond)
-	assert.Equal(t, after, rounds.Load(), "a round after stop")
+// TestSlotNext: a slot's instants fall at its offset past each multiple of
+// the interval, on the wall clock.
+func TestSlotNext(t *testing.T) {
+	s := slot{interval: 10 * time.Second, offset: 3 * time.Second}
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		give, want time.Duration // past at
+	}{
+		{0, 3 * time.Second},
+		{3 * time.Second, 3 * time.Second},
+		{3*time.Second + 1, 13 * time.Second},
+		{9 * time.Second, 13 * time.Second},
+		{59 * time.Second, 63 * time.Second},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, at.Add(tt.want), s.next(at.Add(tt.give)), "at +%v", tt.give)
+	}
+	assert.Equal(t, time.Unix(-7, 0), s.next(time.Unix(-8, 0)), "before the epoch")
 }
 
-// TestScheduleStopsDuringDelay: a receiver shut down before its first
-// scrape never scrapes.
-func TestScheduleStopsDuringDelay(t *testing.T) {
-	var rounds atomic.Int32
-	sc := newSchedule(time.Millisecond, time.Hour, func(context.Context) { rounds.Add(1) })
-	sc.start(context.Background())
-	sc.stop()
-	assert.Zero(t, rounds.Load())
+// TestSlotsSpread: the slots of a thousand targets spread over the
+// interval: every tenth of it holds a tenth of them, give or take a third.
+func TestSlotsSpread(t *testing.T) {
+	const n, bins = 1000, 10
+	interval := 5 * time.Second
+	var counts [bins]int
+	for i := range n {
+		u, err := targetURL(fmt.Sprintf("10.0.%d.%d:6060", i/250, i%250+1))
+		require.NoError(t, err)
+		s := slotOf(state.Key(u.Redacted()), interval)
+		require.Less(t, s.offset, interval)
+		counts[s.offset*bins/interval]++
+	}
+	for b, c := range counts {
+		assert.InDelta(t, n/bins, c, n/bins/3, "tenth %d of the interval", b)
+	}
+}
+
+// TestLoopNeverOverlaps runs scrapes that outlast the interval several
+// times: none runs beside another, and the next starts at a slot after the
+// last ended, not at once for each slot it ran past.
+func TestLoopNeverOverlaps(t *testing.T) {
+	const long = 7 * time.Millisecond
+	var running, overlapped atomic.Int32
+	starts := make(chan time.Time, 100)
+	l := &loop{slot: slot{interval: 2 * time.Millisecond}, scrape: func(context.Context) {
+		if running.Add(1) > 1 {
+			overlapped.Add(1)
+		}
+		starts <- time.Now()
+		time.Sleep(long) // the scrape under test outlasts three slots
+		running.Add(-1)
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.run(ctx); close(done) }()
+	var at []time.Time
+	for len(at) < 5 {
+		at = append(at, <-starts)
+	}
+	cancel()
+	<-done
+	assert.Zero(t, overlapped.Load(), "scrapes overlapped")
+	assert.Zero(t, running.Load(), "run returned with a scrape under way")
+	for i := 1; i < len(at); i++ {
+		assert.GreaterOrEqual(t, at[i].Sub(at[i-1]), long, "scrape %d started before the last ended", i)
+	}
+}
+
+// TestLoopStops: a loop stopped before its first slot never scrapes, and one
+// stopped mid-scrape cancels it and returns once it has ended.
+func TestLoopStops(t *testing.T) {
+	var scrapes atomic.Int32
+	l := &loop{slot: slot{interval: time.Millisecond}, delay: time.Hour, scrape: func(context.Context) { scrapes.Add(1) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.run(ctx); close(done) }()
+	cancel()
+	<-done
+	assert.Zero(t, scrapes.Load(), "scraped during initial_delay")
+
+	started, ended := make(chan struct{}), make(chan struct{})
+	l = &loop{slot: slot{interval: time.Millisecond}, scrape: func(ctx context.Context) {
+		close(started)
+		<-ctx.Done() // a fetch that never answers, until the stop
+		close(ended)
+	}}
+	ctx, cancel = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() { l.run(ctx); close(done) }()
+	<-started
+	cancel()
+	<-done
+	select {
+	case <-ended:
+	default:
+		t.Fatal("run returned before the scrape under way ended")
+	}
+}
+
+// slotNow returns a slot of interval whose next instant is at once: a test
+// of the receiver through its factory scrapes without waiting for the
+// targets' own slots.
+func slotNow(interval time.Duration) slot {
+	return slot{interval: interval, offset: time.Duration(time.Now().Add(20*time.Millisecond).UnixNano() % int64(interval))}
 }
 
 // TestReceiverDeliversEachTarget runs the receiver as the collector does:
@@ -84,11 +156,15 @@ func TestReceiverDeliversEachTarget(t *testing.T) {
 	sink := new(consumertest.MetricsSink)
 	r, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
 	require.NoError(t, err)
+	sc := r.(*goroutineReceiver).scraper
+	for i := range sc.slots {
+		sc.slots[i] = slotNow(cfg.CollectionInterval)
+	}
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	require.Eventually(t, func() bool { return len(sink.AllMetrics()) == 3 }, 10*time.Second, 10*time.Millisecond)
 
-	// The receiver's health in the collector's own telemetry, once the
-	// round is over: two scrapes good and one refused, the index asked of
+	// The receiver's health in the collector's own telemetry, once each
+	// target is scraped: two scrapes good and one refused, the index asked of
 	// the two that answered (a server with no index page), the groups
 	// beyond max_groups, the groups tracked.
 	require.Eventually(t, func() bool {
@@ -129,7 +205,7 @@ func TestReceiverDeliversEachTarget(t *testing.T) {
 	}
 	assert.Equal(t, points, counted)
 	require.Equal(t, 1, logs.FilterMessage("Error scraping metrics").Len())
-	assert.Contains(t, logs.All()[0].ContextMap()["error"], "target "+gone.URL)
+	assert.Equal(t, gone.URL+defaultPath, logs.All()[0].ContextMap()["target"])
 }
 
 // selfMetric returns the points of one of the receiver's own metrics, keyed

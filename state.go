@@ -13,8 +13,12 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
-// keeping is where and when a target's state is saved, with `storage`.
-type keeping struct {
+// A target's state (its leak windows, suspicions, evidence times and
+// reports) is saved with `storage` and restored at the next start. saves is
+// where and when it is saved; the target's methods below decide when a save
+// is due, encode the state, and take the outcome of a save or a restore.
+// The loop and the scraper do the storage's I/O.
+type saves struct {
 	// key is the target's record in the storage.
 	key string
 	// every is how often the state is saved: once a bucket of the shortest
@@ -24,64 +28,61 @@ type keeping struct {
 	every, phase time.Duration
 	// slot is the period of the last save (or of the start).
 	slot int64
-	// maxBytes is the largest record the target's settings can write:
-	// a larger one read back is not the target's.
+	// maxBytes is the largest record the target's settings can write, and
+	// so the largest one read back that can be the target's.
 	maxBytes int
 	// failing is set while saves fail: the first failure is logged, the
 	// others only counted, and the next success logged again.
 	failing bool
 }
 
-func newKeeping(url string, leak *trend.Config, maxTracked, labels, maxStringBytes int) keeping {
-	k := keeping{
-		key:      state.Key(url),
-		every:    leak.Width(),
-		maxBytes: state.MaxBytes(maxTracked, len(leak.Horizons), labels*(maxStringBytes+10)),
+func newSaves(url string, leak *trend.Config, cfg *Config) saves {
+	s := saves{
+		key:   state.Key(url),
+		every: leak.Width(),
+		// The tracker follows at most max_tracked_groups groups, and the
+		// reports are those suspected (tracked) and those proven (at most
+		// max_groups).
+		maxBytes: state.MaxBytes(cfg.Leak.MaxTrackedGroups, cfg.Leak.MaxTrackedGroups+cfg.MaxGroups,
+			len(leak.Horizons), len(cfg.Labels)*(cfg.MaxStringBytes+10)),
 	}
 	h := fnv.New64a()
-	_, _ = h.Write([]byte(k.key))
-	k.phase = time.Duration(h.Sum64() % uint64(k.every))
-	return k
+	_, _ = h.Write([]byte(s.key))
+	s.phase = time.Duration(h.Sum64() % uint64(s.every))
+	return s
 }
 
 // slotAt is the period of the target's saves that at falls in.
-func (k *keeping) slotAt(at time.Time) int64 {
-	return (at.UnixNano() - int64(k.phase)) / int64(k.every)
+func (s *saves) slotAt(at time.Time) int64 {
+	return (at.UnixNano() - int64(s.phase)) / int64(s.every)
 }
 
-// saver writes a target's state: encode appends the record to the buffer
-// the saver owns, and the saver stores it, returning its size.
-type saver func(encode func([]byte) []byte) (int, error)
-
-// keepState saves the target's state when a new period of its saves has
-// begun since the last, with save (nil without `storage`).
-func (t *target) keepState(at time.Time, save saver) {
-	if save == nil {
-		return
+// saveDue reports whether a new period of the target's saves has begun
+// since the last save, and marks it saved: the caller saves the state now.
+func (t *target) saveDue(at time.Time) bool {
+	slot := t.saves.slotAt(at)
+	if slot == t.saves.slot {
+		return false
 	}
-	slot := t.keep.slotAt(at)
-	if slot == t.keep.slot {
-		return
-	}
-	t.keep.slot = slot
-	t.saved(save(func(dst []byte) []byte { return t.appendState(dst, at) }))
+	t.saves.slot = slot
+	return true
 }
 
-// saved applies the outcome of a save.
+// saved applies the outcome of a save of n bytes.
 func (t *target) saved(n int, err error) {
 	if err != nil {
 		t.health.stateErrors[stateWrite]++
-		if !t.keep.failing {
+		if !t.saves.failing {
 			t.logger.Warn("saving the target's leak state failed; it is kept in memory, and saved again at the next bucket",
 				zap.String("target", t.resource.url), zap.Error(err))
 		}
-		t.keep.failing = true
+		t.saves.failing = true
 		return
 	}
-	if t.keep.failing {
+	if t.saves.failing {
 		t.logger.Info("the target's leak state is saved again", zap.String("target", t.resource.url))
 	}
-	t.keep.failing = false
+	t.saves.failing = false
 	t.health.savesOK++
 	t.health.savedBytes = int64(n)
 }
@@ -96,13 +97,13 @@ func (t *target) appendState(dst []byte, at time.Time) []byte {
 	return rec.AppendTo(dst, func(b []byte) []byte { return t.tracker.AppendTo(b, state.AppendKey) })
 }
 
-// restored applies what the storage held for the target at the start, at:
+// restore applies what the storage held for the target at the start, at:
 // b is its record (nil when there is none) and err the storage's failure
 // to read it. It reports whether the record is to be deleted: one that is
 // not the target's own is discarded, logged once and counted, and the
 // target starts afresh, as without storage.
-func (t *target) restored(at time.Time, b []byte, err error) (discard bool) {
-	t.keep.slot = t.keep.slotAt(at)
+func (t *target) restore(at time.Time, b []byte, err error) (discard bool) {
+	t.saves.slot = t.saves.slotAt(at)
 	switch {
 	case err != nil:
 		t.health.stateErrors[stateRead]++
@@ -113,7 +114,8 @@ func (t *target) restored(at time.Time, b []byte, err error) (discard bool) {
 		t.health.restoresNone++
 		return false
 	}
-	if err := t.restore(b); err != nil {
+	if err := t.decodeState(b); err != nil {
+		t.forgetState()
 		t.health.stateErrors[stateUnreadable]++
 		t.logger.Warn("discarding the target's saved leak state; starting afresh",
 			zap.String("target", t.resource.url), zap.Error(err))
@@ -125,15 +127,15 @@ func (t *target) restored(at time.Time, b []byte, err error) (discard bool) {
 	return false
 }
 
-// keptInMemory counts a storage that failed to open: the target starts
+// storageFailed counts a storage that failed to open: the target starts
 // afresh and its state is not saved until the collector restarts. The
 // receiver logs it once, for every target.
-func (t *target) keptInMemory() { t.health.stateErrors[stateRead]++ }
+func (t *target) storageFailed() { t.health.stateErrors[stateRead]++ }
 
-// restore replaces the target's state with its record b, or leaves it as
-// new and says why b is not one.
-func (t *target) restore(b []byte) error {
-	rec, err := state.Decode(b, t.keep.maxBytes)
+// decodeState replaces the target's state with its record b, or says why b
+// is not one.
+func (t *target) decodeState(b []byte) error {
+	rec, err := state.Decode(b, t.saves.maxBytes)
 	if err != nil {
 		return err
 	}

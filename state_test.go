@@ -3,11 +3,15 @@ package goroutinereceiver
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
@@ -15,30 +19,25 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
-// saves is a saver that keeps what it is given, failing while fail is set.
-type saves struct {
+// savedStates keeps what a target saves, failing while fail is set.
+type savedStates struct {
 	at   []time.Time
 	last []byte
 	fail bool
-	now  time.Time
 }
 
-func (s *saves) saver() saver {
-	return func(encode func([]byte) []byte) (int, error) {
-		b := encode(nil)
-		if s.fail {
-			return len(b), errors.New("database not open")
-		}
-		s.at, s.last = append(s.at, s.now), b
-		return len(b), nil
+func (s *savedStates) save(at time.Time, b []byte) (int, error) {
+	if s.fail {
+		return len(b), errors.New("database not open")
 	}
+	s.at, s.last = append(s.at, at), b
+	return len(b), nil
 }
 
 // leaking reports the scrape at i of a target whose app.leak group grows
 // by 4 at each 15-second scrape beside a pool of 50.
-func leaking(rt *reportTest, sv *saves, i int) result {
+func leaking(rt *reportTest, i int) result {
 	at := time.Duration(i) * 15 * time.Second
-	sv.now = t0.Add(at)
 	return rt.report(at, observed(groupOf("app.pool", 50), groupOf("app.leak", int64(1+4*i))))
 }
 
@@ -47,21 +46,21 @@ func leaking(rt *reportTest, sv *saves, i int) result {
 // counted at each save, logged once, and its recovery logged.
 func TestKeepStateTimeline(t *testing.T) {
 	rt := newReportTest(t, evidence.Policy{})
-	sv := &saves{}
-	rt.save = sv.saver()
-	rt.t.restored(t0, nil, nil)
-	every := rt.t.keep.every
+	sv := &savedStates{}
+	rt.save = sv.save
+	rt.t.restore(t0, nil, nil)
+	every := rt.t.saves.every
 	require.Equal(t, time.Minute, every, "the 30m horizon's buckets")
 
-	periods := map[int64]bool{rt.t.keep.slotAt(t0): true}
+	periods := map[int64]bool{rt.t.saves.slotAt(t0): true}
 	for i := range 4 * 10 { // ten minutes
-		leaking(rt, sv, i)
-		periods[rt.t.keep.slotAt(sv.now)] = true
+		leaking(rt, i)
+		periods[rt.t.saves.slotAt(t0.Add(time.Duration(i)*15*time.Second))] = true
 	}
 	require.Len(t, sv.at, len(periods)-1, "a save a period begun since the start")
 	require.GreaterOrEqual(t, len(sv.at), 9)
 	for i, at := range sv.at {
-		assert.NotEqual(t, rt.t.keep.slotAt(at.Add(-15*time.Second)), rt.t.keep.slotAt(at), "save %d at the first scrape past the target's phase", i)
+		assert.NotEqual(t, rt.t.saves.slotAt(at.Add(-15*time.Second)), rt.t.saves.slotAt(at), "save %d at the first scrape past the target's phase", i)
 		if i > 0 {
 			assert.Equal(t, every, at.Sub(sv.at[i-1]), "save %d a bucket after the last", i)
 		}
@@ -70,13 +69,13 @@ func TestKeepStateTimeline(t *testing.T) {
 
 	sv.fail = true
 	for i := 40; i < 40+4*3; i++ {
-		leaking(rt, sv, i)
+		leaking(rt, i)
 	}
 	assert.Equal(t, int64(3), rt.t.health.stateErrors[stateWrite], "a failure a save")
 	assert.Equal(t, 1, rt.logs.FilterMessageSnippet("saving the target's leak state failed").Len(), "logged once")
 	sv.fail = false
 	for i := 52; i < 52+4; i++ {
-		leaking(rt, sv, i)
+		leaking(rt, i)
 	}
 	assert.Equal(t, 1, rt.logs.FilterMessageSnippet("leak state is saved again").Len())
 	assert.Len(t, sv.at, len(periods))
@@ -90,39 +89,38 @@ func TestRestoreContinues(t *testing.T) {
 	policy := evidence.Policy{OnSuspect: true, Interval: 10 * time.Minute, LeakProfile: true, LeakInterval: 5 * time.Minute}
 	before, after := newReportTest(t, policy), newReportTest(t, policy)
 	before.answer = found{leakAbsent: true}
-	sv := &saves{}
-	before.save = sv.saver()
-	before.t.restored(t0, nil, nil)
+	sv := &savedStates{}
+	before.save = sv.save
+	before.t.restore(t0, nil, nil)
 	var records []record
 	i := 0
 	for ; len(records) == 0 && i < 4*30; i++ {
-		records = append(records, leaking(before, sv, i).records...)
+		records = append(records, leaking(before, i).records...)
 	}
 	require.Len(t, records, 1, "suspected, and reported")
 	require.NotEmpty(t, before.asked)
 
 	// The collector stops: a save at shutdown, and a start a scrape later.
 	saved := before.t.appendState(nil, t0.Add(time.Duration(i)*15*time.Second))
-	assert.False(t, after.t.restored(t0.Add(time.Duration(i)*15*time.Second), saved, nil))
+	assert.False(t, after.t.restore(t0.Add(time.Duration(i)*15*time.Second), saved, nil))
 	assert.Equal(t, before.t.evidence, after.t.evidence)
 	assert.Equal(t, before.t.reported, after.t.reported)
 	assert.Equal(t, before.t.suspected, after.t.suspected)
 
-	r := leaking(after, sv, i+1)
-	assert.True(t, r.estimates[1].Suspected, "suspected from the first scrape after the restart")
+	r := leaking(after, i+1)
+	assert.True(t, reported(t, r, "app.leak").estimate.Suspected, "suspected from the first scrape after the restart")
 	assert.Empty(t, r.records, "reported once, before the restart")
 	assert.Empty(t, after.asked, "the evidence of the suspicion was fetched before the restart")
 	assert.Equal(t, evidence.Absent, after.t.evidence.Leak)
 }
 
-// TestRestoredRefuses starts targets from what is not their state: each is
+// TestRestoreRefuses starts targets from what is not their state: each is
 // discarded (but for a storage that fails to read), logged once naming the
 // target, counted, and the target starts afresh and scrapes on.
-func TestRestoredRefuses(t *testing.T) {
+func TestRestoreRefuses(t *testing.T) {
 	rt := newReportTest(t, evidence.Policy{})
-	sv := &saves{}
 	for i := range 4 * 20 {
-		leaking(rt, sv, i)
+		leaking(rt, i)
 	}
 	good := rt.t.appendState(nil, t0.Add(20*time.Minute))
 	future := bytes.Clone(good)
@@ -131,7 +129,7 @@ func TestRestoredRefuses(t *testing.T) {
 	other := newReportTest(t, evidence.Policy{})
 	other.t.tracker = trend.NewTracker(&trend.Config{Horizons: trend.Horizons([]time.Duration{time.Hour}, 0.1, 10), Z: 2.326}, 10, group.Key.Compare)
 	for i := range 4 * 40 {
-		leaking(other, sv, i)
+		leaking(other, i)
 	}
 	foreign := other.t.appendState(nil, t0.Add(40*time.Minute))
 
@@ -152,16 +150,80 @@ func TestRestoredRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fresh := newReportTest(t, evidence.Policy{})
-			assert.Equal(t, tt.wantDiscard, fresh.t.restored(t0.Add(21*time.Minute), tt.give, tt.err))
+			assert.Equal(t, tt.wantDiscard, fresh.t.restore(t0.Add(21*time.Minute), tt.give, tt.err))
 			assert.Equal(t, int64(1), fresh.t.health.stateErrors[tt.want])
 			logged := fresh.logs.FilterMessageSnippet(tt.wantLog)
 			require.Equal(t, 1, logged.Len())
 			assert.Equal(t, rt.t.resource.url, logged.All()[0].ContextMap()["target"])
 			assert.Zero(t, fresh.t.tracker.Len(), "started afresh")
 			assert.Equal(t, evidence.State{}, fresh.t.evidence)
-			r := leaking(fresh, sv, 4*21)
+			r := leaking(fresh, 4*21)
 			require.NoError(t, r.err)
-			assert.False(t, r.estimates[1].Ready, "no window carried over")
+			assert.False(t, reported(t, r, "app.leak").estimate.Ready, "no window carried over")
 		})
+	}
+}
+
+// TestSavedIsRestored: whatever a target saves, a target of the same
+// settings restores, over random settings and histories that push every
+// bound the record is sized by: as many groups as may be tracked, label
+// values of max_string_bytes, as many proofs as max_groups keeps, each
+// scrape's proofs new. Before, the reports of proven groups were not
+// budgeted, and a target could save a record its restore refused.
+func TestSavedIsRestored(t *testing.T) {
+	for seed := range 30 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 21))
+		cfg := createDefaultConfig()
+		cfg.MaxGroups = 1 + rng.IntN(20)
+		cfg.Leak.MaxTrackedGroups = cfg.MaxGroups + rng.IntN(40)
+		cfg.Labels = []string{"a", "b", "c"}[:rng.IntN(4)]
+		cfg.MaxStringBytes = 1 + rng.IntN(64)
+		target := func() *target {
+			u, err := targetURL("10.0.0.7:6060")
+			require.NoError(t, err)
+			leak := &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
+			return newTarget(u, "app", cfg, leak, zap.NewNop())
+		}
+		saved := target()
+		value := func() string {
+			b := make([]byte, rng.IntN(cfg.MaxStringBytes+1))
+			for i := range b {
+				b[i] = byte(rng.IntN(256))
+			}
+			return string(b)
+		}
+		labelled := func(id int) group.Group {
+			g := groupOf(fmt.Sprintf("app.f%d", id), int64(1+rng.IntN(100)))
+			var key strings.Builder
+			for range cfg.Labels {
+				v := value()
+				fmt.Fprintf(&key, "%d:%s", len(v), v)
+			}
+			g.Labels = key.String()
+			return g
+		}
+		policy := evidence.Policy{LeakProfile: true, LeakInterval: time.Minute}
+		var sc scratch
+		for step := range 5 + rng.IntN(40) {
+			at := t0.Add(time.Duration(step) * time.Minute)
+			var groups []group.Group
+			for i := range rng.IntN(2*cfg.Leak.MaxTrackedGroups + 1) {
+				groups = append(groups, labelled(i))
+			}
+			var f found
+			for i := range rng.IntN(3*cfg.MaxGroups + 1) {
+				g := labelled(1000*step + i)
+				f.leak = append(f.leak, provenGroup{key: g.Key, id: *g.Identity, count: g.Count, stack: g.Stack})
+				groups = append(groups, g)
+			}
+			var r result
+			o := observed(groups...)
+			p := saved.observe(at, &o, policy, &sc, &r)
+			saved.apply(at, p, &f, &r)
+		}
+		b := saved.appendState(nil, t0.Add(time.Hour))
+		restored := target()
+		require.NoError(t, restored.decodeState(b), "seed %d: %d bytes of at most %d, %d groups, %d reports", seed, len(b), saved.saves.maxBytes, saved.tracker.Len(), len(saved.reported))
+		assert.Equal(t, b, restored.appendState(nil, t0.Add(time.Hour)), "seed %d: restored as saved", seed)
 	}
 }
