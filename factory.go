@@ -96,7 +96,7 @@ func (r *goroutineReceiver) Start(ctx context.Context, host component.Host) erro
 	return nil
 }
 
-// Shutdown stops the loops, cancelling the scrapes under way (a hung target
+// Shutdown stops the loops, canceling the scrapes under way (a hung target
 // would hold its loop until its deadline), and saves the targets' state.
 func (r *goroutineReceiver) Shutdown(ctx context.Context) error {
 	r.mu.Lock()

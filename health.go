@@ -17,10 +17,6 @@ import (
 // target's error so that the receiver and the other targets go on.
 var errPanic = errors.New("internal error")
 
-// errStopped reports a fetch that the receiver's shutdown cut short: no
-// answer, and no failure of the target's.
-var errStopped = errors.New("the receiver is shutting down")
-
 // forgetAfter is how many failed scrapes in a row free a target's leak
 // windows: a target that went away must not hold memory, and one that comes
 // back after that long starts afresh anyway.

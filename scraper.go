@@ -63,7 +63,7 @@ type scraper struct {
 	// store keeps the targets' state across restarts; nil without
 	// `storage`.
 	store *state.Store
-	// stop ends the loops, cancelling the scrapes under way; running waits
+	// stop ends the loops, canceling the scrapes under way; running waits
 	// for them.
 	stop    context.CancelFunc
 	running sync.WaitGroup
@@ -249,7 +249,7 @@ func (s *scraper) restore(ctx context.Context, host component.Host, id component
 // thousand targets of a thousand groups hold 300 MB of records.
 const finalSaveBytes = 8 << 20
 
-// shutdown stops the loops, cancelling the scrapes under way, and waits for
+// shutdown stops the loops, canceling the scrapes under way, and waits for
 // them; then what each target learned since its last save is saved, so
 // that a restart loses nothing, in a few batches rather than a write a
 // target.

@@ -108,7 +108,7 @@ func TestRestoreContinues(t *testing.T) {
 	assert.Equal(t, before.t.suspected, after.t.suspected)
 
 	r := leaking(after, i+1)
-	assert.True(t, reported(t, r, "app.leak").estimate.Suspected, "suspected from the first scrape after the restart")
+	assert.True(t, leakReported(t, r).estimate.Suspected, "suspected from the first scrape after the restart")
 	assert.Empty(t, r.records, "reported once, before the restart")
 	assert.Empty(t, after.asked, "the evidence of the suspicion was fetched before the restart")
 	assert.Equal(t, evidence.Absent, after.t.evidence.Leak)
@@ -159,7 +159,7 @@ func TestRestoreRefuses(t *testing.T) {
 			assert.Equal(t, evidence.State{}, fresh.t.evidence)
 			r := leaking(fresh, 4*21)
 			require.NoError(t, r.err)
-			assert.False(t, reported(t, r, "app.leak").estimate.Ready, "no window carried over")
+			assert.False(t, leakReported(t, r).estimate.Ready, "no window carried over")
 		})
 	}
 }
@@ -192,7 +192,7 @@ func TestSavedIsRestored(t *testing.T) {
 			}
 			return string(b)
 		}
-		labelled := func(id int) group.Group {
+		labeled := func(id int) group.Group {
 			g := groupOf(fmt.Sprintf("app.f%d", id), int64(1+rng.IntN(100)))
 			var key strings.Builder
 			for range cfg.Labels {
@@ -208,11 +208,11 @@ func TestSavedIsRestored(t *testing.T) {
 			at := t0.Add(time.Duration(step) * time.Minute)
 			var groups []group.Group
 			for i := range rng.IntN(2*cfg.Leak.MaxTrackedGroups + 1) {
-				groups = append(groups, labelled(i))
+				groups = append(groups, labeled(i))
 			}
 			var f found
 			for i := range rng.IntN(3*cfg.MaxGroups + 1) {
-				g := labelled(1000*step + i)
+				g := labeled(1000*step + i)
 				f.leak = append(f.leak, provenGroup{key: g.Key, id: *g.Identity, count: g.Count, stack: g.Stack})
 				groups = append(groups, g)
 			}

@@ -67,15 +67,16 @@ func (rt *reportTest) report(at time.Duration, o observation) result {
 	return r
 }
 
-// reported returns the group of r stuck in fn, failing when r reports none.
-func reported(t *testing.T, r result, fn string) reportedGroup {
+// leakReported returns the group of r stuck in app.leak, failing when r
+// reports none.
+func leakReported(t *testing.T, r result) reportedGroup {
 	t.Helper()
 	for _, g := range r.groups {
-		if g.id.Stuck.Function == fn {
+		if g.id.Stuck.Function == "app.leak" {
 			return g
 		}
 	}
-	t.Fatalf("no group of %s reported", fn)
+	t.Fatal("no group of app.leak reported")
 	return reportedGroup{}
 }
 
@@ -129,7 +130,7 @@ func TestReportTimeline(t *testing.T) {
 		r := rt.report(at, observed(groupOf("app.pool", 50), groupOf("app.leak", int64(1+4*i))))
 		require.NoError(t, r.err)
 		records = append(records, r.records...)
-		if suspectedAt < 0 && reported(t, r, "app.leak").estimate.Suspected {
+		if suspectedAt < 0 && leakReported(t, r).estimate.Suspected {
 			suspectedAt = at
 			assert.Equal(t, []evidence.Fetch{{Dump: true, Leak: true}}, rt.asked, "evidence fetched on the scrape that suspects")
 			assert.Equal(t, []string{"app.leak", "app.pool"}, stuckIn(r), "largest first")
@@ -165,7 +166,7 @@ func TestReportTimeline(t *testing.T) {
 
 	// Back: no estimate until the window fills again, the flag cleared.
 	r := rt.report(at, observed(groupOf("app.leak", 1)))
-	assert.False(t, reported(t, r, "app.leak").estimate.Ready)
+	assert.False(t, leakReported(t, r).estimate.Ready)
 	assert.Zero(t, rt.t.health.failures)
 }
 

@@ -218,7 +218,7 @@ func fanoutLeaked(t *testing.T, u string) int64 {
 	t.Helper()
 	resp, err := http.Get(u) //nolint:noctx // a loopback target, within the test's deadline
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	p, err := profile.Parse(resp.Body)
 	require.NoError(t, err)
 	var n int64
