@@ -183,8 +183,7 @@ func BenchmarkRestoreTargets(b *testing.B) {
 					b.Fatal("not restored")
 				}
 				b.StopTimer()
-				require.NoError(b, s.store.Close(context.Background()))
-				s.stop()
+				require.NoError(b, s.shutdown(context.Background()))
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/start")

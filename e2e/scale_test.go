@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,11 @@ import (
 // process from outside: CPU seconds per scrape of all N targets, peak RSS,
 // and live heap after a GC (read from its own pprof endpoint). One op is one
 // scrape of every target; the metrics are exported over OTLP to this test,
-// which counts that each scrape held every target, up.
+// which counts that each scrape held every target, up. Beside it, in the
+// same run and against the same targets, e2e/naivescraper (fetch,
+// profile.Parse, a map by function names) is measured the same way: the
+// collector's CPU per target-scrape against the naive scraper's is the
+// ratio the performance goals are stated in.
 //
 // The sizes, the distinct stacks per target and the interval come from the
 // environment, so that CI runs a small case and BENCHMARKS.md the full
@@ -39,6 +44,7 @@ import (
 //	  OTELCOL_BIN=$PWD/_build/otelcol-goroutine \
 //	  go test -tags e2e -run '^$' -bench CollectorScale -benchtime 4x -timeout 2h ./e2e
 //	SCALE_HEAP_PROFILE=heap.pb.gz ... (also writes the live heap's profile)
+//	SCALE_CPU_PROFILE=cpu.pb.gz ... (and a CPU profile of the measured scrapes, 30 s at most)
 //	SCALE_TARGETS=500 SCALE_STACKS=100,1000,10000 SCALE_INTERVAL=15s ... (the same)
 func BenchmarkCollectorScale(b *testing.B) {
 	sizes := envInts(b, "SCALE_TARGETS", 200)
@@ -47,11 +53,12 @@ func BenchmarkCollectorScale(b *testing.B) {
 	if d, err := time.ParseDuration(os.Getenv("SCALE_INTERVAL")); err == nil {
 		interval = d
 	}
+	naive := buildNaive(b)
 	for _, s := range stacks {
 		profile := recordFarm(b, s, max(s, 10000))
 		for _, n := range sizes {
 			b.Run(fmt.Sprintf("targets=%d/stacks=%d", n, s), func(b *testing.B) {
-				scaleRun(b, n, interval, profile)
+				scaleRun(b, n, interval, profile, naive)
 			})
 		}
 	}
@@ -86,19 +93,23 @@ func recordFarm(tb testing.TB, stacks, goroutines int) []byte {
 	return body
 }
 
-func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte) {
+func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte, naiveBin string) {
 	var (
 		targets strings.Builder
+		urls    strings.Builder
 		fetches spread
 	)
-	serve := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fetches.add(time.Now())
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.UserAgent() != naiveAgent {
+			fetches.add(time.Now())
+		}
 		_, _ = w.Write(profile)
 	})
 	for i := range n {
 		srv := httptest.NewServer(serve)
 		b.Cleanup(srv.Close)
 		fmt.Fprintf(&targets, "      - endpoint: %s\n        service_name: t%d\n", srv.URL, i)
+		fmt.Fprintf(&urls, "%s/debug/pprof/goroutine\n", srv.URL)
 	}
 
 	// Each target has its own slot: a scrape of all n is complete when every
@@ -152,6 +163,7 @@ exporters:
     timeout: 60s
 `, pprofAddr, targets.String(), interval, interval*4/5)))
 	pid := cmd.Process.Pid
+	naive := startNaive(b, naiveBin, urls.String(), interval)
 
 	wait := func() {
 		select {
@@ -164,12 +176,20 @@ exporters:
 	// and windows.
 	wait()
 	wait()
-	cpu0 := cpuSeconds(b, pid)
+	cpu0, naiveCPU0, naiveRounds0 := cpuSeconds(b, pid), cpuSeconds(b, naive.pid), naive.rounds.Load()
 	fetches.reset()
+	var profiling func()
+	if out := os.Getenv("SCALE_CPU_PROFILE"); out != "" {
+		profiling = saveCPUProfile(b, pprofAddr, out, min(30*time.Second, 4*interval))
+	}
 	for b.Loop() {
 		wait()
 	}
 	cpu := (cpuSeconds(b, pid) - cpu0) / float64(b.N)
+	naiveCPU, naiveRounds := cpuSeconds(b, naive.pid)-naiveCPU0, naive.rounds.Load()-naiveRounds0
+	if profiling != nil {
+		profiling()
+	}
 	heap := heapAlloc(b, pprofAddr)
 	if out := os.Getenv("SCALE_HEAP_PROFILE"); out != "" {
 		saveHeapProfile(b, pprofAddr, out)
@@ -184,6 +204,13 @@ exporters:
 	b.ReportMetric(float64(slices.Max(bins))/float64(max(slices.Min(bins), 1)), "fetch-spread-max/min")
 	b.ReportMetric(float64(busiest), "fetches-busiest-100ms")
 	b.ReportMetric(cpu, "cpu-s/scrape")
+	b.ReportMetric(cpu/float64(n)*1000, "cpu-ms/target-scrape")
+	if naiveRounds > 0 {
+		naivePer := naiveCPU / float64(naiveRounds) / float64(n)
+		b.Logf("the naive scraper: %d rounds, %.2f ms of CPU a target-scrape; the collector %.2f ms", naiveRounds, naivePer*1000, cpu/float64(n)*1000)
+		b.ReportMetric(naivePer*1000, "naive-cpu-ms/target-scrape")
+		b.ReportMetric(cpu/float64(n)/naivePer, "cpu-vs-naive")
+	}
 	b.ReportMetric(cpu/interval.Seconds()*100, "%core")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
@@ -287,4 +314,82 @@ func (sp *spread) over(interval time.Duration, n int) (bins []int, busiest int) 
 		busiest = max(busiest, windows[w])
 	}
 	return bins, busiest
+}
+
+// naiveAgent is the User-Agent of e2e/naivescraper, whose fetches the
+// spread of the collector's leaves out.
+const naiveAgent = "naivescraper"
+
+// buildNaive builds e2e/naivescraper.
+func buildNaive(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), "naivescraper")
+	build := exec.Command("go", "build", "-o", bin, "./e2e/naivescraper")
+	build.Dir = repoRoot(tb)
+	out, err := build.CombinedOutput()
+	require.NoError(tb, err, "%s", out)
+	return bin
+}
+
+// naiveRun is a running naive scraper: its pid, and the rounds of every
+// target it has completed.
+type naiveRun struct {
+	pid    int
+	rounds *atomic.Int64
+}
+
+// startNaive starts the naive scraper on the targets of urls (one a line)
+// at interval, until the benchmark ends.
+func startNaive(tb testing.TB, bin, urls string, interval time.Duration) naiveRun {
+	tb.Helper()
+	list := filepath.Join(tb.TempDir(), "targets.txt")
+	require.NoError(tb, os.WriteFile(list, []byte(urls), 0o600))
+	cmd := exec.Command(bin, "-targets", list, "-interval", interval.String())
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(tb, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(tb, cmd.Start())
+	run := naiveRun{pid: cmd.Process.Pid, rounds: new(atomic.Int64)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() {
+			if strings.HasPrefix(lines.Text(), "round ") {
+				run.rounds.Add(1)
+			}
+		}
+	}()
+	tb.Cleanup(func() {
+		stop(tb, cmd)
+		<-done
+	})
+	return run
+}
+
+// saveCPUProfile starts a CPU profile of the collector through its pprof
+// extension at addr, of d at most, and returns a function that waits for it
+// and writes it to path.
+func saveCPUProfile(tb testing.TB, addr, path string, d time.Duration) func() {
+	tb.Helper()
+	type answer struct {
+		body []byte
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))) //nolint:noctx // loopback, bounded by seconds
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, err := io.ReadAll(resp.Body)
+		got <- answer{b, err}
+	}()
+	return func() {
+		a := <-got
+		require.NoError(tb, a.err)
+		require.NoError(tb, os.WriteFile(path, a.body, 0o600))
+	}
 }
