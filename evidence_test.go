@@ -522,9 +522,9 @@ func TestDumpModeBadTargets(t *testing.T) {
 	}
 }
 
-// relabelled returns the gzip-compressed profile b with every value of the
+// relabeled returns the gzip-compressed profile b with every value of the
 // label key prefixed: the same process, told apart by its labels.
-func relabelled(t *testing.T, b []byte, key, prefix string) []byte {
+func relabeled(t *testing.T, b []byte, key, prefix string) []byte {
 	t.Helper()
 	p, err := profile.Parse(bytes.NewReader(b))
 	require.NoError(t, err)
@@ -548,7 +548,7 @@ func TestLeakedKeepsItsLabels(t *testing.T) {
 	profile := mustRead("testdata/dumps/leaktarget.pb.gz")
 	leak := mustRead("testdata/dumps/leaktarget-leak.pb.gz")
 	_, aURL := startPprofTarget(t, profile, nil, leak)
-	_, bURL := startPprofTarget(t, relabelled(t, profile, "pattern", "b-"), nil, relabelled(t, leak, "pattern", "b-"))
+	_, bURL := startPprofTarget(t, relabeled(t, profile, "pattern", "b-"), nil, relabeled(t, leak, "pattern", "b-"))
 	cfg := createDefaultConfig()
 	cfg.Targets = []TargetConfig{{Endpoint: aURL, ServiceName: "a"}, {Endpoint: bURL, ServiceName: "b"}}
 	cfg.LeakProfile, cfg.MaxConcurrency, cfg.Labels = ptr(true), 1, []string{"pattern"}
@@ -641,4 +641,47 @@ func TestProofsBounded(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, second.shutdown(context.Background())) })
 	assert.Equal(t, [numOutcomes]int64{outcomeSuccess: 1}, second.telemetry.sum().restores, "the state saved is restored")
 	assert.Equal(t, first.targets[0].reported, second.targets[0].reported)
+}
+
+// TestTrackedKeysKeepTheirLabels scrapes two targets on one worker, their
+// pprof labels kept, over a one-minute window: each target's groups keep
+// their leak windows from scrape to scrape, so that every group's growth is
+// ready once half the window has passed, and each target's tracker holds
+// its own label values while the worker holds the other's. The groupers'
+// label keys are the worker's, overwritten by the next profile it reads; a
+// key the tracker kept without a copy of its own would hold another
+// target's labels (the assertion on the keys failed without the copy).
+func TestTrackedKeysKeepTheirLabels(t *testing.T) {
+	profile := mustRead("testdata/dumps/leaktarget.pb.gz")
+	_, aURL := startPprofTarget(t, profile, nil, nil)
+	_, bURL := startPprofTarget(t, relabeled(t, profile, "pattern", "b-"), nil, nil)
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: aURL, ServiceName: "a"}, {Endpoint: bURL, ServiceName: "b"}}
+	cfg.LeakProfile, cfg.MaxConcurrency, cfg.Labels = ptr(false), 1, []string{"pattern"}
+	cfg.CollectionInterval, cfg.Leak.Windows = 3*time.Second, []time.Duration{time.Minute}
+	cs := newClockScraper(t, cfg)
+	var m pmetric.Metrics
+	for at := time.Duration(0); at <= 40*time.Second; at += 3 * time.Second {
+		m = cs.scrapeAt(t, at)
+	}
+	// The worker's grouper now holds b's label keys, the last it read.
+	for i, tg := range cs.targets {
+		for k := range tg.tracker.Keys {
+			if k.Labels == "0:" {
+				continue // no pattern label
+			}
+			assert.Equal(t, i == 1, strings.Contains(k.Labels, ":b-"), "target %d tracks %q", i, k.Labels)
+		}
+	}
+	for _, service := range []string{"a", "b"} {
+		counts := pointsBy(t, m, service, "go.goroutine.group.count")
+		growths := pointsBy(t, m, service, "go.goroutine.group.growth")
+		require.NotEmpty(t, counts, service)
+		for fn := range counts {
+			if fn == "" {
+				continue // the other group
+			}
+			assert.Contains(t, growths, fn, "%s's %s: its window started afresh", service, fn)
+		}
+	}
 }

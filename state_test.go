@@ -127,7 +127,7 @@ func TestRestoreRefuses(t *testing.T) {
 	future[4] = state.Version + 1
 
 	other := newReportTest(t, evidence.Policy{})
-	other.t.tracker = trend.NewTracker(&trend.Config{Horizons: trend.Horizons([]time.Duration{time.Hour}, 0.1, 10), Z: 2.326}, 10, group.Key.Compare)
+	other.t.tracker = trend.NewTracker(&trend.Config{Horizons: trend.Horizons([]time.Duration{time.Hour}, 0.1, 10), Z: 2.326}, 10, group.Key.Compare, group.Key.Clone)
 	for i := range 4 * 40 {
 		leaking(other, i)
 	}

@@ -37,9 +37,17 @@ type Options struct {
 }
 
 // Key identifies a group across scrapes: its signature and kept labels.
+// A Result's keys share the Grouper's memory until its next call: Clone
+// one to keep it.
 type Key struct {
 	ID     signature.ID
 	Labels string // the label values, length-prefixed
+}
+
+// Clone returns k with label values of its own.
+func (k Key) Clone() Key {
+	k.Labels = strings.Clone(k.Labels)
+	return k
 }
 
 // Compare orders keys by signature, then by label values.
@@ -192,6 +200,10 @@ type Grouper struct {
 	origins []origins
 	sample  []string // one sample's kept label values
 	key     []byte   // one sample's label key
+	// labels holds the label keys of the groups of the profile grouped
+	// last, which their Keys share: one buffer a profile, not a string a
+	// group, reused by the next.
+	labels []byte
 }
 
 // Group decodes the profile in r with d and groups it: the receiver's path
@@ -270,7 +282,7 @@ func (g *Grouper) reset(p *decode.Profile, opts Options) {
 		g.first = make(map[signature.ID]int32)
 	}
 	clear(g.first)
-	g.next, g.groups, g.stacks = g.next[:0], g.groups[:0], g.stacks[:0]
+	g.next, g.groups, g.stacks, g.labels = g.next[:0], g.groups[:0], g.stacks[:0], g.labels[:0]
 	g.p, g.opts = p, opts
 }
 
@@ -290,9 +302,13 @@ func (g *Grouper) at(id signature.ID, labels string, sample int) (pos int, added
 	}
 	key := Key{ID: id}
 	if labels != "" {
-		// labels shares the scratch key's bytes; the key outlives them in
-		// the tracker's index.
-		key.Labels = strings.Clone(labels)
+		// labels shares the scratch key's bytes, which the next sample
+		// reuses; the group's key shares g.labels', which the next profile
+		// does. A buffer that grows leaves the keys before in the old one,
+		// which nothing writes again.
+		start := len(g.labels)
+		g.labels = append(g.labels, labels...)
+		key.Labels = unsafe.String(&g.labels[start], len(labels)) //nolint:gosec // G103: valid until the Grouper's next call, as the Result says; kept keys are cloned.
 	}
 	pos = len(g.groups)
 	g.first[id] = int32(pos)

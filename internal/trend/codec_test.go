@@ -67,7 +67,7 @@ func TestSaveRestore(t *testing.T) {
 				}
 			}
 			// The tracker that never stops, and the one that is saved.
-			always, before := NewTracker(&cfg, 10, strings.Compare), NewTracker(&cfg, 10, strings.Compare)
+			always, before := NewTracker(&cfg, 10, strings.Compare, nil), NewTracker(&cfg, 10, strings.Compare, nil)
 			var est []Estimate
 			var flagAlways, flagRestored time.Duration = -1, -1
 			for at := time.Duration(0); at <= saveAt; at += time.Minute {
@@ -75,7 +75,7 @@ func TestSaveRestore(t *testing.T) {
 			}
 			blob := saved(before)
 
-			after := NewTracker(&cfg, 10, strings.Compare)
+			after := NewTracker(&cfg, 10, strings.Compare, nil)
 			require.NoError(t, after.Restore(blob, readKey))
 			assert.Equal(t, blob, saved(after), "the restored tracker's saved form")
 
@@ -136,7 +136,7 @@ func gapOnly(t *testing.T, s *Series, cfg *Config, saveAt, down time.Duration) {
 // is refused with its cause, and leaves the tracker empty, as if new.
 func TestRestoreRefuses(t *testing.T) {
 	cfg := defaults()
-	tr := NewTracker(&cfg, 10, strings.Compare)
+	tr := NewTracker(&cfg, 10, strings.Compare, nil)
 	for at := time.Duration(0); at <= 20*time.Minute; at += time.Minute {
 		scenario{}.observe(tr, at, nil)
 	}
@@ -177,7 +177,7 @@ func TestRestoreRefuses(t *testing.T) {
 			if tt.key != nil {
 				key = tt.key
 			}
-			r := NewTracker(c, 10, strings.Compare)
+			r := NewTracker(c, 10, strings.Compare, nil)
 			err := r.Restore(tt.give, key)
 			require.ErrorIs(t, err, tt.want)
 			assert.Zero(t, r.Len())
@@ -193,7 +193,7 @@ func TestRestoreRefuses(t *testing.T) {
 // the last byte of good's tracker saved without its groups.
 func withGroups(good []byte, n uint64) []byte {
 	cfg := defaults()
-	tr := NewTracker(&cfg, 10, strings.Compare)
+	tr := NewTracker(&cfg, 10, strings.Compare, nil)
 	if err := tr.Restore(good, readKey); err != nil {
 		panic(err)
 	}
@@ -232,11 +232,11 @@ func uvarintLenAt(b []byte) int {
 // groups than were saved: the largest are kept.
 func TestRestoreKeepsTheLargest(t *testing.T) {
 	cfg := defaults()
-	tr := NewTracker(&cfg, 10, strings.Compare)
+	tr := NewTracker(&cfg, 10, strings.Compare, nil)
 	for at := time.Duration(0); at <= 10*time.Minute; at += time.Minute {
 		scenario{}.observe(tr, at, nil)
 	}
-	small := NewTracker(&cfg, 2, strings.Compare)
+	small := NewTracker(&cfg, 2, strings.Compare, nil)
 	require.NoError(t, small.Restore(saved(tr), readKey))
 	assert.Equal(t, 2, small.Len())
 	assert.Equal(t, []string{"noisy", "pool"}, followed(small))
@@ -247,8 +247,8 @@ func TestRestoreKeepsTheLargest(t *testing.T) {
 func TestSavedSize(t *testing.T) {
 	const n = 100
 	cfg := defaults()
-	empty := saved(NewTracker(&cfg, n, strings.Compare))
-	tr := NewTracker(&cfg, n, strings.Compare)
+	empty := saved(NewTracker(&cfg, n, strings.Compare, nil))
+	tr := NewTracker(&cfg, n, strings.Compare, nil)
 	keys := make([]string, n)
 	counts := make([]float64, n)
 	for i := range keys {
@@ -270,18 +270,18 @@ func TestSavedSize(t *testing.T) {
 // again as it read it.
 func FuzzRestore(f *testing.F) {
 	cfg := defaults()
-	tr := NewTracker(&cfg, 10, strings.Compare)
+	tr := NewTracker(&cfg, 10, strings.Compare, nil)
 	for at := time.Duration(0); at <= 20*time.Minute; at += time.Minute {
 		scenario{}.observe(tr, at, nil)
 	}
 	f.Add(saved(tr))
-	f.Add(saved(NewTracker(&cfg, 10, strings.Compare)))
+	f.Add(saved(NewTracker(&cfg, 10, strings.Compare, nil)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r := NewTracker(&cfg, 10, strings.Compare)
+		r := NewTracker(&cfg, 10, strings.Compare, nil)
 		if err := r.Restore(b, readKey); err != nil {
 			return
 		}
-		again := NewTracker(&cfg, 10, strings.Compare)
+		again := NewTracker(&cfg, 10, strings.Compare, nil)
 		require.NoError(t, again.Restore(saved(r), readKey))
 		assert.Equal(t, saved(r), saved(again))
 	})

@@ -149,7 +149,7 @@ func TestDetector(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 11))
-			tr := NewTracker(&tt.cfg, 10, strings.Compare)
+			tr := NewTracker(&tt.cfg, 10, strings.Compare, nil)
 			var (
 				raisedAt  time.Duration = -1
 				flips     int
@@ -193,7 +193,7 @@ func TestDetector(t *testing.T) {
 // window holds half its span; the leak is found again afterwards.
 func TestRestartInTheMiddleOfALeak(t *testing.T) {
 	cfg := defaultConfig()
-	tr := NewTracker(&cfg, 10, strings.Compare)
+	tr := NewTracker(&cfg, 10, strings.Compare, nil)
 	restart := 50 * time.Minute
 	var (
 		est        []Estimate
@@ -231,7 +231,7 @@ func TestRestartInTheMiddleOfALeak(t *testing.T) {
 // when the profile carries no process identity.
 func TestRestartWithoutInstance(t *testing.T) {
 	cfg := defaultConfig()
-	tr := NewTracker(&cfg, 10, strings.Compare)
+	tr := NewTracker(&cfg, 10, strings.Compare, nil)
 	var est []Estimate
 	at := t0
 	for i := range 200 {
@@ -245,7 +245,7 @@ func TestRestartWithoutInstance(t *testing.T) {
 
 func TestTrackerForgetsAndBounds(t *testing.T) {
 	cfg := defaultConfig()
-	tr := NewTracker(&cfg, 2, strings.Compare)
+	tr := NewTracker(&cfg, 2, strings.Compare, nil)
 	var est []Estimate
 	_, est = tr.Observe(t0, 1, 10, []string{"a", "b", "c"}, []float64{5, 3, 2}, est)
 	assert.Equal(t, 2, tr.Len(), "at most maxGroups followed")
@@ -254,7 +254,7 @@ func TestTrackerForgetsAndBounds(t *testing.T) {
 	assert.Equal(t, 1, tr.Len(), "groups not seen are forgotten")
 
 	// Keys come in any order; the room left goes to the largest new ones.
-	tr = NewTracker(&cfg, 2, strings.Compare)
+	tr = NewTracker(&cfg, 2, strings.Compare, nil)
 	_, est = tr.Observe(t0, 1, 10, []string{"c", "a", "b"}, []float64{2, 5, 3}, est)
 	assert.Len(t, est, 3)
 	assert.Equal(t, []string{"a", "b"}, followed(tr), "in key order")
@@ -318,7 +318,7 @@ func TestMannKendall(t *testing.T) {
 func TestStepsAndShortRampsNeverFlagged(t *testing.T) {
 	cfg := defaultConfig()
 	run := func(name string, give func(at time.Duration) float64) {
-		tr := NewTracker(&cfg, 10, strings.Compare)
+		tr := NewTracker(&cfg, 10, strings.Compare, nil)
 		var est []Estimate
 		for at := time.Duration(0); at <= 2*time.Hour; at += 15 * time.Second {
 			v := give(at)

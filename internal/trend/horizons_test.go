@@ -134,7 +134,7 @@ func testRow(t *testing.T, cfg *Config, seed uint64, every, run time.Duration, g
 // quietFrom (-1: never).
 func observeFlag(cfg *Config, seed uint64, every, run time.Duration, give series, quietFrom time.Duration) (raised, afterQuiet time.Duration) {
 	r := rand.New(rand.NewPCG(7+seed, 11))
-	tr := NewTracker(cfg, 10, strings.Compare)
+	tr := NewTracker(cfg, 10, strings.Compare, nil)
 	var est []Estimate
 	raised, afterQuiet = -1, -1
 	for at := time.Duration(0); at <= run; at += every {

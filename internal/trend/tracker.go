@@ -17,6 +17,10 @@ type Tracker[K comparable] struct {
 	cfg       *Config
 	maxGroups int
 	compare   func(a, b K) int
+	// own returns a copy of a key that the tracker may keep: the keys
+	// Observe is given may share memory their caller reuses (a Grouper's
+	// label keys), and only the few it starts following are worth a copy.
+	own func(K) K
 	instance  uint64
 	lastTotal float64
 	total     *Series
@@ -37,14 +41,29 @@ type tracked[K comparable] struct {
 }
 
 // NewTracker returns an empty tracker that follows at most maxGroups keys,
-// ordered by compare.
-func NewTracker[K comparable](cfg *Config, maxGroups int, compare func(a, b K) int) *Tracker[K] {
+// ordered by compare. own copies a key the tracker starts following out of
+// memory its caller reuses; nil for keys that share none.
+func NewTracker[K comparable](cfg *Config, maxGroups int, compare func(a, b K) int, own func(K) K) *Tracker[K] {
+	if own == nil {
+		own = func(k K) K { return k }
+	}
 	return &Tracker[K]{
 		cfg:       cfg,
 		maxGroups: maxGroups,
 		compare:   compare,
+		own:       own,
 		total:     cfg.NewSeries(),
 	}
+}
+
+// Owned returns the tracker's own copy of k when it follows k, else a copy
+// made by own: a key its caller may keep.
+func (t *Tracker[K]) Owned(k K) K {
+	i, ok := slices.BinarySearchFunc(t.groups, k, func(e tracked[K], k K) int { return t.compare(e.key, k) })
+	if ok {
+		return t.groups[i].key
+	}
+	return t.own(k)
 }
 
 // find returns the series of k, nil when k is not followed.
@@ -104,7 +123,7 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 		for _, i := range t.fresh {
 			s := t.cfg.NewSeries()
 			s.seen = t.gen
-			added = append(added, tracked[K]{keys[i], s})
+			added = append(added, tracked[K]{t.own(keys[i]), s})
 			out[i] = s.Observe(t.cfg, at, counts[i], &t.scratch)
 		}
 		t.follow(added)
@@ -131,6 +150,15 @@ func (t *Tracker[K]) restarted(instance uint64, total float64) bool {
 func (t *Tracker[K]) Reset() {
 	t.total = t.cfg.NewSeries()
 	t.groups = nil
+}
+
+// Keys yields the keys followed, in compare's order.
+func (t *Tracker[K]) Keys(yield func(K) bool) {
+	for _, g := range t.groups {
+		if !yield(g.key) {
+			return
+		}
+	}
 }
 
 // Len returns how many group series are followed.
