@@ -86,7 +86,7 @@ func (r *reader) leakProfile(ctx context.Context, l *lease, e fetch.Endpoints, f
 	f.leak = make([]provenGroup, 0, len(kept))
 	for _, i := range kept {
 		g := &res.Groups[i]
-		f.leak = append(f.leak, provenGroup{key: g.Key.Clone(), id: res.Identity(i).Clone(), count: g.Count, stack: res.Frames(i)})
+		f.leak = append(f.leak, provenGroup{key: g.Clone(), id: res.Identity(i).Clone(), count: g.Count, stack: res.Frames(i)})
 	}
 	f.leakBeyond, f.leakBeyondGroups = beyond, len(res.Groups)-len(kept)
 	return nil

@@ -20,7 +20,7 @@ type Tracker[K comparable] struct {
 	// own returns a copy of a key that the tracker may keep: the keys
 	// Observe is given may share memory their caller reuses (a Grouper's
 	// label keys), and only the few it starts following are worth a copy.
-	own func(K) K
+	own       func(K) K
 	instance  uint64
 	lastTotal float64
 	total     *Series
