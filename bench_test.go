@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -22,39 +25,62 @@ import (
 
 // BenchmarkScrape is one scrape of n loopback targets through the whole
 // receiver (fetch, decode, group, trend, evidence policy, emit, delivery),
-// each target serving the example target's captured profile, on a clock
-// that moves one interval a scrape, the targets scraped at once as their
-// loops do when their slots coincide. It measures the receiver's own cost
-// per scrape, without a collector around it:
+// on a clock that moves one interval a scrape, the targets scraped at once
+// as their loops do when their slots coincide. It measures the receiver's
+// own cost per scrape, without a collector around it, on two profiles: the
+// example target's (27 groups, a label kept) and a farm's of 1,000 distinct
+// stacks with the defaults, the profile of BenchmarkCollectorScale:
 //
 //	go test -run '^$' -bench BenchmarkScrape -benchmem -count 6 .
 func BenchmarkScrape(b *testing.B) {
-	for _, n := range []int{1, 32} {
-		b.Run(fmt.Sprintf("targets=%d", n), func(b *testing.B) {
-			cfg := createDefaultConfig()
-			for i := range n {
-				srv := serveFile(b, "testdata/profiles/leaktarget.pb.gz")
-				cfg.Targets = append(cfg.Targets, TargetConfig{Endpoint: srv.URL, ServiceName: fmt.Sprint("t", i)})
-			}
-			cfg.Labels = []string{"pattern"}
-			at := fixedNow
-			s := newBenchScraper(b, cfg, func() time.Time { return at })
-			s.metrics = consumertest.NewNop()
-			b.ReportAllocs()
-			for b.Loop() {
-				at = at.Add(cfg.CollectionInterval)
-				var wg sync.WaitGroup
-				for i := range s.targets {
-					wg.Go(func() {
-						if err := s.scrapeTarget(context.Background(), i); err != nil {
-							b.Error(err)
-						}
-					})
+	farm := farmProfile(b, 1000)
+	for _, c := range []struct {
+		name    string
+		profile []byte
+		labels  []string
+	}{
+		{"example", mustRead("testdata/profiles/leaktarget.pb.gz"), []string{"pattern"}},
+		{"farm=1000", farm, nil},
+	} {
+		for _, n := range []int{1, 32} {
+			b.Run(fmt.Sprintf("profile=%s/targets=%d", c.name, n), func(b *testing.B) {
+				cfg := createDefaultConfig()
+				for i := range n {
+					srv := serveBytes(b, c.profile)
+					cfg.Targets = append(cfg.Targets, TargetConfig{Endpoint: srv.URL, ServiceName: fmt.Sprint("t", i)})
 				}
-				wg.Wait()
-			}
-		})
+				cfg.Labels = c.labels
+				at := fixedNow
+				s := newBenchScraper(b, cfg, func() time.Time { return at })
+				s.metrics = consumertest.NewNop()
+				b.ReportAllocs()
+				for b.Loop() {
+					at = at.Add(cfg.CollectionInterval)
+					var wg sync.WaitGroup
+					for i := range s.targets {
+						wg.Go(func() {
+							if err := s.scrapeTarget(context.Background(), i); err != nil {
+								b.Error(err)
+							}
+						})
+					}
+					wg.Wait()
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/target-scrape")
+			})
+		}
 	}
+}
+
+// farmProfile runs cmd/stackfarm once and returns its goroutine profile of
+// stacks distinct stacks, depth 10, 10,000 goroutines.
+func farmProfile(b *testing.B, stacks int) []byte {
+	b.Helper()
+	out := filepath.Join(b.TempDir(), "farm.pb.gz")
+	cmd := exec.Command("go", "run", "./cmd/stackfarm", "-stacks", strconv.Itoa(stacks), "-depth", "10", "-goroutines", "10000", "-out", out)
+	msg, err := cmd.CombinedOutput()
+	require.NoError(b, err, "%s", msg)
+	return mustRead(out)
 }
 
 func newBenchScraper(b *testing.B, cfg *Config, now func() time.Time) *scraper {

@@ -61,6 +61,12 @@ func serveFile(tb testing.TB, path string) *httptest.Server {
 	tb.Helper()
 	b, err := os.ReadFile(path)
 	require.NoError(tb, err)
+	return serveBytes(tb, b)
+}
+
+// serveBytes serves b as a target's goroutine profile, and 404 elsewhere.
+func serveBytes(tb testing.TB, b []byte) *httptest.Server {
+	tb.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != defaultPath {
 			http.NotFound(w, r)

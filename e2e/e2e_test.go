@@ -3,6 +3,11 @@
 // Package e2e runs the collector built by ocb against the example target,
 // both as real processes, and checks the numbers the collector exports.
 //
+// Most of a test's time is spent waiting for leak windows to fill, which
+// costs the machine little: those tests call t.Parallel and run together,
+// after the tests that measure time or memory (the slots of the hung-target
+// test, the soak's heap), which run alone first.
+//
 //	make e2e    # builds the collector, then: go test -tags e2e ./e2e
 package e2e
 

@@ -99,6 +99,7 @@ var (
 // absence and one request in all; for every leak pattern, growth or proof;
 // for no healthy pattern, proof. It logs the table docs/evidence.md quotes.
 func TestCollectorGathersEvidence(t *testing.T) {
+	t.Parallel()
 	args := []string{"-patterns", strings.Join(append(append([]string{}, leakPatterns...), healthyPatterns...), ","), "-rate", "10"}
 	// The target with the leak profile is built with Go 1.27, which serves
 	// it with no experiment: the table docs/evidence.md quotes is Go 1.27's.

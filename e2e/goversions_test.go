@@ -59,6 +59,7 @@ func countingProxy(t *testing.T, target string) (string, func(path string) int) 
 // profile, its index saying it serves none, and is flagged by growth all
 // the same. All give the leak the same signature.
 func TestDefaultsOnGoVersions(t *testing.T) {
+	t.Parallel()
 	args := []string{"-patterns", "fanout,pool", "-rate", "5"}
 	_, go127Target := runTarget(t, buildTargetWith(t, go127), "127.0.0.1:0", args...)
 	_, go126Target := runTarget(t, buildTargetWith(t), "127.0.0.1:0", args...)

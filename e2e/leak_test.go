@@ -90,6 +90,7 @@ func groupSeries(batches []pmetric.Metrics) (map[string][]sample, []sample) {
 // of its start, in both lives of the target; no healthy pattern ever is; and
 // the restart shows no negative growth, no spike and no flag carried over.
 func TestCollectorFlagsLeaksNotLoad(t *testing.T) {
+	t.Parallel()
 	const (
 		window = 30 * time.Second
 		life   = 35 * time.Second

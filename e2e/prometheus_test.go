@@ -34,6 +34,7 @@ import (
 // fires for the broken targets, and that every query of the Grafana
 // dashboard, its variables' too, returns series.
 func TestPrometheusAlertsAndDashboard(t *testing.T) {
+	t.Parallel()
 	installPrometheus(t)
 	root := repoRoot(t)
 

@@ -25,10 +25,19 @@ import (
 )
 
 // misbehaviors are what a bad soak target does, one after another, a new
-// one at each request.
-func misbehaviors(valid, huge []byte) []http.HandlerFunc {
+// one at each request. The target that never answers waits for the
+// client to go away or for done: net/http cancels a request's context when
+// its connection's background read sees the client close, which a run
+// here showed not to happen for every connection of a collector stopped
+// mid-request, leaving httptest's Close waiting for the handler.
+func misbehaviors(valid, huge []byte, done <-chan struct{}) []http.HandlerFunc {
 	return []http.HandlerFunc{
-		func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, // never answers
+		func(_ http.ResponseWriter, r *http.Request) { // never answers
+			select {
+			case <-r.Context().Done():
+			case <-done:
+			}
+		},
 		func(w http.ResponseWriter, _ *http.Request) { _, _ = io.Copy(w, hostile.GzipBomb(10<<30)) },
 		hostile.EndlessBody,
 		hostile.Trickle(200*time.Millisecond, valid),
@@ -71,7 +80,8 @@ func TestSoak(t *testing.T) {
 	)
 	valid, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "profiles", "leaktarget.pb.gz"))
 	require.NoError(t, err)
-	bad := misbehaviors(valid, hostile.HugeSample(64<<20))
+	done := make(chan struct{})
+	bad := misbehaviors(valid, hostile.HugeSample(64<<20), done)
 
 	var yaml strings.Builder
 	for i := range targets {
@@ -93,6 +103,8 @@ func TestSoak(t *testing.T) {
 		}
 		fmt.Fprintf(&yaml, "      - endpoint: %s\n        service_name: %s-%d\n", srv.URL, kind, i)
 	}
+	// Before the servers close (cleanups run last first).
+	t.Cleanup(func() { close(done) })
 	pprofAddr := freeAddr(t)
 	fmt.Fprintf(&yaml, "      - endpoint: %s\n        service_name: collector\n", pprofAddr)
 

@@ -95,6 +95,7 @@ var leakGroups = map[string]string{
 // corrupted while it is down: it starts, says so once, counts it, and starts
 // afresh.
 func TestStateAcrossCollectorRestarts(t *testing.T) {
+	t.Parallel()
 	bin := buildTarget(t)
 	args := []string{"-patterns", "all", "-rate", "5"}
 	targetCmd, target := runTarget(t, bin, "127.0.0.1:0", args...)

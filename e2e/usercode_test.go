@@ -71,6 +71,7 @@ var misuses = []misuse{
 // the profile and the dump spell alike, or the dump's creator would not
 // reach the profile's group), and elsewhere why it cannot and what would.
 func TestLibraryLeaksNameUserCode(t *testing.T) {
+	t.Parallel()
 	const window = 30 * time.Second
 	bin := filepath.Join(t.TempDir(), "libtarget")
 	build := exec.Command("go", "build", "-o", bin, ".")

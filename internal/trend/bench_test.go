@@ -1,7 +1,9 @@
 package trend
 
 import (
+	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,5 +64,46 @@ func BenchmarkObserve(b *testing.B) {
 	b.ReportAllocs()
 	for i := range b.N {
 		s.Observe(&cfg, t0.Add(time.Duration(i)*15*time.Second), float64(i/7), &sc)
+	}
+}
+
+// BenchmarkTrackerMemory fills a tracker of 1,000 groups over 200 scrapes
+// a minute apart with the default horizons, and reports the heap it holds
+// per group: with every group steady (the same count at every scrape, as
+// most of a process's stacks are), with a tenth of them varying at every
+// scrape, and with all of them varying.
+//
+//	go test ./internal/trend -run '^$' -bench BenchmarkTrackerMemory
+func BenchmarkTrackerMemory(b *testing.B) {
+	for _, varying := range []int{0, 100, 1000} {
+		b.Run(fmt.Sprintf("varying=%d", varying), func(b *testing.B) {
+			cfg := defaults()
+			const n = 1000
+			keys := make([]string, n)
+			counts := make([]float64, n)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("g%04d", i)
+			}
+			for range b.N {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				tr := NewTracker(&cfg, n, strings.Compare, nil)
+				var est []Estimate
+				for step := range 200 {
+					for i := range counts {
+						counts[i] = float64(i % 50)
+						if i < varying {
+							counts[i] += float64(step % 3)
+						}
+					}
+					_, est = tr.Observe(t0.Add(time.Duration(step)*time.Minute), 1, 1e5, keys, counts, est)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heapB/group")
+				runtime.KeepAlive(tr)
+			}
+		})
 	}
 }

@@ -56,22 +56,28 @@ func (t *Tracker[K]) AppendTo(dst []byte, key func([]byte, K) []byte) []byte {
 	// The keys are spelled into one buffer, each entry holding its span.
 	type entry struct {
 		from, to int
-		s        *Series
+		g        *tracked[K]
 	}
 	entries := make([]entry, 0, len(t.groups))
 	var keys []byte
-	for _, g := range t.groups {
+	for i := range t.groups {
 		from := len(keys)
-		keys = key(keys, g.key)
-		entries = append(entries, entry{from, len(keys), g.s})
+		keys = key(keys, t.groups[i].key)
+		entries = append(entries, entry{from, len(keys), &t.groups[i]})
 	}
 	slices.SortFunc(entries, func(a, b entry) int {
-		return cmp.Or(cmp.Compare(b.s.last, a.s.last), bytes.Compare(keys[a.from:a.to], keys[b.from:b.to]))
+		return cmp.Or(cmp.Compare(b.g.last(), a.g.last()), bytes.Compare(keys[a.from:a.to], keys[b.from:b.to]))
 	})
 	for _, e := range entries {
 		dst = binary.AppendUvarint(dst, uint64(e.to-e.from))
 		dst = append(dst, keys[e.from:e.to]...)
-		dst = e.s.appendTo(dst)
+		if e.g.steady() {
+			// A steady group is saved as the series of its own it stands
+			// for: the form does not depend on the sharing.
+			dst = e.g.s.appendShifted(dst, e.g.v)
+			continue
+		}
+		dst = e.g.s.appendTo(dst)
 	}
 	return dst
 }
@@ -81,6 +87,20 @@ func (s *Series) appendTo(dst []byte) []byte {
 		dst = s.h[i].appendTo(dst)
 	}
 	return binary.LittleEndian.AppendUint32(dst, math.Float32bits(s.last))
+}
+
+// appendShifted appends the saved form of the series a template stands for
+// at the value v (shifted), with no copy of the template's windows.
+func (s *Series) appendShifted(dst []byte, v float32) []byte {
+	for i := range s.h {
+		hs := s.h[i]
+		if hs.w.step != 0 {
+			hs.w.base = v
+		}
+		hs.w.open.v = v
+		dst = hs.appendTo(dst)
+	}
+	return binary.LittleEndian.AppendUint32(dst, math.Float32bits(v))
 }
 
 func (hs *horizonState) appendTo(dst []byte) []byte {
@@ -169,7 +189,7 @@ func (t *Tracker[K]) Restore(src []byte, key func([]byte) (K, error)) (err error
 		}
 		s := t.cfg.NewSeries()
 		s.readFrom(&r)
-		restored = append(restored, tracked[K]{k, s})
+		restored = append(restored, tracked[K]{key: k, s: s})
 	}
 	if r.err == nil && len(r.b) > 0 {
 		r.err = fmt.Errorf("%d bytes after the last group", len(r.b))
@@ -183,6 +203,7 @@ func (t *Tracker[K]) Restore(src []byte, key func([]byte) (K, error)) (err error
 			return fmt.Errorf("%w: a group key saved twice", ErrMalformed)
 		}
 	}
+	t.share()
 	return nil
 }
 
@@ -191,6 +212,9 @@ func (t *Tracker[K]) Restore(src []byte, key func([]byte) (K, error)) (err error
 // next scrape does not take them for newly suspected ones.
 func (t *Tracker[K]) Suspected(f func(K)) {
 	for _, g := range t.groups {
+		if g.steady() {
+			continue // a steady group never is
+		}
 		for i := range g.s.h {
 			if g.s.h[i].suspected {
 				f(g.key)
@@ -252,6 +276,9 @@ func (hs *horizonState) readFrom(r *reader) {
 		return
 	}
 	hs.ready, hs.suspected, hs.hyst = flags&1 != 0, flags&2 != 0, hyst
+	if !hs.suspected {
+		hs.hyst &= 0xf // as evaluate keeps it: failures count while suspected only
+	}
 }
 
 func finite(f float32) bool { return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0) }

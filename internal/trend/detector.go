@@ -125,14 +125,17 @@ func (e *Estimate) sum(n int) {
 func (h *Horizon) width() time.Duration { return max(h.Window/Buckets, time.Nanosecond) }
 
 // Series judges one count over time, over every horizon: in 40 bytes and
-// 256 a horizon (BenchmarkSeriesMemory).
+// about 100 a horizon (BenchmarkSeriesMemory).
 type Series struct {
 	h    []horizonState
-	seen uint64  // the Tracker's last scrape that showed the series
 	last float32 // the newest sample
+	// refs is how many steady groups a Tracker's template stands for (0:
+	// the series is a group's own); idx its place among the tracker's
+	// templates at the last scrape.
+	refs, idx int32
 }
 
-// horizonState is one horizon's window and flag, in 256 bytes.
+// horizonState is one horizon's window and flag, in 96 bytes.
 type horizonState struct {
 	w         Window
 	growth    float32 // per minute, when ready
@@ -234,6 +237,12 @@ func (hs *horizonState) evaluate(h *Horizon, z float64, sc *Scratch, vetoed bool
 		if fail >= clearAfter {
 			hs.suspected = false
 		}
+	}
+	if !hs.suspected {
+		// The failures count towards clearing a flag, and a flag is raised
+		// only after passes, which reset them: a horizon not suspected
+		// keeps none, so that its state is one whatever came before.
+		fail = 0
 	}
 	hs.hyst = pass | fail<<4
 }

@@ -13,6 +13,19 @@ const collapseFraction = 0.5
 // Tracker holds one target's series: its total and one per group key. A key
 // not seen in a scrape is forgotten, so the state never holds more than the
 // groups of the last scrape, and at most maxGroups of those.
+//
+// Most groups of a process never change: a background loop, a worker of a
+// fixed pool, a listener. Such a group is steady: every sample of its series
+// so far has had one value. Its windows are then those of any other steady
+// group that started at the same scrape, shifted by its value, since a
+// window codes its means from a base: so steady groups that started
+// together share one series, a template fed zero, and each keeps only its
+// value (40 bytes a group, where a series of its own costs about 340). The
+// first sample that differs gives the group a series of its own, the
+// template's shifted to its value; a group whose windows have held one
+// value throughout, as after two days of a long horizon, shares a template
+// again. Every estimate and saved form is the one a series of its own would
+// give (TestSteadyGroupsShareTemplates).
 type Tracker[K comparable] struct {
 	cfg       *Config
 	maxGroups int
@@ -25,19 +38,53 @@ type Tracker[K comparable] struct {
 	lastTotal float64
 	total     *Series
 	// groups is the index of the series, by key in compare's order: a
-	// sorted slice costs a key and a pointer a group, a third of what a
-	// map's slots cost at its load factor, for a lookup as fast at a
-	// thousand groups; its order changes only when groups come or go.
-	groups  []tracked[K]
-	gen     uint64 // the scrape being observed, counted from 1
-	fresh   []int  // positions of the keys not yet followed
+	// sorted slice costs less than a map's slots at its load factor, for a
+	// lookup as fast at a thousand groups; its order changes only when
+	// groups come or go.
+	groups []tracked[K]
+	// templates are the series the steady groups share, each fed zero at
+	// every scrape; at most one a scrape at which steady groups started,
+	// and never more than the steady groups.
+	templates []*Series
+	// unshared turns the sharing off: every group has a series of its
+	// own (the reference the shared state is tested against).
+	unshared bool
+	gen      uint64 // the scrape being observed, counted from 1
+	// lastAt is the time of the last scrape observed: when the longest
+	// horizon opens a bucket, groups whose windows became steady again
+	// share a template.
+	lastAt time.Time
+
+	fresh   []int     // positions of the keys not yet followed
+	waiting []waiting // steady groups whose estimate is their template's
+	est     []Estimate
 	scratch Scratch
 }
 
-// tracked is a group's series under its key.
+// tracked is a group's series under its key: its own, or, for a steady
+// group (s.refs > 0), the template it shares, shifted by v.
 type tracked[K comparable] struct {
-	key K
-	s   *Series
+	key  K
+	s    *Series
+	seen uint32 // the last scrape that showed the group, as gen
+	v    float32
+}
+
+func (g *tracked[K]) steady() bool { return g.s.refs > 0 }
+
+// last is the group's newest sample.
+func (g *tracked[K]) last() float32 {
+	if g.steady() {
+		return g.v
+	}
+	return g.s.last
+}
+
+// waiting is a steady group of the scrape under way, at position i of its
+// keys, whose estimate is its template's once the template is observed.
+type waiting struct {
+	i int
+	s *Series
 }
 
 // NewTracker returns an empty tracker that follows at most maxGroups keys,
@@ -56,23 +103,18 @@ func NewTracker[K comparable](cfg *Config, maxGroups int, compare func(a, b K) i
 	}
 }
 
+// search returns the position of k in the index, and whether it is there.
+func (t *Tracker[K]) search(k K) (int, bool) {
+	return slices.BinarySearchFunc(t.groups, k, func(e tracked[K], k K) int { return t.compare(e.key, k) })
+}
+
 // Owned returns the tracker's own copy of k when it follows k, else a copy
 // made by own: a key its caller may keep.
 func (t *Tracker[K]) Owned(k K) K {
-	i, ok := slices.BinarySearchFunc(t.groups, k, func(e tracked[K], k K) int { return t.compare(e.key, k) })
-	if ok {
+	if i, ok := t.search(k); ok {
 		return t.groups[i].key
 	}
 	return t.own(k)
-}
-
-// find returns the series of k, nil when k is not followed.
-func (t *Tracker[K]) find(k K) *Series {
-	i, ok := slices.BinarySearchFunc(t.groups, k, func(e tracked[K], k K) int { return t.compare(e.key, k) })
-	if !ok {
-		return nil
-	}
-	return t.groups[i].s
 }
 
 // follow adds the keys of added, which the tracker does not follow, and
@@ -98,42 +140,152 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 	}
 	t.instance, t.lastTotal = instance, total
 	t.gen++
+	gen := uint32(t.gen)
 
 	out = out[:0]
-	t.fresh = t.fresh[:0]
+	t.fresh, t.waiting = t.fresh[:0], t.waiting[:0]
 	for i, k := range keys {
-		s := t.find(k)
-		if s == nil {
+		j, ok := t.search(k)
+		if !ok {
 			t.fresh = append(t.fresh, i)
 			out = append(out, Estimate{})
 			continue
 		}
-		s.seen = t.gen
-		out = append(out, s.Observe(t.cfg, at, counts[i], &t.scratch))
-	}
-	t.groups = slices.DeleteFunc(t.groups, func(e tracked[K]) bool { return e.s.seen != t.gen })
-	// New keys get the room left, largest first: a leak grows, so a group
-	// that missed the room now takes it once it outgrows the others.
-	if room := t.maxGroups - len(t.groups); len(t.fresh) > room {
-		slices.SortStableFunc(t.fresh, func(a, b int) int { return cmp.Compare(counts[b], counts[a]) })
-		t.fresh = t.fresh[:max(room, 0)]
-	}
-	if len(t.fresh) > 0 {
-		added := make([]tracked[K], 0, len(t.fresh))
-		for _, i := range t.fresh {
-			s := t.cfg.NewSeries()
-			s.seen = t.gen
-			added = append(added, tracked[K]{t.own(keys[i]), s})
-			out[i] = s.Observe(t.cfg, at, counts[i], &t.scratch)
+		g := &t.groups[j]
+		g.seen = gen
+		if g.steady() {
+			if float64(g.v) == counts[i] {
+				t.waiting = append(t.waiting, waiting{i, g.s})
+				out = append(out, Estimate{})
+				continue
+			}
+			// The first change: a series of its own, as the template stood
+			// before this scrape, the template being observed after.
+			g.s.refs--
+			g.s = g.s.shifted(g.v)
 		}
-		t.follow(added)
+		out = append(out, g.s.Observe(t.cfg, at, counts[i], &t.scratch))
 	}
+	t.groups = slices.DeleteFunc(t.groups, func(g tracked[K]) bool {
+		if g.seen == gen {
+			return false
+		}
+		if g.steady() {
+			g.s.refs--
+		}
+		return true
+	})
+	t.followFresh(at, keys, counts, out)
+	t.observeTemplates(at)
+	for _, w := range t.waiting {
+		out[w.i] = t.est[w.s.idx]
+	}
+	// The longest horizon has opened a bucket: groups whose windows have
+	// held one value throughout may share a template again.
+	if last := t.cfg.Horizons[len(t.cfg.Horizons)-1].width(); !t.lastAt.IsZero() && at.UnixNano()/int64(last) > t.lastAt.UnixNano()/int64(last) {
+		t.share()
+	}
+	t.lastAt = at
 	// The positions of a first scrape's thousand keys are not worth
 	// keeping for the few that come later.
 	if cap(t.fresh) > 64 {
 		t.fresh = nil
 	}
 	return t.total.Observe(t.cfg, at, total, &t.scratch), out
+}
+
+// followFresh follows the keys of the scrape at positions t.fresh, as room
+// allows: new keys get the room left, largest first, since a leak grows,
+// and a group that missed the room takes it once it outgrows the others.
+// The steady ones start a template of their own, which the others that
+// start at this scrape share.
+func (t *Tracker[K]) followFresh(at time.Time, keys []K, counts []float64, out []Estimate) {
+	if room := t.maxGroups - len(t.groups); len(t.fresh) > room {
+		slices.SortStableFunc(t.fresh, func(a, b int) int { return cmp.Compare(counts[b], counts[a]) })
+		t.fresh = t.fresh[:max(room, 0)]
+	}
+	if len(t.fresh) == 0 {
+		return
+	}
+	added := make([]tracked[K], 0, len(t.fresh))
+	var tmpl *Series
+	gen := uint32(t.gen)
+	for _, i := range t.fresh {
+		g := tracked[K]{key: t.own(keys[i]), seen: gen}
+		if v := counts[i]; !t.unshared && exact(v) {
+			if tmpl == nil {
+				tmpl = t.cfg.NewSeries()
+				t.templates = append(t.templates, tmpl)
+			}
+			tmpl.refs++
+			g.s, g.v = tmpl, float32(v)
+			t.waiting = append(t.waiting, waiting{i, tmpl})
+		} else {
+			g.s = t.cfg.NewSeries()
+			out[i] = g.s.Observe(t.cfg, at, counts[i], &t.scratch)
+		}
+		added = append(added, g)
+	}
+	t.follow(added)
+}
+
+// observeTemplates drops the templates no group shares any more and feeds
+// the others the scrape's sample, zero, their estimates in t.est by idx.
+func (t *Tracker[K]) observeTemplates(at time.Time) {
+	t.templates = slices.DeleteFunc(t.templates, func(s *Series) bool { return s.refs == 0 })
+	clear(t.templates[len(t.templates):cap(t.templates)])
+	t.est = t.est[:0]
+	for i, s := range t.templates {
+		s.idx = int32(i)
+		t.est = append(t.est, s.Observe(t.cfg, at, 0, &t.scratch))
+	}
+}
+
+// share makes the groups whose windows have held one value throughout
+// share a template, and merges templates whose windows have come to be
+// one: both happen as the long horizon's old buckets leave its window. It
+// runs once a bucket of the longest horizon, over every group. A window
+// whose means are all one value is first coded from that value (rebase),
+// with or without sharing, so that the two judge alike.
+func (t *Tracker[K]) share() {
+	byShape := make(map[shape]*Series, len(t.templates))
+	var merged map[*Series]*Series // a template one with another: into it
+	for _, s := range t.templates {
+		sh, _ := s.shape(0)
+		if into, ok := byShape[sh]; ok {
+			into.refs += s.refs
+			s.refs = 0
+			if merged == nil {
+				merged = map[*Series]*Series{}
+			}
+			merged[s] = into
+			continue
+		}
+		byShape[sh] = s
+	}
+	for i := range t.groups {
+		g := &t.groups[i]
+		if into, ok := merged[g.s]; ok {
+			g.s = into
+			continue
+		}
+		if g.steady() || !g.s.rebase() || t.unshared {
+			continue
+		}
+		sh, ok := g.s.shape(g.s.last)
+		if !ok {
+			continue
+		}
+		tmpl, ok := byShape[sh]
+		if !ok {
+			tmpl = g.s.unshifted()
+			byShape[sh] = tmpl
+			t.templates = append(t.templates, tmpl)
+		}
+		tmpl.refs++
+		g.s, g.v = tmpl, g.s.last
+	}
+	t.templates = slices.DeleteFunc(t.templates, func(s *Series) bool { return s.refs == 0 })
 }
 
 func (t *Tracker[K]) restarted(instance uint64, total float64) bool {
@@ -149,7 +301,8 @@ func (t *Tracker[K]) restarted(instance uint64, total float64) bool {
 // Reset forgets every series.
 func (t *Tracker[K]) Reset() {
 	t.total = t.cfg.NewSeries()
-	t.groups = nil
+	t.groups, t.templates = nil, nil
+	t.lastAt = time.Time{}
 }
 
 // Keys yields the keys followed, in compare's order.
@@ -163,3 +316,127 @@ func (t *Tracker[K]) Keys(yield func(K) bool) {
 
 // Len returns how many group series are followed.
 func (t *Tracker[K]) Len() int { return len(t.groups) }
+
+// Shared returns how many groups share a template, and how many templates
+// they share.
+func (t *Tracker[K]) Shared() (groups, templates int) {
+	for _, s := range t.templates {
+		groups += int(s.refs)
+	}
+	return groups, len(t.templates)
+}
+
+// exact reports a count a steady group can hold: a float32 holds it
+// exactly, so that its windows' means are the template's shifted by it.
+func exact(v float64) bool {
+	return v >= 0 && float64(float32(v)) == v
+}
+
+// shape is a steady series' state less its value: what steady series that
+// started at the same scrape share.
+type shape [MaxHorizons]horizonState
+
+// shape returns s's state less its value v, and whether s is steady at v:
+// every sample so far, in every window, v. A window that has closed a
+// bucket holds its means from base v in codes of zero, at the finest step;
+// its newest bucket's mean is v; no horizon sees growth or suspects it.
+func (s *Series) shape(v float32) (sh shape, steady bool) {
+	if s.last != v || !exact(float64(v)) {
+		return sh, false
+	}
+	for i := range s.h {
+		hs := s.h[i]
+		w := &hs.w
+		if w.head == 0 || w.open.v != v || hs.growth != 0 || hs.suspected || hs.hyst != 0 {
+			return sh, false
+		}
+		switch w.step {
+		case 0:
+			if w.base != 0 {
+				return sh, false
+			}
+		case minStep:
+			if w.base != v {
+				return sh, false
+			}
+			w.base = 0
+		default:
+			return sh, false
+		}
+		for _, c := range w.codes {
+			if c != empty && c != 0 {
+				return sh, false
+			}
+		}
+		w.open.v = 0
+		sh[i] = hs
+	}
+	return sh, true
+}
+
+// rebase codes every window of s from its newest sample v when every mean
+// in it is v, no horizon sees growth or suspects it, and v is a count a
+// steady group can hold; it reports whether s is so. The means stay what
+// they were; the window is coded as one that only ever saw v, as the next
+// bucket to close would code it anyway (a finer step fits).
+func (s *Series) rebase() bool {
+	v := s.last
+	if !exact(float64(v)) {
+		return false
+	}
+	for i := range s.h {
+		hs := &s.h[i]
+		w := &hs.w
+		if w.head == 0 || w.open.v != v || hs.growth != 0 || hs.suspected || hs.hyst != 0 {
+			return false
+		}
+		if w.step == 0 {
+			if w.base != 0 {
+				return false
+			}
+			continue
+		}
+		for j, c := range w.codes {
+			if c != empty && int64(j) != w.head%Buckets && w.mean(c) != float64(v) {
+				return false
+			}
+		}
+	}
+	for i := range s.h {
+		w := &s.h[i].w
+		if w.step == 0 {
+			continue
+		}
+		for j, c := range w.codes {
+			if c != empty && int64(j) != w.head%Buckets {
+				w.codes[j] = 0
+			}
+		}
+		w.base, w.step = v, minStep
+	}
+	return true
+}
+
+// shifted returns a series of its own with a template's windows shifted to
+// the value v: what a series fed v at every sample of the template holds.
+func (s *Series) shifted(v float32) *Series {
+	out := &Series{h: slices.Clone(s.h), last: v}
+	for i := range out.h {
+		w := &out.h[i].w
+		if w.step != 0 {
+			w.base = v
+		}
+		w.open.v = v
+	}
+	return out
+}
+
+// unshifted returns a template of s, a steady series: its windows shifted
+// to zero.
+func (s *Series) unshifted() *Series {
+	out := s.shifted(0)
+	for i := range out.h {
+		out.h[i].w.base = 0
+	}
+	return out
+}
