@@ -181,7 +181,7 @@ type Grouper struct {
 	// first holds the position of each signature's first group; next
 	// chains the groups of one signature and other label values behind it
 	// (-1 ends a chain).
-	first  map[signature.ID]int32
+	first  idTable
 	next   []int32
 	groups []Group
 	// ids holds the identities Result.Identity worked out, by group
@@ -278,10 +278,11 @@ func (g *Grouper) Of(p *decode.Profile, opts Options) (Result, error) {
 
 // reset readies g for the profile p (nil for a dump).
 func (g *Grouper) reset(p *decode.Profile, opts Options) {
-	if g.first == nil {
-		g.first = make(map[signature.ID]int32)
+	n := len(g.groups) // a dump's: as many as the last one's
+	if p != nil {
+		n = len(p.Sample) // at most one group a sample
 	}
-	clear(g.first)
+	g.first.reset(n)
 	g.next, g.groups, g.stacks, g.labels = g.next[:0], g.groups[:0], g.stacks[:0], g.labels[:0]
 	g.p, g.opts = p, opts
 }
@@ -290,7 +291,7 @@ func (g *Grouper) reset(p *decode.Profile, opts Options) {
 // labels, adding it, with its first sample at position sample, when the
 // profile showed none yet.
 func (g *Grouper) at(id signature.ID, labels string, sample int) (pos int, added bool) {
-	first, ok := g.first[id]
+	first, ok := g.first.get(id)
 	if ok {
 		for i := first; i >= 0; i = g.next[i] {
 			if g.groups[i].Labels == labels {
@@ -311,7 +312,7 @@ func (g *Grouper) at(id signature.ID, labels string, sample int) (pos int, added
 		key.Labels = unsafe.String(&g.labels[start], len(labels)) //nolint:gosec // G103: valid until the Grouper's next call, as the Result says; kept keys are cloned.
 	}
 	pos = len(g.groups)
-	g.first[id] = int32(pos)
+	g.first.set(id, int32(pos))
 	g.next = append(g.next, first)
 	g.groups = append(g.groups, Group{Key: key, Sample: sample})
 	return pos, true
