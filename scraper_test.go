@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -67,16 +68,20 @@ func serveFile(tb testing.TB, path string) *httptest.Server {
 // serveBytes serves b as a target's goroutine profile, and 404 elsewhere.
 func serveBytes(tb testing.TB, b []byte) *httptest.Server {
 	tb.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(profileHandler(b))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func profileHandler(b []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != defaultPath {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		_, _ = w.Write(b)
-	}))
-	tb.Cleanup(srv.Close)
-	return srv
+	}
 }
 
 func newTestScraper(t *testing.T, cfg *Config) *scraper {
@@ -635,4 +640,33 @@ func TestScrapeOnlyGroupMetrics(t *testing.T) {
 	assert.Positive(t, ms.At(0).Gauge().DataPoints().Len())
 	scope := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Scope()
 	assert.Equal(t, metadata.ScopeName, scope.Name(), "the scope the generated builder names")
+}
+
+// TestScrapeKeepsEachTargetsConnection scrapes more targets than
+// http.DefaultTransport keeps idle connections for (100): the second scrape
+// of every target reuses the first's connection.
+func TestScrapeKeepsEachTargetsConnection(t *testing.T) {
+	body := mustRead("testdata/profiles/leaktarget.pb.gz")
+	var dials atomic.Int64
+	cfg := createDefaultConfig()
+	const n = 150
+	for i := range n {
+		srv := httptest.NewUnstartedServer(profileHandler(body))
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				dials.Add(1)
+			}
+		}
+		srv.Start()
+		t.Cleanup(srv.Close)
+		cfg.Targets = append(cfg.Targets, TargetConfig{Endpoint: srv.URL, ServiceName: fmt.Sprintf("t%d", i)})
+	}
+	s := newTestScraper(t, cfg)
+	_, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	first := dials.Load()
+	_, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, int64(n), first, "connections opened by the first scrape")
+	assert.Zero(t, dials.Load()-first, "connections opened by the second")
 }
