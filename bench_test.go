@@ -115,7 +115,7 @@ func filledTarget(b *testing.B, n int) *target {
 		for i := range counts {
 			counts[i] = float64(i%50) + math.Floor(at.Hours()) + math.Round(3*math.Sin(at.Hours()/24*2*math.Pi))
 		}
-		_, est = t.tracker.Observe(fixedNow.Add(at), 7, 1e5, keys, counts, est)
+		_, est = t.tracker.Observe(fixedNow.Add(at), 7, 1e5, keys, counts, est, nil)
 	}
 	return t
 }

@@ -151,7 +151,7 @@ func (t *target) observe(at time.Time, o *observation, policy evidence.Policy, s
 		sc.counts = append(sc.counts, float64(groups[i].Count))
 	}
 	var total trend.Estimate
-	total, sc.estimates = t.tracker.Observe(at, o.instance, float64(o.groups.Total), sc.keys, sc.counts, sc.estimates)
+	total, sc.estimates = t.tracker.Observe(at, o.instance, float64(o.groups.Total), sc.keys, sc.counts, sc.estimates, &sc.trend)
 	r.total, r.totalEstimate, r.bytes = o.groups.Total, total, o.bytes
 
 	// Leaks start small: a suspected group is reported beyond max_groups.

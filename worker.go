@@ -34,6 +34,7 @@ type scratch struct {
 	counts    []float64
 	estimates []trend.Estimate
 	kept      []int
+	trend     trend.Scratch
 }
 
 // forget drops what a panic may have left half-written: the decoder's, the

@@ -97,7 +97,7 @@ func BenchmarkTrackerMemory(b *testing.B) {
 							counts[i] += float64(step % 3)
 						}
 					}
-					_, est = tr.Observe(t0.Add(time.Duration(step)*time.Minute), 1, 1e5, keys, counts, est)
+					_, est = tr.Observe(t0.Add(time.Duration(step)*time.Minute), 1, 1e5, keys, counts, est, nil)
 				}
 				runtime.GC()
 				runtime.ReadMemStats(&after)

@@ -29,7 +29,7 @@ func (s scenario) observe(tr *Tracker[string], at time.Duration, out []Estimate)
 	}
 	m := at.Minutes()
 	counts := []float64{math.Floor(5 + m), 40, 30 + float64(int(m)%7)}
-	return tr.Observe(t0.Add(at), inst, counts[0]+counts[1]+counts[2]+20, []string{"leak", "pool", "noisy"}, counts, out)
+	return tr.Observe(t0.Add(at), inst, counts[0]+counts[1]+counts[2]+20, []string{"leak", "pool", "noisy"}, counts, out, nil)
 }
 
 func saved(tr *Tracker[string]) []byte { return tr.AppendTo(nil, appendKey) }
@@ -259,7 +259,7 @@ func TestSavedSize(t *testing.T) {
 		for i := range counts {
 			counts[i] = float64(i%200) + math.Floor(at.Hours())
 		}
-		_, est = tr.Observe(t0.Add(at), 1, 1e5, keys, counts, est)
+		_, est = tr.Observe(t0.Add(at), 1, 1e5, keys, counts, est, nil)
 	}
 	perGroup := float64(len(saved(tr))-len(empty))/n - 9 // the key and its length
 	t.Logf("saved: %d bytes with no group, %.0f bytes a group beside its key", len(empty), perGroup)

@@ -159,12 +159,19 @@ func (c *Config) NewSeries() *Series {
 	return &Series{h: make([]horizonState, len(c.Horizons))}
 }
 
-// Scratch is reusable memory for evaluations; one per goroutine.
+// Scratch is the memory an observation works in and leaves nothing in:
+// one per goroutine, whatever the trackers it serves. A tracker of its own
+// would keep, between scrapes, memory as large as its last scrape's work
+// (16 bytes a steady group) for every target.
 type Scratch struct {
 	pts    []Point
 	recent []Point
 	slopes []float64
 	vals   []float64
+
+	fresh   []int     // positions of the keys not yet followed
+	waiting []waiting // steady groups whose estimate is their template's
+	est     []Estimate
 }
 
 // Observe adds a sample and returns the estimate. A horizon's estimate is

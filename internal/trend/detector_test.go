@@ -159,7 +159,7 @@ func TestDetector(t *testing.T) {
 			for at := time.Duration(0); at <= tt.run; at += tt.every {
 				v, inst := tt.give(at, r)
 				var total Estimate
-				total, estimates = tr.Observe(t0.Add(at), inst, v, []string{"g"}, []float64{v}, estimates)
+				total, estimates = tr.Observe(t0.Add(at), inst, v, []string{"g"}, []float64{v}, estimates, nil)
 				_ = total
 				e := estimates[0]
 				if e.Suspected != last.Suspected {
@@ -206,7 +206,7 @@ func TestRestartInTheMiddleOfALeak(t *testing.T) {
 			inst, since = 2, at-restart
 		}
 		v := math.Floor(20 + 10*since.Minutes())
-		total, e := tr.Observe(t0.Add(at), inst, v+50, []string{"leak"}, []float64{v}, est)
+		total, e := tr.Observe(t0.Add(at), inst, v+50, []string{"leak"}, []float64{v}, est, nil)
 		est = e
 		if at < restart {
 			raisedPre = raisedPre || e[0].Suspected
@@ -236,10 +236,10 @@ func TestRestartWithoutInstance(t *testing.T) {
 	at := t0
 	for i := range 200 {
 		at = at.Add(15 * time.Second)
-		_, est = tr.Observe(at, 0, float64(100+i), []string{"g"}, []float64{float64(i)}, est)
+		_, est = tr.Observe(at, 0, float64(100+i), []string{"g"}, []float64{float64(i)}, est, nil)
 	}
 	require.True(t, est[0].Ready)
-	_, est = tr.Observe(at.Add(15*time.Second), 0, 30, []string{"g"}, []float64{1}, est)
+	_, est = tr.Observe(at.Add(15*time.Second), 0, 30, []string{"g"}, []float64{1}, est, nil)
 	assert.False(t, est[0].Ready, "the collapse started a new window")
 }
 
@@ -247,18 +247,18 @@ func TestTrackerForgetsAndBounds(t *testing.T) {
 	cfg := defaultConfig()
 	tr := NewTracker(&cfg, 2, strings.Compare, nil)
 	var est []Estimate
-	_, est = tr.Observe(t0, 1, 10, []string{"a", "b", "c"}, []float64{5, 3, 2}, est)
+	_, est = tr.Observe(t0, 1, 10, []string{"a", "b", "c"}, []float64{5, 3, 2}, est, nil)
 	assert.Equal(t, 2, tr.Len(), "at most maxGroups followed")
 	assert.Len(t, est, 3)
-	_, _ = tr.Observe(t0.Add(time.Minute), 1, 10, []string{"b"}, []float64{3}, est)
+	_, _ = tr.Observe(t0.Add(time.Minute), 1, 10, []string{"b"}, []float64{3}, est, nil)
 	assert.Equal(t, 1, tr.Len(), "groups not seen are forgotten")
 
 	// Keys come in any order; the room left goes to the largest new ones.
 	tr = NewTracker(&cfg, 2, strings.Compare, nil)
-	_, est = tr.Observe(t0, 1, 10, []string{"c", "a", "b"}, []float64{2, 5, 3}, est)
+	_, est = tr.Observe(t0, 1, 10, []string{"c", "a", "b"}, []float64{2, 5, 3}, est, nil)
 	assert.Len(t, est, 3)
 	assert.Equal(t, []string{"a", "b"}, followed(tr), "in key order")
-	_, _ = tr.Observe(t0.Add(time.Minute), 1, 10, []string{"c", "d", "a"}, []float64{9, 1, 5}, est)
+	_, _ = tr.Observe(t0.Add(time.Minute), 1, 10, []string{"c", "d", "a"}, []float64{9, 1, 5}, est, nil)
 	assert.Equal(t, []string{"a", "c"}, followed(tr), "b forgotten, c outgrew d")
 }
 
@@ -322,7 +322,7 @@ func TestStepsAndShortRampsNeverFlagged(t *testing.T) {
 		var est []Estimate
 		for at := time.Duration(0); at <= 2*time.Hour; at += 15 * time.Second {
 			v := give(at)
-			_, est = tr.Observe(t0.Add(at), 1, v, []string{"g"}, []float64{v}, est)
+			_, est = tr.Observe(t0.Add(at), 1, v, []string{"g"}, []float64{v}, est, nil)
 			if est[0].Suspected {
 				t.Errorf("%s: flag raised at %v", name, at)
 				return

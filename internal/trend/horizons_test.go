@@ -139,7 +139,7 @@ func observeFlag(cfg *Config, seed uint64, every, run time.Duration, give series
 	raised, afterQuiet = -1, -1
 	for at := time.Duration(0); at <= run; at += every {
 		v, inst := give(at, r)
-		_, est = tr.Observe(t0.Add(at), inst, v, []string{"g"}, []float64{v}, est)
+		_, est = tr.Observe(t0.Add(at), inst, v, []string{"g"}, []float64{v}, est, nil)
 		if !est[0].Suspected {
 			continue
 		}

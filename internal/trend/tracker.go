@@ -54,11 +54,6 @@ type Tracker[K comparable] struct {
 	// horizon opens a bucket, groups whose windows became steady again
 	// share a template.
 	lastAt time.Time
-
-	fresh   []int     // positions of the keys not yet followed
-	waiting []waiting // steady groups whose estimate is their template's
-	est     []Estimate
-	scratch Scratch
 }
 
 // tracked is a group's series under its key: its own, or, for a steady
@@ -128,13 +123,17 @@ func (t *Tracker[K]) follow(added []tracked[K]) {
 // target's process (0 when the profile does not tell); keys and counts are the
 // scrape's groups, in any order; when more keys are new than there is room
 // for, the largest are followed. It returns the total's estimate and one
-// estimate per key (not Ready for a key that is not followed).
+// estimate per key (not Ready for a key that is not followed). sc is the
+// memory it works in, the caller's to reuse (nil: one for this call only).
 //
 // A restart is a new instance, or, without one, a total that collapses below
 // half of the previous: every window starts afresh, so that the fall of a
 // restart never shows as a negative rate and the regrowth after it never as a
 // leak.
-func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys []K, counts []float64, out []Estimate) (Estimate, []Estimate) {
+func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys []K, counts []float64, out []Estimate, sc *Scratch) (Estimate, []Estimate) {
+	if sc == nil {
+		sc = new(Scratch)
+	}
 	if t.restarted(instance, total) {
 		t.Reset()
 	}
@@ -143,11 +142,11 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 	gen := uint32(t.gen)
 
 	out = out[:0]
-	t.fresh, t.waiting = t.fresh[:0], t.waiting[:0]
+	sc.fresh, sc.waiting = sc.fresh[:0], sc.waiting[:0]
 	for i, k := range keys {
 		j, ok := t.search(k)
 		if !ok {
-			t.fresh = append(t.fresh, i)
+			sc.fresh = append(sc.fresh, i)
 			out = append(out, Estimate{})
 			continue
 		}
@@ -155,7 +154,7 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 		g.seen = gen
 		if g.steady() {
 			if float64(g.v) == counts[i] {
-				t.waiting = append(t.waiting, waiting{i, g.s})
+				sc.waiting = append(sc.waiting, waiting{i, g.s})
 				out = append(out, Estimate{})
 				continue
 			}
@@ -164,7 +163,7 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 			g.s.refs--
 			g.s = g.s.shifted(g.v)
 		}
-		out = append(out, g.s.Observe(t.cfg, at, counts[i], &t.scratch))
+		out = append(out, g.s.Observe(t.cfg, at, counts[i], sc))
 	}
 	t.groups = slices.DeleteFunc(t.groups, func(g tracked[K]) bool {
 		if g.seen == gen {
@@ -175,10 +174,10 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 		}
 		return true
 	})
-	t.followFresh(at, keys, counts, out)
-	t.observeTemplates(at)
-	for _, w := range t.waiting {
-		out[w.i] = t.est[w.s.idx]
+	t.followFresh(at, keys, counts, out, sc)
+	t.observeTemplates(at, sc)
+	for _, w := range sc.waiting {
+		out[w.i] = sc.est[w.s.idx]
 	}
 	// The longest horizon has opened a bucket: groups whose windows have
 	// held one value throughout may share a template again.
@@ -186,31 +185,26 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 		t.share()
 	}
 	t.lastAt = at
-	// The positions of a first scrape's thousand keys are not worth
-	// keeping for the few that come later.
-	if cap(t.fresh) > 64 {
-		t.fresh = nil
-	}
-	return t.total.Observe(t.cfg, at, total, &t.scratch), out
+	return t.total.Observe(t.cfg, at, total, sc), out
 }
 
-// followFresh follows the keys of the scrape at positions t.fresh, as room
+// followFresh follows the keys of the scrape at positions sc.fresh, as room
 // allows: new keys get the room left, largest first, since a leak grows,
 // and a group that missed the room takes it once it outgrows the others.
 // The steady ones start a template of their own, which the others that
 // start at this scrape share.
-func (t *Tracker[K]) followFresh(at time.Time, keys []K, counts []float64, out []Estimate) {
-	if room := t.maxGroups - len(t.groups); len(t.fresh) > room {
-		slices.SortStableFunc(t.fresh, func(a, b int) int { return cmp.Compare(counts[b], counts[a]) })
-		t.fresh = t.fresh[:max(room, 0)]
+func (t *Tracker[K]) followFresh(at time.Time, keys []K, counts []float64, out []Estimate, sc *Scratch) {
+	if room := t.maxGroups - len(t.groups); len(sc.fresh) > room {
+		slices.SortStableFunc(sc.fresh, func(a, b int) int { return cmp.Compare(counts[b], counts[a]) })
+		sc.fresh = sc.fresh[:max(room, 0)]
 	}
-	if len(t.fresh) == 0 {
+	if len(sc.fresh) == 0 {
 		return
 	}
-	added := make([]tracked[K], 0, len(t.fresh))
+	added := make([]tracked[K], 0, len(sc.fresh))
 	var tmpl *Series
 	gen := uint32(t.gen)
-	for _, i := range t.fresh {
+	for _, i := range sc.fresh {
 		g := tracked[K]{key: t.own(keys[i]), seen: gen}
 		if v := counts[i]; !t.unshared && exact(v) {
 			if tmpl == nil {
@@ -219,10 +213,10 @@ func (t *Tracker[K]) followFresh(at time.Time, keys []K, counts []float64, out [
 			}
 			tmpl.refs++
 			g.s, g.v = tmpl, float32(v)
-			t.waiting = append(t.waiting, waiting{i, tmpl})
+			sc.waiting = append(sc.waiting, waiting{i, tmpl})
 		} else {
 			g.s = t.cfg.NewSeries()
-			out[i] = g.s.Observe(t.cfg, at, counts[i], &t.scratch)
+			out[i] = g.s.Observe(t.cfg, at, counts[i], sc)
 		}
 		added = append(added, g)
 	}
@@ -230,14 +224,14 @@ func (t *Tracker[K]) followFresh(at time.Time, keys []K, counts []float64, out [
 }
 
 // observeTemplates drops the templates no group shares any more and feeds
-// the others the scrape's sample, zero, their estimates in t.est by idx.
-func (t *Tracker[K]) observeTemplates(at time.Time) {
+// the others the scrape's sample, zero, their estimates in sc.est by idx.
+func (t *Tracker[K]) observeTemplates(at time.Time, sc *Scratch) {
 	t.templates = slices.DeleteFunc(t.templates, func(s *Series) bool { return s.refs == 0 })
 	clear(t.templates[len(t.templates):cap(t.templates)])
-	t.est = t.est[:0]
+	sc.est = sc.est[:0]
 	for i, s := range t.templates {
 		s.idx = int32(i)
-		t.est = append(t.est, s.Observe(t.cfg, at, 0, &t.scratch))
+		sc.est = append(sc.est, s.Observe(t.cfg, at, 0, sc))
 	}
 }
 

@@ -108,8 +108,8 @@ func TestSteadyGroupsShareTemplates(t *testing.T) {
 			}
 			total := 1000.0
 			var st, ot Estimate
-			st, sharedEst = shared.Observe(t0.Add(at), instance, total, keys, counts, sharedEst)
-			ot, ownEst = own.Observe(t0.Add(at), instance, total, keys, counts, ownEst)
+			st, sharedEst = shared.Observe(t0.Add(at), instance, total, keys, counts, sharedEst, nil)
+			ot, ownEst = own.Observe(t0.Add(at), instance, total, keys, counts, ownEst, nil)
 			require.Equal(t, ot, st, "seed %d at %v: the total", seed, at)
 			require.Equal(t, ownEst, sharedEst, "seed %d at %v: the groups' estimates", seed, at)
 			n, _ := shared.Shared()
