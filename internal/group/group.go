@@ -52,7 +52,12 @@ func (k Key) Clone() Key {
 
 // Compare orders keys by signature, then by label values.
 func (k Key) Compare(o Key) int {
-	return cmp.Or(cmp.Compare(k.ID, o.ID), strings.Compare(k.Labels, o.Labels))
+	// Not cmp.Or, whose arguments are all evaluated: the labels are
+	// compared only between the groups of one signature.
+	if c := cmp.Compare(k.ID, o.ID); c != 0 {
+		return c
+	}
+	return strings.Compare(k.Labels, o.Labels)
 }
 
 // Identity is who a group is: what its stack and labels say of it. A

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/group"
+	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
 )
 
 // BenchmarkSeriesMemory fills 1,000 series with 200 scrapes, for single
@@ -103,6 +106,57 @@ func BenchmarkTrackerMemory(b *testing.B) {
 				runtime.ReadMemStats(&after)
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heapB/group")
 				runtime.KeepAlive(tr)
+			}
+		})
+	}
+}
+
+// BenchmarkTrackerObserve is one scrape of 1,000 groups through a tracker
+// that follows them, the keys in the order a profile lists them (not the
+// tracker's): with every group steady, a tenth varying, all varying. One op
+// is one scrape of one of 256 trackers taken in turn, so that, as in a
+// collector of many targets, a tracker's memory is cold when its scrape
+// comes.
+//
+//	go test ./internal/trend -run '^$' -bench BenchmarkTrackerObserve -benchmem
+func BenchmarkTrackerObserve(b *testing.B) {
+	const n, trackers = 1000, 256
+	for _, varying := range []int{0, 100, 1000} {
+		b.Run(fmt.Sprintf("varying=%d", varying), func(b *testing.B) {
+			cfg := defaults()
+			keys := make([]group.Key, n)
+			for i := range keys {
+				keys[i] = group.Key{ID: signature.ID(uint64(i+1) * 0x9e3779b97f4a7c15)}
+			}
+			counts := make([]float64, n)
+			scrape := func(step int) {
+				for i := range counts {
+					counts[i] = float64(i % 50)
+					if i < varying {
+						counts[i] += float64(step % 3)
+					}
+				}
+			}
+			ts := make([]*Tracker[group.Key], trackers)
+			var (
+				sc  Scratch
+				est []Estimate
+			)
+			at := func(step int) time.Time { return t0.Add(time.Duration(step) * 15 * time.Second) }
+			for i := range ts {
+				ts[i] = NewTracker(&cfg, n, group.Key.Compare, group.Key.Clone)
+				for step := range 2 {
+					scrape(step)
+					_, est = ts[i].Observe(at(step), 1, 1e5, keys, counts, est, &sc)
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				step := 2 + i/trackers
+				scrape(step)
+				_, est = ts[i%trackers].Observe(at(step), 1, 1e5, keys, counts, est, &sc)
+				i++
 			}
 		})
 	}
