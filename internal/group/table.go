@@ -12,14 +12,14 @@ import (
 // probing, no map's bookkeeping, in a table kept at most half full and
 // reused from one profile to the next. A signature is a hash already, but
 // an unkeyed one whose low bits a crafted profile could make collide; the
-// table places it by the high bits of its product with a random odd seed,
-// so that no input known beforehand piles its ids into one run of slots.
+// table places it by a mix of it with a random seed, so that no input known
+// beforehand piles its ids into one run of slots.
 type idTable struct {
 	ids   []signature.ID
 	slots []int32 // the position plus one; 0 is empty
 	n     int
 	shift uint   // 64 less the table's log2 size
-	seed  uint64 // odd, drawn on the first reset
+	seed  uint64 // drawn on the first reset
 }
 
 // minTable is the fewest slots a table has.
@@ -34,7 +34,7 @@ func (t *idTable) reset(n int) {
 		size *= 2
 	}
 	if t.seed == 0 {
-		t.seed = rand.Uint64() | 1
+		t.seed = rand.Uint64() | 1 // not 0, the mark of a table not yet seeded
 	}
 	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
 	if cap(t.slots) < size {
@@ -46,8 +46,16 @@ func (t *idTable) reset(n int) {
 	t.n = 0
 }
 
-// home is the slot where id's probe starts.
-func (t *idTable) home(id signature.ID) uint64 { return (uint64(id) * t.seed) >> t.shift }
+// home is the slot where id's probe starts: the high bits of id mixed with
+// the seed by splitmix64's finalizer, in which every bit of the id moves
+// every bit of the result (a product alone leaves ids that differ only in
+// their high bits in few slots).
+func (t *idTable) home(id signature.ID) uint64 {
+	h := uint64(id) ^ t.seed
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	return (h ^ h>>31) >> t.shift
+}
 
 // get returns the position set for id, and whether there is one.
 func (t *idTable) get(id signature.ID) (int32, bool) {
