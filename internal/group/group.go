@@ -182,6 +182,10 @@ type Grouper struct {
 	functions []signature.Chain
 	locations []signature.Chain
 	skip      []bool // locations holding an ignored function
+	// users says, by function, whether it is the user's code, decided on
+	// the first identity that meets it: the reported groups of a profile
+	// share most of their frames.
+	users []verdict
 
 	// first holds the position of each signature's first group; next
 	// chains the groups of one signature and other label values behind it
@@ -344,7 +348,7 @@ func (g *Grouper) identify(i int) *Identity {
 	// decoder's interned ones, not the scratch slice's.
 	id := &g.ids[i]
 	*id = Identity{Info: signature.Classify(g.frames, grp.ID)}
-	id.User, _ = g.opts.Code.Innermost(g.frames)
+	id.User = g.innermostUser(s)
 	if len(g.opts.Labels) > 0 {
 		start := len(g.values)
 		g.values = labelValues(g.values, s.Label, g.opts.Labels)
@@ -353,9 +357,44 @@ func (g *Grouper) identify(i int) *Identity {
 	return id
 }
 
+// verdict is whether a function is the user's code: not yet decided, or
+// decided.
+type verdict uint8
+
+const (
+	undecided verdict = iota
+	library
+	users
+)
+
+// innermostUser returns the innermost frame of s, as g.frames holds them,
+// that is the user's code, as Code.Innermost would, deciding each function
+// of the profile once.
+func (g *Grouper) innermostUser(s *decode.Sample) signature.Frame {
+	i := 0
+	for _, l := range s.Location {
+		for _, ln := range g.p.Location[l].Line {
+			v := &g.users[ln.Function]
+			if *v == undecided {
+				*v = library
+				if g.opts.Code.Users(g.frames[i]) {
+					*v = users
+				}
+			}
+			if *v == users {
+				return g.frames[i]
+			}
+			i++
+		}
+	}
+	return signature.Frame{}
+}
+
 // hashTables computes each location's chain, and which locations hold an
 // ignored function, once per profile.
 func (g *Grouper) hashTables(p *decode.Profile, opts Options) {
+	g.users = slices.Grow(g.users[:0], len(p.Function))[:len(p.Function)]
+	clear(g.users)
 	g.names, g.functions = g.names[:0], g.functions[:0]
 	for _, f := range p.Function {
 		name := signature.Generic(f.Name)
