@@ -159,7 +159,7 @@ func (t *target) observe(at time.Time, o *observation, policy evidence.Policy, s
 	t.health.dropped += int64(len(groups) - len(sc.kept))
 	for _, i := range sc.kept {
 		g := &groups[i]
-		rg := reportedGroup{key: t.tracker.Owned(g.Key), id: o.groups.Identity(i).Clone(), count: g.Count, estimate: sc.estimates[i]}
+		rg := reportedGroup{key: t.tracker.OwnedAt(i, g.Key), id: o.groups.Identity(i).Clone(), count: g.Count, estimate: sc.estimates[i]}
 		if policy.ScrapeDumps {
 			rg.facts = some(dumpFacts{creator: rg.id.Creator, waitMinutes: g.WaitMinutes, origins: rg.id.Origins})
 		}

@@ -3,6 +3,7 @@ package trend
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,58 @@ func TestSteadyGroupsShareTemplates(t *testing.T) {
 		}
 		assert.True(t, everShared, "seed %d: no group shared a template", seed)
 		assert.True(t, reShared, "seed %d: no group that changed and settled shared a template again", seed)
+	}
+}
+
+// TestPlaceOfLastScrape holds a tracker that looks each key up where the
+// last scrape had it first to one that always searches, over scrapes whose
+// keys come, go and change order, and checks that the places are right
+// when the order holds.
+func TestPlaceOfLastScrape(t *testing.T) {
+	cfg := defaults()
+	rng := rand.New(rand.NewPCG(7, 9))
+	hinted := NewTracker(&cfg, 40, strings.Compare, nil)
+	searched := NewTracker(&cfg, 40, strings.Compare, nil)
+	all := make([]string, 60)
+	for i := range all {
+		all[i] = fmt.Sprintf("g%02d", i)
+	}
+	keys := slices.Clone(all[:30])
+	var hintedEst, searchedEst []Estimate
+	for step := range 300 {
+		switch {
+		case step%50 == 49: // a new order
+			rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+		case step%7 == 6: // a group goes, another comes
+			d := rng.IntN(len(keys))
+			keys = slices.Delete(keys, d, d+1)
+			if k := all[30+rng.IntN(30)]; !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+		counts := make([]float64, len(keys))
+		for i := range counts {
+			counts[i] = float64(i%5 + step/20*(i%3))
+		}
+		at := t0.Add(time.Duration(step) * 15 * time.Second)
+		searched.at = nil
+		_, hintedEst = hinted.Observe(at, 1, 1000, keys, counts, hintedEst, nil)
+		_, searchedEst = searched.Observe(at, 1, 1000, keys, counts, searchedEst, nil)
+		require.Equal(t, searchedEst, hintedEst, "step %d", step)
+		for i, k := range keys {
+			assert.Equal(t, k, hinted.OwnedAt(i, k))
+		}
+	}
+	// Twice the same order: every place of the second is where it was.
+	counts := make([]float64, len(keys))
+	_, _ = hinted.Observe(t0.Add(time.Hour*10), 1, 1000, keys, counts, nil, nil)
+	_, _ = hinted.Observe(t0.Add(time.Hour*10+time.Minute), 1, 1000, keys, counts, nil, nil)
+	for i, k := range keys {
+		j, ok := hinted.search(k)
+		if !ok {
+			assert.Equal(t, int32(-1), hinted.at[i], k)
+			continue
+		}
+		assert.Equal(t, int32(j), hinted.at[i], k)
 	}
 }
