@@ -16,7 +16,7 @@ OCB         := $(GOBIN)/builder
 COLLECTOR   := _build/otelcol-goroutine
 DISCOVERY   := _build/discovery/otelcol-goroutine-discovery
 
-.PHONY: run test check lint rules unit e2e collector collector-discovery generate fixtures chart fuzz bench bench-scale bench-target bench-compare
+.PHONY: run test check lint rules unit e2e collector collector-discovery generate fixtures chart fuzz bench bench-scale bench-target bench-compare bench-baseline
 
 run: collector
 	scripts/run.sh
@@ -102,7 +102,7 @@ fixtures:
 	$(GO) test . -run TestScrapeGolden
 
 # BENCHMARKS.md's tables. bench: decode+group against google/pprof and gzip
-# (about 10 minutes); bench-scale: the collector against up to 5,000
+# (about 10 minutes); bench-scale: the collector against up to 2,000
 # targets, then 500 targets of 100 to 10,000 stacks (about 20 minutes);
 # bench-target: what each endpoint costs the target (about 10 minutes).
 # Output and benchstat tables land in _build/bench.
@@ -114,7 +114,7 @@ bench:
 
 bench-scale: collector
 	mkdir -p _build/bench
-	SCALE_TARGETS=100,500,1000,2000,5000 SCALE_INTERVAL=15s OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) \
+	SCALE_TARGETS=100,500,1000,2000 SCALE_INTERVAL=15s OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) \
 	  $(GO) test -tags e2e -run '^$$' -bench CollectorScale -benchtime 4x -timeout 2h ./e2e | tee _build/bench/scale.txt
 	SCALE_TARGETS=500 SCALE_STACKS=100,1000,10000 SCALE_INTERVAL=15s OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) \
 	  $(GO) test -tags e2e -run '^$$' -bench CollectorScale -benchtime 4x -timeout 1h ./e2e | tee _build/bench/scale-stacks.txt
@@ -123,11 +123,32 @@ bench-target:
 	mkdir -p _build/bench
 	TARGET_GOROUTINES=1000,10000,100000 $(GO) test -tags e2e -run '^$$' -bench TargetCost -benchtime 3x -timeout 2h ./e2e | tee _build/bench/target.txt
 
-# This tree against an earlier commit, alternately, on the benchmarks a
-# change must not slow (BENCHMARKS.md, section 4): make bench-compare
-# BASE=c54ebcd, with SCALE=1 the collector against 1,000 targets too.
+# The guard (BENCHMARKS.md, section 6): this tree's figures against the last
+# release's (bench/$(RELEASE).txt, written by make bench-baseline on the
+# release's commit), compared by benchstat; any figure that moved by more
+# than 10 % must be named in the CHANGELOG's newest section, or it fails.
+# With BASE, this tree against an earlier commit instead, the two run
+# alternately (section 4): make bench-compare BASE=c54ebcd, with SCALE=1
+# the collector against 1,000 targets too.
+RELEASE := v0.1.0
+GUARD_BENCH := $(GO) test -run '^$$' -benchmem -count $(or $(COUNT),6)
+bench-guard-run = \
+	$(GUARD_BENCH) -bench 'BenchmarkGroup/^stacks=(1000|10000)$$/./labels/path=receiver$$' ./internal/group > $(1) && \
+	$(GUARD_BENCH) -bench 'BenchmarkScrape$$' . >> $(1) && \
+	$(GUARD_BENCH) -bench 'BenchmarkTracker' ./internal/trend >> $(1)
 bench-compare:
+ifdef BASE
 	scripts/bench-compare.sh $(BASE)
+else
+	mkdir -p _build/bench
+	$(call bench-guard-run,_build/bench/guard.txt)
+	$(BENCHSTAT) bench/$(RELEASE).txt _build/bench/guard.txt | tee _build/bench/guard-benchstat.txt
+	$(BENCHSTAT) -format csv bench/$(RELEASE).txt _build/bench/guard.txt 2>/dev/null | $(GO) run ./cmd/benchguard -changelog CHANGELOG.md
+endif
+
+bench-baseline:
+	mkdir -p bench
+	$(call bench-guard-run,bench/$(RELEASE).txt)
 
 # Ten minutes or so; a count, for the reason above.
 fuzz:
