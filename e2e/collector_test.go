@@ -22,7 +22,7 @@ import (
 // path: the YAML the test gives, merged over what every test's collector
 // shares, so that each test states only what differs. Maps merge key by
 // key; anything else the test gives replaces what is shared. Shared: no
-// telemetry of the collector's own; when otlpURL is set, an otlphttp
+// telemetry of the collector's own; when otlpURL is set, an otlp_http
 // exporter to it, uncompressed and without retries, that the metrics
 // pipeline exports to; and, unless the test lists them, every receiver the
 // test declares in the metrics pipeline and every extension it declares
@@ -41,12 +41,12 @@ func collectorConfig(tb testing.TB, otlpURL, config string) string {
 	}
 	shared := map[string]any{"service": service}
 	if otlpURL != "" {
-		shared["exporters"] = map[string]any{"otlphttp": map[string]any{
+		shared["exporters"] = map[string]any{"otlp_http": map[string]any{
 			"endpoint":         otlpURL,
 			"compression":      "none",
 			"retry_on_failure": map[string]any{"enabled": false},
 		}}
-		metrics["exporters"] = []string{"otlphttp"}
+		metrics["exporters"] = []string{"otlp_http"}
 	}
 	if len(metrics) > 0 {
 		service["pipelines"] = map[string]any{"metrics": metrics}

@@ -192,7 +192,7 @@ func (s *sink) snapshot() []pmetric.Metrics {
 
 // startCollector runs the collector with a goroutine receiver scraping every
 // second, configured further by receiver (YAML indented under the receiver),
-// and an otlphttp exporter to otlpURL.
+// and an otlp_http exporter to otlpURL.
 func startCollector(t *testing.T, otlpURL, receiver string) {
 	t.Helper()
 	runCollector(t, collectorConfig(t, otlpURL, `

@@ -137,7 +137,7 @@ service:
   pipelines:
     logs:
       receivers: [goroutine]
-      exporters: [otlphttp]
+      exporters: [otlp_http]
 `, "http://"+withAddr, "http://"+counted)))
 	time.Sleep(150 * time.Second)
 

@@ -40,7 +40,7 @@ import (
 // environment, so that CI runs a small case and BENCHMARKS.md the full
 // tables:
 //
-//	SCALE_TARGETS=100,500,1000,2000,5000 SCALE_INTERVAL=15s \
+//	SCALE_TARGETS=100,500,1000,2000 SCALE_INTERVAL=15s \
 //	  OTELCOL_BIN=$PWD/_build/otelcol-goroutine \
 //	  go test -tags e2e -run '^$' -bench CollectorScale -benchtime 4x -timeout 2h ./e2e
 //	SCALE_HEAP_PROFILE=heap.pb.gz ... (also writes the live heap's profile)
@@ -159,7 +159,7 @@ receivers:
     initial_delay: 0s
     timeout: %s
 exporters:
-  otlphttp:
+  otlp_http:
     timeout: 60s
 `, pprofAddr, targets.String(), interval, interval*4/5)))
 	pid := cmd.Process.Pid

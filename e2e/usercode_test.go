@@ -128,7 +128,7 @@ service:
   pipelines:
     logs:
       receivers: [goroutine]
-      exporters: [otlphttp]
+      exporters: [otlp_http]
 `, ancestry, plain, healthy, window, host, port)))
 	time.Sleep(50 * time.Second)
 
