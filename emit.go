@@ -250,7 +250,7 @@ func (e *emitter) attributes(id *group.Identity) groupAttributes {
 		entry: id.Entry, user: id.User.Function, userLine: id.User.Line, labelValues: id.LabelValues,
 	}
 	if l := e.known.Match(id.Entry); l != nil {
-		a.knownLibrary, a.knownCause = l.Library, l.Cause
+		a.knownLibrary, a.knownID = l.Library, l.ID
 	}
 	if e.scrapeDumps {
 		a.creator = id.Creator.Function

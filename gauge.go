@@ -36,9 +36,9 @@ type groupAttributes struct {
 	// series a dump sets, the origin the dump found.
 	user     string
 	userLine int64
-	// knownLibrary and knownCause are the known leak the group's entry
+	// knownLibrary and knownID are the known leak the group's entry
 	// matches.
-	knownLibrary, knownCause string
+	knownLibrary, knownID string
 	// horizon is the leak test's horizon of a growth or a flag.
 	horizon string
 	// labelValues are the values of the kept pprof labels, one per key.
@@ -67,7 +67,7 @@ const (
 	fieldUser
 	fieldUserLine
 	fieldKnownLibrary
-	fieldKnownCause
+	fieldKnownID
 	fieldHorizon
 )
 
@@ -95,8 +95,8 @@ func fieldOf(key string) field {
 		return fieldUserLine
 	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary):
 		return fieldKnownLibrary
-	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause):
-		return fieldKnownCause
+	case string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakID):
+		return fieldKnownID
 	case string(metadata.GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon):
 		return fieldHorizon
 	}
@@ -128,8 +128,8 @@ func (a *groupAttributes) put(m pcommon.Map, at attribute) {
 		}
 	case fieldKnownLibrary:
 		putSome(m, at.key, a.knownLibrary)
-	case fieldKnownCause:
-		putSome(m, at.key, a.knownCause)
+	case fieldKnownID:
+		putSome(m, at.key, a.knownID)
 	case fieldHorizon:
 		m.PutStr(at.key, a.horizon)
 	}

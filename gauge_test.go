@@ -149,7 +149,7 @@ func TestGroupGaugeGeneratedAPI(t *testing.T) {
 	}
 	assert.Equal(t, info.GoGoroutineGroupGrowth.Attributes, keys(e.growths.attrs))
 
-	a := groupAttributes{creator: "main.main", user: "main.handle", userLine: 12, knownLibrary: "net/http", knownCause: "a body not closed"}
+	a := groupAttributes{creator: "main.main", user: "main.handle", userLine: 12, knownLibrary: "net/http", knownID: "http-client-body-not-closed"}
 	for _, attrs := range [][]string{
 		info.GoGoroutineGroupCount.Attributes, info.GoGoroutineGroupGrowth.Attributes,
 		info.GoGoroutineGroupSuspected.Attributes, info.GoGoroutineGroupWaitMax.Attributes, info.GoGoroutineGroupLeaked.Attributes,

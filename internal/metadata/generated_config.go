@@ -91,7 +91,7 @@ const (
 	GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupCountMetricAttributeKey = "goroutine.user.function"
 	GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupCountMetricAttributeKey = "goroutine.user.line"
 	GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupCountMetricAttributeKey = "goroutine.known_leak.library"
-	GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupCountMetricAttributeKey = "goroutine.known_leak.cause"
+	GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakID      GoGoroutineGroupCountMetricAttributeKey = "goroutine.known_leak.id"
 )
 
 // GoGoroutineGroupCountMetricConfig provides config for the go.goroutine.group.count metric.
@@ -120,9 +120,9 @@ func (ms *GoGoroutineGroupCountMetricConfig) Unmarshal(parser *confmap.Conf) err
 func (ms *GoGoroutineGroupCountMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause:
+		case GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakID:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.count doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]", val)
+			return fmt.Errorf("metric go.goroutine.group.count doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id]", val)
 		}
 	}
 
@@ -149,7 +149,7 @@ const (
 	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.user.function"
 	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.user.line"
 	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.known_leak.library"
-	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.known_leak.cause"
+	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakID      GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.known_leak.id"
 	GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon          GoGoroutineGroupGrowthMetricAttributeKey = "goroutine.horizon"
 )
 
@@ -179,9 +179,9 @@ func (ms *GoGoroutineGroupGrowthMetricConfig) Unmarshal(parser *confmap.Conf) er
 func (ms *GoGoroutineGroupGrowthMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon:
+		case GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakID, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.growth doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause, goroutine.horizon]", val)
+			return fmt.Errorf("metric go.goroutine.group.growth doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id, goroutine.horizon]", val)
 		}
 	}
 
@@ -207,7 +207,7 @@ const (
 	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.user.function"
 	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.user.line"
 	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.known_leak.library"
-	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.known_leak.cause"
+	GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakID      GoGoroutineGroupLeakedMetricAttributeKey = "goroutine.known_leak.id"
 )
 
 // GoGoroutineGroupLeakedMetricConfig provides config for the go.goroutine.group.leaked metric.
@@ -236,9 +236,9 @@ func (ms *GoGoroutineGroupLeakedMetricConfig) Unmarshal(parser *confmap.Conf) er
 func (ms *GoGoroutineGroupLeakedMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause:
+		case GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakID:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.leaked doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]", val)
+			return fmt.Errorf("metric go.goroutine.group.leaked doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id]", val)
 		}
 	}
 
@@ -265,7 +265,7 @@ const (
 	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.user.function"
 	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.user.line"
 	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.known_leak.library"
-	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.known_leak.cause"
+	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakID      GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.known_leak.id"
 	GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon          GoGoroutineGroupSuspectedMetricAttributeKey = "goroutine.horizon"
 )
 
@@ -295,9 +295,9 @@ func (ms *GoGoroutineGroupSuspectedMetricConfig) Unmarshal(parser *confmap.Conf)
 func (ms *GoGoroutineGroupSuspectedMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon:
+		case GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakID, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.suspected doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause, goroutine.horizon]", val)
+			return fmt.Errorf("metric go.goroutine.group.suspected doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id, goroutine.horizon]", val)
 		}
 	}
 
@@ -324,7 +324,7 @@ const (
 	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction     GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.user.function"
 	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine         GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.user.line"
 	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.known_leak.library"
-	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause   GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.known_leak.cause"
+	GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakID      GoGoroutineGroupWaitMaxMetricAttributeKey = "goroutine.known_leak.id"
 )
 
 // GoGoroutineGroupWaitMaxMetricConfig provides config for the go.goroutine.group.wait.max metric.
@@ -353,9 +353,9 @@ func (ms *GoGoroutineGroupWaitMaxMetricConfig) Unmarshal(parser *confmap.Conf) e
 func (ms *GoGoroutineGroupWaitMaxMetricConfig) Validate() error {
 	for _, val := range ms.EnabledAttributes {
 		switch val {
-		case GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause:
+		case GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakID:
 		default:
-			return fmt.Errorf("metric go.goroutine.group.wait.max doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]", val)
+			return fmt.Errorf("metric go.goroutine.group.wait.max doesn't have an attribute %v, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id]", val)
 		}
 	}
 
@@ -714,27 +714,27 @@ func DefaultMetricsConfig() MetricsConfig {
 		GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause},
+			EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakID},
 		},
 		GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
+			EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakID, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
 		},
 		GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause},
+			EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakID},
 		},
 		GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
+			EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakID, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
 		},
 		GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
-			EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause},
+			EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakID},
 		},
 		GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
 			Enabled:             true,

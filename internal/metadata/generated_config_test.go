@@ -37,27 +37,27 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause},
+						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakID},
 					},
 					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakID, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause},
+						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakID},
 					},
 					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakID, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause},
+						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakID},
 					},
 					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
 						Enabled:             true,
@@ -122,27 +122,27 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					GoGoroutineGroupCount: GoGoroutineGroupCountMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause},
+						EnabledAttributes:   []GoGoroutineGroupCountMetricAttributeKey{GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature, GoGoroutineGroupCountMetricAttributeKeyGoroutineWait, GoGoroutineGroupCountMetricAttributeKeyCodeFunctionName, GoGoroutineGroupCountMetricAttributeKeyCodeFilePath, GoGoroutineGroupCountMetricAttributeKeyCodeLineNumber, GoGoroutineGroupCountMetricAttributeKeyGoroutineEntry, GoGoroutineGroupCountMetricAttributeKeyGoroutineCreator, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupCountMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakID},
 					},
 					GoGoroutineGroupGrowth: GoGoroutineGroupGrowthMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
+						EnabledAttributes:   []GoGoroutineGroupGrowthMetricAttributeKey{GoGoroutineGroupGrowthMetricAttributeKeyGoroutineSignature, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineWait, GoGoroutineGroupGrowthMetricAttributeKeyCodeFunctionName, GoGoroutineGroupGrowthMetricAttributeKeyCodeFilePath, GoGoroutineGroupGrowthMetricAttributeKeyCodeLineNumber, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineEntry, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineCreator, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakID, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupLeaked: GoGoroutineGroupLeakedMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause},
+						EnabledAttributes:   []GoGoroutineGroupLeakedMetricAttributeKey{GoGoroutineGroupLeakedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineWait, GoGoroutineGroupLeakedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupLeakedMetricAttributeKeyCodeFilePath, GoGoroutineGroupLeakedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakID},
 					},
 					GoGoroutineGroupSuspected: GoGoroutineGroupSuspectedMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
+						EnabledAttributes:   []GoGoroutineGroupSuspectedMetricAttributeKey{GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineSignature, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineWait, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFunctionName, GoGoroutineGroupSuspectedMetricAttributeKeyCodeFilePath, GoGoroutineGroupSuspectedMetricAttributeKeyCodeLineNumber, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineEntry, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineCreator, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakID, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon},
 					},
 					GoGoroutineGroupWaitMax: GoGoroutineGroupWaitMaxMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
-						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause},
+						EnabledAttributes:   []GoGoroutineGroupWaitMaxMetricAttributeKey{GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineSignature, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineWait, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFunctionName, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeFilePath, GoGoroutineGroupWaitMaxMetricAttributeKeyCodeLineNumber, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineEntry, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineCreator, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserFunction, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineUserLine, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakID},
 					},
 					GoGoroutineGrowth: GoGoroutineGrowthMetricConfig{
 						Enabled:             false,
@@ -219,7 +219,7 @@ func TestGoGoroutineGroupCountMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupCountMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.count doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.count doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupCount
 	cfg.AggregationStrategy = "invalid"
@@ -231,7 +231,7 @@ func TestGoGoroutineGroupGrowthMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupGrowthMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.growth doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause, goroutine.horizon]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.growth doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id, goroutine.horizon]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupGrowth
 	cfg.AggregationStrategy = "invalid"
@@ -243,7 +243,7 @@ func TestGoGoroutineGroupLeakedMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupLeakedMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.leaked doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.leaked doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupLeaked
 	cfg.AggregationStrategy = "invalid"
@@ -255,7 +255,7 @@ func TestGoGoroutineGroupSuspectedMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupSuspectedMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.suspected doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause, goroutine.horizon]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.suspected doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id, goroutine.horizon]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupSuspected
 	cfg.AggregationStrategy = "invalid"
@@ -267,7 +267,7 @@ func TestGoGoroutineGroupWaitMaxMetricsConfig_Validate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 
 	cfg.EnabledAttributes = []GoGoroutineGroupWaitMaxMetricAttributeKey{"invalid"}
-	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.wait.max doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.cause]")
+	require.ErrorContains(t, cfg.Validate(), "metric go.goroutine.group.wait.max doesn't have an attribute invalid, valid attributes: [goroutine.signature, goroutine.wait, code.function.name, code.file.path, code.line.number, goroutine.entry, goroutine.creator, goroutine.user.function, goroutine.user.line, goroutine.known_leak.library, goroutine.known_leak.id]")
 
 	cfg = DefaultMetricsConfig().GoGoroutineGroupWaitMax
 	cfg.AggregationStrategy = "invalid"

@@ -181,23 +181,23 @@ var MetricsInfo = metricsInfo{
 	},
 	GoGoroutineGroupCount: metricInfo{
 		Name:       "go.goroutine.group.count",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.id"},
 	},
 	GoGoroutineGroupGrowth: metricInfo{
 		Name:       "go.goroutine.group.growth",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause", "goroutine.horizon"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.id", "goroutine.horizon"},
 	},
 	GoGoroutineGroupLeaked: metricInfo{
 		Name:       "go.goroutine.group.leaked",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.id"},
 	},
 	GoGoroutineGroupSuspected: metricInfo{
 		Name:       "go.goroutine.group.suspected",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause", "goroutine.horizon"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.id", "goroutine.horizon"},
 	},
 	GoGoroutineGroupWaitMax: metricInfo{
 		Name:       "go.goroutine.group.wait.max",
-		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.cause"},
+		Attributes: []string{"goroutine.signature", "goroutine.wait", "code.function.name", "code.file.path", "code.line.number", "goroutine.entry", "goroutine.creator", "goroutine.user.function", "goroutine.user.line", "goroutine.known_leak.library", "goroutine.known_leak.id"},
 	},
 	GoGoroutineGrowth: metricInfo{
 		Name:       "go.goroutine.growth",
@@ -418,7 +418,7 @@ func (m *metricGoGoroutineGroupCount) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
+func (m *metricGoGoroutineGroupCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -456,8 +456,8 @@ func (m *metricGoGoroutineGroupCount) recordDataPoint(start pcommon.Timestamp, t
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakLibrary) {
 		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
 	}
-	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakCause) {
-		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupCountMetricAttributeKeyGoroutineKnownLeakID) {
+		dp.Attributes().PutStr("goroutine.known_leak.id", goroutineKnownLeakIDAttributeValue)
 	}
 
 	var s string
@@ -537,7 +537,7 @@ func (m *metricGoGoroutineGroupGrowth) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string, goroutineHorizonAttributeValue string) {
+func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string, goroutineHorizonAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -575,8 +575,8 @@ func (m *metricGoGoroutineGroupGrowth) recordDataPoint(start pcommon.Timestamp, 
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakLibrary) {
 		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
 	}
-	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakCause) {
-		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineKnownLeakID) {
+		dp.Attributes().PutStr("goroutine.known_leak.id", goroutineKnownLeakIDAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupGrowthMetricAttributeKeyGoroutineHorizon) {
 		dp.Attributes().PutStr("goroutine.horizon", goroutineHorizonAttributeValue)
@@ -659,7 +659,7 @@ func (m *metricGoGoroutineGroupLeaked) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupLeaked) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
+func (m *metricGoGoroutineGroupLeaked) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -694,8 +694,8 @@ func (m *metricGoGoroutineGroupLeaked) recordDataPoint(start pcommon.Timestamp, 
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakLibrary) {
 		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
 	}
-	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakCause) {
-		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupLeakedMetricAttributeKeyGoroutineKnownLeakID) {
+		dp.Attributes().PutStr("goroutine.known_leak.id", goroutineKnownLeakIDAttributeValue)
 	}
 
 	var s string
@@ -775,7 +775,7 @@ func (m *metricGoGoroutineGroupSuspected) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string, goroutineHorizonAttributeValue string) {
+func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string, goroutineHorizonAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -813,8 +813,8 @@ func (m *metricGoGoroutineGroupSuspected) recordDataPoint(start pcommon.Timestam
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakLibrary) {
 		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
 	}
-	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakCause) {
-		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineKnownLeakID) {
+		dp.Attributes().PutStr("goroutine.known_leak.id", goroutineKnownLeakIDAttributeValue)
 	}
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupSuspectedMetricAttributeKeyGoroutineHorizon) {
 		dp.Attributes().PutStr("goroutine.horizon", goroutineHorizonAttributeValue)
@@ -897,7 +897,7 @@ func (m *metricGoGoroutineGroupWaitMax) init() {
 	m.aggDataPoints = m.aggDataPoints[:0]
 }
 
-func (m *metricGoGoroutineGroupWaitMax) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
+func (m *metricGoGoroutineGroupWaitMax) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string) {
 	if !m.config.Enabled {
 		return
 	}
@@ -935,8 +935,8 @@ func (m *metricGoGoroutineGroupWaitMax) recordDataPoint(start pcommon.Timestamp,
 	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakLibrary) {
 		dp.Attributes().PutStr("goroutine.known_leak.library", goroutineKnownLeakLibraryAttributeValue)
 	}
-	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakCause) {
-		dp.Attributes().PutStr("goroutine.known_leak.cause", goroutineKnownLeakCauseAttributeValue)
+	if slices.Contains(m.config.EnabledAttributes, GoGoroutineGroupWaitMaxMetricAttributeKeyGoroutineKnownLeakID) {
+		dp.Attributes().PutStr("goroutine.known_leak.id", goroutineKnownLeakIDAttributeValue)
 	}
 
 	var s string
@@ -1893,28 +1893,28 @@ func (mb *MetricsBuilder) RecordGoGoroutineEvidenceSkippedDataPoint(ts pcommon.T
 }
 
 // RecordGoGoroutineGroupCountDataPoint adds a data point to go.goroutine.group.count metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
-	mb.metricGoGoroutineGroupCount.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupCountDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string) {
+	mb.metricGoGoroutineGroupCount.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakIDAttributeValue)
 }
 
 // RecordGoGoroutineGroupGrowthDataPoint adds a data point to go.goroutine.group.growth metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string, goroutineHorizonAttributeValue string) {
-	mb.metricGoGoroutineGroupGrowth.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue, goroutineHorizonAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupGrowthDataPoint(ts pcommon.Timestamp, val float64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string, goroutineHorizonAttributeValue string) {
+	mb.metricGoGoroutineGroupGrowth.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakIDAttributeValue, goroutineHorizonAttributeValue)
 }
 
 // RecordGoGoroutineGroupLeakedDataPoint adds a data point to go.goroutine.group.leaked metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupLeakedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
-	mb.metricGoGoroutineGroupLeaked.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupLeakedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string) {
+	mb.metricGoGoroutineGroupLeaked.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakIDAttributeValue)
 }
 
 // RecordGoGoroutineGroupSuspectedDataPoint adds a data point to go.goroutine.group.suspected metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string, goroutineHorizonAttributeValue string) {
-	mb.metricGoGoroutineGroupSuspected.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue, goroutineHorizonAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupSuspectedDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string, goroutineHorizonAttributeValue string) {
+	mb.metricGoGoroutineGroupSuspected.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakIDAttributeValue, goroutineHorizonAttributeValue)
 }
 
 // RecordGoGoroutineGroupWaitMaxDataPoint adds a data point to go.goroutine.group.wait.max metric.
-func (mb *MetricsBuilder) RecordGoGoroutineGroupWaitMaxDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakCauseAttributeValue string) {
-	mb.metricGoGoroutineGroupWaitMax.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakCauseAttributeValue)
+func (mb *MetricsBuilder) RecordGoGoroutineGroupWaitMaxDataPoint(ts pcommon.Timestamp, val int64, goroutineSignatureAttributeValue string, goroutineWaitAttributeValue string, codeFunctionNameAttributeValue string, codeFilePathAttributeValue string, codeLineNumberAttributeValue int64, goroutineEntryAttributeValue string, goroutineCreatorAttributeValue string, goroutineUserFunctionAttributeValue string, goroutineUserLineAttributeValue int64, goroutineKnownLeakLibraryAttributeValue string, goroutineKnownLeakIDAttributeValue string) {
+	mb.metricGoGoroutineGroupWaitMax.recordDataPoint(mb.startTime, ts, val, goroutineSignatureAttributeValue, goroutineWaitAttributeValue, codeFunctionNameAttributeValue, codeFilePathAttributeValue, codeLineNumberAttributeValue, goroutineEntryAttributeValue, goroutineCreatorAttributeValue, goroutineUserFunctionAttributeValue, goroutineUserLineAttributeValue, goroutineKnownLeakLibraryAttributeValue, goroutineKnownLeakIDAttributeValue)
 }
 
 // RecordGoGoroutineGrowthDataPoint adds a data point to go.goroutine.growth metric.

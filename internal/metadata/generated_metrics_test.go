@@ -96,33 +96,33 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupCountDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val")
+			mb.RecordGoGoroutineGroupCountDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.id-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupCountDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2")
+				mb.RecordGoGoroutineGroupCountDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.id-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val", "goroutine.horizon-val")
+			mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.id-val", "goroutine.horizon-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2", "goroutine.horizon-val-2")
+				mb.RecordGoGoroutineGroupGrowthDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.id-val-2", "goroutine.horizon-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val")
+			mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.id-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2")
+				mb.RecordGoGoroutineGroupLeakedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.id-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val", "goroutine.horizon-val")
+			mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.id-val", "goroutine.horizon-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2", "goroutine.horizon-val-2")
+				mb.RecordGoGoroutineGroupSuspectedDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.id-val-2", "goroutine.horizon-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.cause-val")
+			mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 1, "goroutine.signature-val", "goroutine.wait-val", "code.function.name-val", "code.file.path-val", 16, "goroutine.entry-val", "goroutine.creator-val", "goroutine.user.function-val", 19, "goroutine.known_leak.library-val", "goroutine.known_leak.id-val")
 			if tt.name == "reaggregate_set" {
-				mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.cause-val-2")
+				mb.RecordGoGoroutineGroupWaitMaxDataPoint(ts, 3, "goroutine.signature-val-2", "goroutine.wait-val-2", "code.function.name-val-2", "code.file.path-val-2", 17, "goroutine.entry-val-2", "goroutine.creator-val-2", "goroutine.user.function-val-2", 20, "goroutine.known_leak.library-val-2", "goroutine.known_leak.id-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -312,9 +312,9 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
-						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						goroutineKnownLeakIDAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.id")
 						assert.True(t, ok)
-						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
+						assert.Equal(t, "goroutine.known_leak.id-val", goroutineKnownLeakIDAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.count"], "Found a duplicate in the metrics slice: go.goroutine.group.count")
 						validatedMetrics["go.goroutine.group.count"] = true
@@ -356,7 +356,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
+						_, ok = dp.Attributes().Get("goroutine.known_leak.id")
 						assert.False(t, ok)
 					}
 				case "go.goroutine.group.growth":
@@ -402,9 +402,9 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
-						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						goroutineKnownLeakIDAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.id")
 						assert.True(t, ok)
-						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
+						assert.Equal(t, "goroutine.known_leak.id-val", goroutineKnownLeakIDAttrVal.Str())
 						goroutineHorizonAttrVal, ok := dp.Attributes().Get("goroutine.horizon")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.horizon-val", goroutineHorizonAttrVal.Str())
@@ -449,7 +449,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
+						_, ok = dp.Attributes().Get("goroutine.known_leak.id")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.horizon")
 						assert.False(t, ok)
@@ -494,9 +494,9 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
-						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						goroutineKnownLeakIDAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.id")
 						assert.True(t, ok)
-						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
+						assert.Equal(t, "goroutine.known_leak.id-val", goroutineKnownLeakIDAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.leaked"], "Found a duplicate in the metrics slice: go.goroutine.group.leaked")
 						validatedMetrics["go.goroutine.group.leaked"] = true
@@ -536,7 +536,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
+						_, ok = dp.Attributes().Get("goroutine.known_leak.id")
 						assert.False(t, ok)
 					}
 				case "go.goroutine.group.suspected":
@@ -582,9 +582,9 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
-						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						goroutineKnownLeakIDAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.id")
 						assert.True(t, ok)
-						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
+						assert.Equal(t, "goroutine.known_leak.id-val", goroutineKnownLeakIDAttrVal.Str())
 						goroutineHorizonAttrVal, ok := dp.Attributes().Get("goroutine.horizon")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.horizon-val", goroutineHorizonAttrVal.Str())
@@ -629,7 +629,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
+						_, ok = dp.Attributes().Get("goroutine.known_leak.id")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.horizon")
 						assert.False(t, ok)
@@ -677,9 +677,9 @@ func TestMetricsBuilder(t *testing.T) {
 						goroutineKnownLeakLibraryAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.library")
 						assert.True(t, ok)
 						assert.Equal(t, "goroutine.known_leak.library-val", goroutineKnownLeakLibraryAttrVal.Str())
-						goroutineKnownLeakCauseAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.cause")
+						goroutineKnownLeakIDAttrVal, ok := dp.Attributes().Get("goroutine.known_leak.id")
 						assert.True(t, ok)
-						assert.Equal(t, "goroutine.known_leak.cause-val", goroutineKnownLeakCauseAttrVal.Str())
+						assert.Equal(t, "goroutine.known_leak.id-val", goroutineKnownLeakIDAttrVal.Str())
 					} else {
 						assert.False(t, validatedMetrics["go.goroutine.group.wait.max"], "Found a duplicate in the metrics slice: go.goroutine.group.wait.max")
 						validatedMetrics["go.goroutine.group.wait.max"] = true
@@ -721,7 +721,7 @@ func TestMetricsBuilder(t *testing.T) {
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("goroutine.known_leak.library")
 						assert.False(t, ok)
-						_, ok = dp.Attributes().Get("goroutine.known_leak.cause")
+						_, ok = dp.Attributes().Get("goroutine.known_leak.id")
 						assert.False(t, ok)
 					}
 				case "go.goroutine.growth":
