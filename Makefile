@@ -79,11 +79,12 @@ unit:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 200000x ./internal/state
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 200000x ./internal/index
 	# Every benchmark once, so that none rots: BENCHMARKS.md quotes them.
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+	# -short: the code of each, not its largest sizes.
+	$(GO) test -short -run '^$$' -bench . -benchtime 1x ./...
 
 e2e: collector collector-discovery
 	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) OTELCOL_DISCOVERY_BIN=$(CURDIR)/$(DISCOVERY) \
-	  $(GO) test -tags e2e -count=1 -v -timeout 40m ./e2e
+	  $(GO) test -tags e2e -count=1 -v -parallel 4 -timeout 40m ./e2e
 	# The collector and target-cost benchmarks at their small default sizes.
 	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) $(GO) test -tags e2e -run '^$$' -bench . -benchtime 2x ./e2e
 

@@ -117,6 +117,9 @@ var benchOpts = Options{Labels: []string{"route"}}
 //	benchstat -col /path new.txt
 func BenchmarkGroup(b *testing.B) {
 	for _, s := range benchSpecs {
+		if testing.Short() && s.stacks > 1000 {
+			continue // make test runs each benchmark once, -short: the code, not the sizes
+		}
 		body := fixture(b, s)
 		size := int64(len(gunzipped(b, body)))
 		lim := decode.Limits{MaxBytes: 1 << 30}

@@ -39,100 +39,107 @@ func TestSteadyGroupsShareTemplates(t *testing.T) {
 	cfg := Config{Horizons: Horizons([]time.Duration{2 * time.Minute, 10 * time.Minute, 30 * time.Minute}, 0.1, 10), Z: 2.326}
 	readKey := func(b []byte) (string, error) { return string(b), nil }
 	appendKey := func(b []byte, k string) []byte { return append(b, k...) }
-	for seed := range 20 {
-		rng := rand.New(rand.NewPCG(uint64(seed), 7))
-		shared := NewTracker(&cfg, 40, strings.Compare, nil)
-		own := NewTracker(&cfg, 40, strings.Compare, nil)
-		own.unshared = true
+	seeds := 20
+	if raceEnabled {
+		seeds = 6 // make test's race build; go test ./internal/trend runs all 20
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(uint64(seed), 7))
+			shared := NewTracker(&cfg, 40, strings.Compare, nil)
+			own := NewTracker(&cfg, 40, strings.Compare, nil)
+			own.unshared = true
 
-		const groups = 50
-		type behavior struct {
-			base          float64
-			changeAt      time.Duration // when it starts to vary, 0: never
-			settleAt      time.Duration // when it stops varying
-			comesAndGoes  bool
-			fraction, big bool
-		}
-		bs := make([]behavior, groups)
-		for i := range bs {
-			b := &bs[i]
-			b.base = float64(rng.IntN(30))
-			switch rng.IntN(5) {
-			case 0: // steady throughout
-			case 1:
-				b.changeAt = time.Duration(rng.IntN(90)) * time.Minute
-			case 2:
-				b.changeAt = time.Duration(rng.IntN(20)) * time.Minute
-				b.settleAt = b.changeAt + time.Duration(1+rng.IntN(10))*time.Minute
-			case 3:
-				b.comesAndGoes = true
-			case 4:
-				b.fraction = rng.IntN(2) == 0 // a count no float32 holds
-				b.big = !b.fraction
+			const groups = 50
+			type behavior struct {
+				base          float64
+				changeAt      time.Duration // when it starts to vary, 0: never
+				settleAt      time.Duration // when it stops varying
+				comesAndGoes  bool
+				fraction, big bool
 			}
-		}
-		var (
-			sharedEst, ownEst    []Estimate
-			everShared, reShared bool
-			instance             uint64 = 1
-		)
-		at := time.Duration(0)
-		for step := 0; at < 3*time.Hour; step++ {
-			at += time.Duration(1+rng.IntN(8)) * time.Second
-			if rng.IntN(200) == 0 {
-				at += time.Duration(rng.IntN(20)) * time.Minute // the collector was down
-			}
-			if rng.IntN(2000) == 0 {
-				instance++
-			}
-			var keys []string
-			var counts []float64
-			for i, b := range bs {
-				if b.comesAndGoes && rng.IntN(10) == 0 {
-					continue
-				}
-				v := b.base
-				if b.changeAt > 0 && at >= b.changeAt && (b.settleAt == 0 || at < b.settleAt) {
-					v += float64(rng.IntN(5))
-				}
-				if b.settleAt > 0 && at >= b.settleAt {
-					v = b.base + 3
-				}
-				if b.fraction {
-					v += 0.1
-				}
-				if b.big {
-					v += 1 << 25
-				}
-				keys = append(keys, fmt.Sprintf("g%02d", i))
-				counts = append(counts, v)
-			}
-			total := 1000.0
-			var st, ot Estimate
-			st, sharedEst = shared.Observe(t0.Add(at), instance, total, keys, counts, sharedEst, nil)
-			ot, ownEst = own.Observe(t0.Add(at), instance, total, keys, counts, ownEst, nil)
-			require.Equal(t, ot, st, "seed %d at %v: the total", seed, at)
-			require.Equal(t, ownEst, sharedEst, "seed %d at %v: the groups' estimates", seed, at)
-			n, _ := shared.Shared()
-			everShared = everShared || n > 0
-			if step%97 == 0 {
-				blob := shared.AppendTo(nil, appendKey)
-				require.Equal(t, own.AppendTo(nil, appendKey), blob, "seed %d at %v: the saved forms", seed, at)
-				if rng.IntN(2) == 0 {
-					require.NoError(t, shared.Restore(blob, readKey))
-					require.NoError(t, own.Restore(blob, readKey))
+			bs := make([]behavior, groups)
+			for i := range bs {
+				b := &bs[i]
+				b.base = float64(rng.IntN(30))
+				switch rng.IntN(5) {
+				case 0: // steady throughout
+				case 1:
+					b.changeAt = time.Duration(rng.IntN(90)) * time.Minute
+				case 2:
+					b.changeAt = time.Duration(rng.IntN(20)) * time.Minute
+					b.settleAt = b.changeAt + time.Duration(1+rng.IntN(10))*time.Minute
+				case 3:
+					b.comesAndGoes = true
+				case 4:
+					b.fraction = rng.IntN(2) == 0 // a count no float32 holds
+					b.big = !b.fraction
 				}
 			}
-			for i, b := range bs {
-				if b.settleAt > 0 && at > b.settleAt+31*time.Minute {
-					if j, ok := shared.search(fmt.Sprintf("g%02d", i)); ok && shared.groups[j].steady() {
-						reShared = true
+			var (
+				sharedEst, ownEst    []Estimate
+				everShared, reShared bool
+				instance             uint64 = 1
+			)
+			at := time.Duration(0)
+			for step := 0; at < 3*time.Hour; step++ {
+				at += time.Duration(1+rng.IntN(8)) * time.Second
+				if rng.IntN(200) == 0 {
+					at += time.Duration(rng.IntN(20)) * time.Minute // the collector was down
+				}
+				if rng.IntN(2000) == 0 {
+					instance++
+				}
+				var keys []string
+				var counts []float64
+				for i, b := range bs {
+					if b.comesAndGoes && rng.IntN(10) == 0 {
+						continue
+					}
+					v := b.base
+					if b.changeAt > 0 && at >= b.changeAt && (b.settleAt == 0 || at < b.settleAt) {
+						v += float64(rng.IntN(5))
+					}
+					if b.settleAt > 0 && at >= b.settleAt {
+						v = b.base + 3
+					}
+					if b.fraction {
+						v += 0.1
+					}
+					if b.big {
+						v += 1 << 25
+					}
+					keys = append(keys, fmt.Sprintf("g%02d", i))
+					counts = append(counts, v)
+				}
+				total := 1000.0
+				var st, ot Estimate
+				st, sharedEst = shared.Observe(t0.Add(at), instance, total, keys, counts, sharedEst, nil)
+				ot, ownEst = own.Observe(t0.Add(at), instance, total, keys, counts, ownEst, nil)
+				require.Equal(t, ot, st, "seed %d at %v: the total", seed, at)
+				require.Equal(t, ownEst, sharedEst, "seed %d at %v: the groups' estimates", seed, at)
+				n, _ := shared.Shared()
+				everShared = everShared || n > 0
+				if step%97 == 0 {
+					blob := shared.AppendTo(nil, appendKey)
+					require.Equal(t, own.AppendTo(nil, appendKey), blob, "seed %d at %v: the saved forms", seed, at)
+					if rng.IntN(2) == 0 {
+						require.NoError(t, shared.Restore(blob, readKey))
+						require.NoError(t, own.Restore(blob, readKey))
+					}
+				}
+				for i, b := range bs {
+					if b.settleAt > 0 && at > b.settleAt+31*time.Minute {
+						if j, ok := shared.search(fmt.Sprintf("g%02d", i)); ok && shared.groups[j].steady() {
+							reShared = true
+						}
 					}
 				}
 			}
-		}
-		assert.True(t, everShared, "seed %d: no group shared a template", seed)
-		assert.True(t, reShared, "seed %d: no group that changed and settled shared a template again", seed)
+			assert.True(t, everShared, "seed %d: no group shared a template", seed)
+			assert.True(t, reShared, "seed %d: no group that changed and settled shared a template again", seed)
+		})
 	}
 }
 
