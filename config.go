@@ -343,7 +343,7 @@ func createDefaultConfig() *Config {
 	// all hosts together made a collector of 1,000 targets dial 900 of them
 	// anew at every scrape (8 % of its CPU). No cap on the total; at most
 	// two a target (max_idle_conns_per_host).
-	client.MaxIdleConns = 0 //nolint:staticcheck // SA1019: the field ToClient reads while confighttp.PrioritizeNewKeepalive is off, and its default the keepalive section copies.
+	client.MaxIdleConns = 0 //nolint:staticcheck // SA1019: deprecated, but ToClient reads it while the PrioritizeNewKeepalive gate is off.
 	if ka := client.Keepalive.Get(); ka != nil {
 		ka.MaxIdleConns = 0
 	}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ func run(in io.Reader, out io.Writer, changelog string, limit float64) error {
 	section := newest(string(text))
 	var unnamed []string
 	for _, m := range moves {
-		named := strings.Contains(section, m.benchmark())
+		named := regexp.MustCompile(`\b` + regexp.QuoteMeta(m.benchmark()) + `\b`).MatchString(section)
 		if _, err := fmt.Fprintf(out, "%-70s %-12s %8s  named in the changelog: %t\n", m.name, m.unit, m.delta, named); err != nil {
 			return err
 		}
@@ -86,7 +87,8 @@ func (m move) benchmark() string {
 //	geomean,...
 //
 // and returns the rows whose change is significant ("~" is not) and
-// larger than limit percent either way. Geomeans are not figures.
+// larger than limit percent either way, or from zero ("?": benchstat has no
+// ratio to a zero, as of 0 allocs/op). Geomeans are not figures.
 func moved(in io.Reader, limit float64) ([]move, error) {
 	r := csv.NewReader(bufio.NewReader(in))
 	r.FieldsPerRecord = -1
@@ -118,6 +120,12 @@ func moved(in io.Reader, limit float64) ([]move, error) {
 		}
 		delta := rec[len(rec)-2]
 		if delta == "~" || delta == "" {
+			continue
+		}
+		if delta == "?" {
+			if rec[1] != rec[3] {
+				moves = append(moves, move{name: rec[0], unit: unit, delta: "from 0"})
+			}
 			continue
 		}
 		pct, err := strconv.ParseFloat(strings.TrimSuffix(delta, "%"), 64)

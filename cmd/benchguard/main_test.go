@@ -50,6 +50,10 @@ func TestMoved(t *testing.T) {
 			{"TrackerObserve/varying=0-2", "sec/op", "+12.00%"},
 			{"TrackerMemory/varying=0-2", "heapB/group", "-38.89%"},
 		}},
+		{"from zero", ",old.txt,,new.txt,,,\n,allocs/op,CI,allocs/op,CI,vs base,P\n" +
+			"TrackerObserve/varying=0-2,0,0%,3,0%,?,p=0.002 n=6\nTrackerObserve/varying=100-2,0,0%,0,0%,~,p=1.000 n=6\n", 10, []move{
+			{"TrackerObserve/varying=0-2", "allocs/op", "from 0"},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +88,7 @@ func TestRun(t *testing.T) {
 		{"each named", "# Changelog\n\n## v0.2.0\n\n- BenchmarkTrackerObserve halves; BenchmarkTrackerMemory too.\n\n## v0.1.0\n", 10, ""},
 		{"one unnamed", "# Changelog\n\n## v0.2.0\n\n- BenchmarkTrackerObserve halves.\n\n## v0.1.0\n\n- BenchmarkTrackerMemory\n", 10, "their benchmarks: BenchmarkTrackerMemory"},
 		{"no section, each benchmark named once", "# Changelog\n", 2, "their benchmarks: BenchmarkTrackerObserve, BenchmarkTrackerMemory"},
+		{"a longer name is not the name", "# Changelog\n\n## v0.2.0\n\n- BenchmarkTrackerObserveAll, BenchmarkTrackerMemory.\n", 10, "their benchmarks: BenchmarkTrackerObserve"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -182,10 +182,12 @@ type Grouper struct {
 	functions []signature.Chain
 	locations []signature.Chain
 	skip      []bool // locations holding an ignored function
-	// users says, by function, whether it is the user's code, decided on
-	// the first identity that meets it: the reported groups of a profile
-	// share most of their frames.
-	users []verdict
+	// verdicts says, by function, whether it is the user's code, decided
+	// on the first identity that meets it: the reported groups of a profile
+	// share most of their frames. Code.Users reads a frame's function and
+	// file, never its line, so one verdict holds for every line of a
+	// function.
+	verdicts []verdict
 
 	// first holds the position of each signature's first group; next
 	// chains the groups of one signature and other label values behind it
@@ -363,8 +365,8 @@ type verdict uint8
 
 const (
 	undecided verdict = iota
-	library
-	users
+	libraryCode
+	userCode
 )
 
 // innermostUser returns the innermost frame of s, as g.frames holds them,
@@ -374,14 +376,14 @@ func (g *Grouper) innermostUser(s *decode.Sample) signature.Frame {
 	i := 0
 	for _, l := range s.Location {
 		for _, ln := range g.p.Location[l].Line {
-			v := &g.users[ln.Function]
+			v := &g.verdicts[ln.Function]
 			if *v == undecided {
-				*v = library
+				*v = libraryCode
 				if g.opts.Code.Users(g.frames[i]) {
-					*v = users
+					*v = userCode
 				}
 			}
-			if *v == users {
+			if *v == userCode {
 				return g.frames[i]
 			}
 			i++
@@ -393,8 +395,8 @@ func (g *Grouper) innermostUser(s *decode.Sample) signature.Frame {
 // hashTables computes each location's chain, and which locations hold an
 // ignored function, once per profile.
 func (g *Grouper) hashTables(p *decode.Profile, opts Options) {
-	g.users = slices.Grow(g.users[:0], len(p.Function))[:len(p.Function)]
-	clear(g.users)
+	g.verdicts = slices.Grow(g.verdicts[:0], len(p.Function))[:len(p.Function)]
+	clear(g.verdicts)
 	g.names, g.functions = g.names[:0], g.functions[:0]
 	for _, f := range p.Function {
 		name := signature.Generic(f.Name)

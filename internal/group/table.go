@@ -46,8 +46,8 @@ func (t *idTable) reset(n int) {
 	t.n = 0
 }
 
-// home is the slot where id's probe starts: the high bits of id mixed with
-// the seed by splitmix64's finalizer, in which every bit of the id moves
+// home is the slot where id's probe starts: the high bits of id and the
+// seed mixed by splitmix64's finalizer, in which every bit of the id moves
 // every bit of the result (a product alone leaves ids that differ only in
 // their high bits in few slots).
 func (t *idTable) home(id signature.ID) uint64 {

@@ -1,14 +1,16 @@
 package group
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
 )
 
 // TestIDTable holds the table to a map over profiles of several sizes, one
-// table reused as a worker reuses it, ids that share their low bits among
-// them (an unkeyed hash's weak spot).
+// table reused as a worker reuses it, ids that share their low bits or
+// differ only in them among them (an unkeyed hash's weak spots), with a
+// drawn seed and with seeds that a product alone would place badly.
 func TestIDTable(t *testing.T) {
 	tests := []struct {
 		name string
@@ -17,13 +19,24 @@ func TestIDTable(t *testing.T) {
 	}{
 		{"spread", func(i int) signature.ID { return signature.ID(uint64(i) * 0x9e3779b97f4a7c15) }, 1000},
 		{"low bits alike", func(i int) signature.ID { return signature.ID(uint64(i) << 40) }, 5000},
-		{"past the size reset was told", func(i int) signature.ID { return signature.ID(i + 1) }, 300},
+		{"consecutive", func(i int) signature.ID { return signature.ID(i + 1) }, 300},
 		{"one", func(int) signature.ID { return 7 }, 1},
 	}
-	var tab idTable
+	for _, seed := range []uint64{0, 1, 1<<63 | 1} {
+		testIDTable(t, seed, tests)
+	}
+}
+
+func testIDTable(t *testing.T, seed uint64, tests []struct {
+	name string
+	give func(i int) signature.ID
+	n    int
+},
+) {
+	tab := idTable{seed: seed} // 0: drawn by reset
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tab.reset(tt.n / 10) // grows past it
+		t.Run(fmt.Sprintf("seed=%#x/%s", seed, tt.name), func(t *testing.T) {
+			tab.reset(tt.n / 10) // and grows past it
 			want := make(map[signature.ID]int32)
 			for i := range tt.n {
 				id := tt.give(i)

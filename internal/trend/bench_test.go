@@ -113,16 +113,22 @@ func BenchmarkTrackerMemory(b *testing.B) {
 
 // BenchmarkTrackerObserve is one scrape of 1,000 groups through a tracker
 // that follows them, the keys in the order a profile lists them (not the
-// tracker's): with every group steady, a tenth varying, all varying. One op
-// is one scrape of one of 256 trackers taken in turn, so that, as in a
-// collector of many targets, a tracker's memory is cold when its scrape
-// comes.
+// tracker's): with every group steady, a tenth varying, all varying, and,
+// steady, with ten groups gone and ten new at every scrape (churn), which
+// moves the places the tracker remembers. One op is one scrape of one of
+// 256 trackers taken in turn, so that, as in a collector of many targets, a
+// tracker's memory is cold when its scrape comes.
 //
 //	go test ./internal/trend -run '^$' -bench BenchmarkTrackerObserve -benchmem
 func BenchmarkTrackerObserve(b *testing.B) {
 	const n, trackers = 1000, 256
-	for _, varying := range []int{0, 100, 1000} {
-		b.Run(fmt.Sprintf("varying=%d", varying), func(b *testing.B) {
+	for _, c := range []struct{ varying, churn int }{{0, 0}, {100, 0}, {1000, 0}, {0, 10}} {
+		varying := c.varying
+		name := fmt.Sprintf("varying=%d", varying)
+		if c.churn > 0 {
+			name = fmt.Sprintf("churn=%d", c.churn)
+		}
+		b.Run(name, func(b *testing.B) {
 			cfg := defaults()
 			keys := make([]group.Key, n)
 			for i := range keys {
@@ -151,10 +157,16 @@ func BenchmarkTrackerObserve(b *testing.B) {
 				}
 			}
 			b.ReportAllocs()
-			i := 0
+			i, fresh := 0, uint64(n)
 			for b.Loop() {
 				step := 2 + i/trackers
 				scrape(step)
+				if i%trackers == 0 { // one churn a round of the trackers
+					for j := range c.churn {
+						fresh++
+						keys[(step*c.churn+j)%n] = group.Key{ID: signature.ID(fresh * 0x9e3779b97f4a7c15)}
+					}
+				}
 				_, est = ts[i%trackers].Observe(at(step), 1, 1e5, keys, counts, est, &sc)
 				i++
 			}

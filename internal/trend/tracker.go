@@ -48,8 +48,8 @@ type Tracker[K comparable] struct {
 	// checked there first: one probe of a target's memory, gone cold since
 	// its last scrape, in place of a binary search's ten. A place that went
 	// stale (groups came or went, the order moved) is found by the search
-	// and corrected. 4 bytes a key of the last scrape, of its first
-	// 2 × maxGroups: a process's largest groups come first, and the
+	// and corrected. 4 bytes for each of the last scrape's first
+	// 2 × maxGroups keys: a process lists its largest groups first, and the
 	// followed ones are the largest.
 	at []int32
 	// templates are the series the steady groups share, each fed zero at
@@ -167,7 +167,10 @@ func (t *Tracker[K]) Observe(at time.Time, instance uint64, total float64, keys 
 	out = out[:0]
 	sc.fresh, sc.waiting = sc.fresh[:0], sc.waiting[:0]
 	n := min(len(keys), 2*t.maxGroups)
-	t.at = slices.Grow(t.at[:0], n)[:n]
+	if n > len(t.at) {
+		t.at = slices.Grow(t.at, n-len(t.at)) // keeps the places held
+	}
+	t.at = t.at[:n]
 	for i, k := range keys {
 		j, ok := t.place(i, k)
 		if i < n {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -150,8 +151,8 @@ func TestSteadyGroupsShareTemplates(t *testing.T) {
 func TestPlaceOfLastScrape(t *testing.T) {
 	cfg := defaults()
 	rng := rand.New(rand.NewPCG(7, 9))
-	hinted := NewTracker(&cfg, 40, strings.Compare, nil)
-	searched := NewTracker(&cfg, 40, strings.Compare, nil)
+	hinted := NewTracker(&cfg, 40, strings.Compare, strings.Clone)
+	searched := NewTracker(&cfg, 40, strings.Compare, strings.Clone)
 	all := make([]string, 60)
 	for i := range all {
 		all[i] = fmt.Sprintf("g%02d", i)
@@ -178,8 +179,16 @@ func TestPlaceOfLastScrape(t *testing.T) {
 		_, hintedEst = hinted.Observe(at, 1, 1000, keys, counts, hintedEst, nil)
 		_, searchedEst = searched.Observe(at, 1, 1000, keys, counts, searchedEst, nil)
 		require.Equal(t, searchedEst, hintedEst, "step %d", step)
+		// OwnedAt gives the tracker's own copy of a key it follows, a
+		// fresh one of any other.
 		for i, k := range keys {
-			assert.Equal(t, k, hinted.OwnedAt(i, k))
+			got := hinted.OwnedAt(i, k)
+			require.Equal(t, k, got)
+			if j, ok := hinted.search(k); ok {
+				assert.Same(t, unsafe.StringData(hinted.groups[j].key), unsafe.StringData(got), "step %d: %s", step, k)
+			} else {
+				assert.NotSame(t, unsafe.StringData(k), unsafe.StringData(got), "step %d: %s", step, k)
+			}
 		}
 	}
 	// Twice the same order: every place of the second is where it was.
