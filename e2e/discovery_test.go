@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -26,12 +25,11 @@ func discoveryBinary(tb testing.TB) string {
 // metrics. When the target exits, its receiver is stopped.
 func TestHostObserverDiscoversTarget(t *testing.T) {
 	var s sink
-	srv := httptest.NewServer(&s)
-	defer srv.Close()
+	otlp := serveSink(t, &s)
 
 	target, addr := runTarget(t, buildTarget(t), "127.0.0.1:0", "-patterns", "fanout,pool", "-rate", "5")
 
-	runCollectorBin(t, discoveryBinary(t), collectorConfig(t, srv.URL, `
+	runCollectorBin(t, discoveryBinary(t), collectorConfig(t, otlp, `
 extensions:
   host_observer:
     refresh_interval: 1s

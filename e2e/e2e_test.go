@@ -180,6 +180,14 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // reset forgets what the sink kept.
+// serveSink serves s as an OTLP/HTTP endpoint for the rest of the test and
+// returns its URL.
+func serveSink(tb testing.TB, s *sink) string {
+	srv := httptest.NewServer(s)
+	tb.Cleanup(srv.Close)
+	return srv.URL
+}
+
 func (s *sink) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -287,10 +295,9 @@ func TestCollectorReportsLeakGroups(t *testing.T) {
 	down := "127.0.0.1:1"
 
 	var s sink
-	otlp := httptest.NewServer(&s)
-	t.Cleanup(otlp.Close)
+	otlp := serveSink(t, &s)
 
-	startCollector(t, otlp.URL, fmt.Sprintf(`
+	startCollector(t, otlp, fmt.Sprintf(`
     endpoint: %s
     targets:
       - endpoint: http://%s/debug/pprof/goroutine

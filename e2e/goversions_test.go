@@ -68,9 +68,8 @@ func TestDefaultsOnGoVersions(t *testing.T) {
 	oldAddr, oldHits := countingProxy(t, go126Target)
 
 	var s sink
-	otlp := httptest.NewServer(&s)
-	t.Cleanup(otlp.Close)
-	startCollector(t, otlp.URL, fmt.Sprintf(`
+	otlp := serveSink(t, &s)
+	startCollector(t, otlp, fmt.Sprintf(`
     targets:
       - endpoint: %s
         service_name: go1.27
@@ -162,9 +161,8 @@ func TestProofHoldsAcrossFetches(t *testing.T) {
 	_, target := runTarget(t, buildTargetWith(t, go127), "127.0.0.1:0", "-patterns", "fanout", "-rate", "10", "-requests", "50")
 	addr, hits := countingProxy(t, target)
 	var s sink
-	otlp := httptest.NewServer(&s)
-	t.Cleanup(otlp.Close)
-	startCollector(t, otlp.URL, fmt.Sprintf(`
+	otlp := serveSink(t, &s)
+	startCollector(t, otlp, fmt.Sprintf(`
     targets:
       - endpoint: %s
     leak_profile: true

@@ -82,8 +82,7 @@ func TestKubernetesObserverDiscoversPods(t *testing.T) {
 	})
 
 	var s sink
-	otlp := httptest.NewServer(&s)
-	defer otlp.Close()
+	otlp := serveSink(t, &s)
 
 	dir := t.TempDir()
 	var cm struct {
@@ -95,7 +94,7 @@ func TestKubernetesObserverDiscoversPods(t *testing.T) {
 	// Merged over the example: kubeconfig credentials instead of the pod's
 	// service account, the state in the test's directory instead of the
 	// node's, one-second scrapes, metrics to this test.
-	override := collectorConfig(t, otlp.URL, `
+	override := collectorConfig(t, otlp, `
 extensions:
   k8s_observer:
     auth_type: kubeConfig

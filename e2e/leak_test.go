@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -100,10 +99,9 @@ func TestCollectorFlagsLeaksNotLoad(t *testing.T) {
 	first, target := runTarget(t, bin, "127.0.0.1:0", args...)
 
 	var s sink
-	otlp := httptest.NewServer(&s)
-	t.Cleanup(otlp.Close)
+	otlp := serveSink(t, &s)
 	start := time.Now()
-	startCollector(t, otlp.URL, fmt.Sprintf(`
+	startCollector(t, otlp, fmt.Sprintf(`
     endpoint: %s
     labels: [pattern]
     leak:

@@ -98,9 +98,8 @@ func TestHungTargetsCostTheirSlots(t *testing.T) {
 				fmt.Fprintf(&targets, "      - endpoint: http://%s/hung/%d/debug/pprof/goroutine\n", never, i)
 			}
 			var s sink
-			otlp := httptest.NewServer(&s)
-			t.Cleanup(otlp.Close)
-			runCollector(t, collectorConfig(t, otlp.URL, `
+			otlp := serveSink(t, &s)
+			runCollector(t, collectorConfig(t, otlp, `
 receivers:
   goroutine:
     collection_interval: 1s

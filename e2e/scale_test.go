@@ -143,11 +143,10 @@ func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte, naive
 			}
 		}
 	}}
-	otlp := httptest.NewServer(&s)
-	b.Cleanup(otlp.Close)
+	otlp := serveSink(b, &s)
 
 	pprofAddr := freeAddr(b)
-	cmd := runCollector(b, collectorConfig(b, otlp.URL, fmt.Sprintf(`
+	cmd := runCollector(b, collectorConfig(b, otlp, fmt.Sprintf(`
 extensions:
   pprof:
     endpoint: %s

@@ -154,9 +154,8 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}}
-	otlp := httptest.NewServer(&s)
-	t.Cleanup(otlp.Close)
-	cmd := runCollector(t, collectorConfig(t, otlp.URL, fmt.Sprintf(`
+	otlp := serveSink(t, &s)
+	cmd := runCollector(t, collectorConfig(t, otlp, fmt.Sprintf(`
 extensions:
   pprof:
     endpoint: %s

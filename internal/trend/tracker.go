@@ -345,15 +345,6 @@ func (t *Tracker[K]) Keys(yield func(K) bool) {
 // Len returns how many group series are followed.
 func (t *Tracker[K]) Len() int { return len(t.groups) }
 
-// Shared returns how many groups share a template, and how many templates
-// they share.
-func (t *Tracker[K]) Shared() (groups, templates int) {
-	for _, s := range t.templates {
-		groups += int(s.refs)
-	}
-	return groups, len(t.templates)
-}
-
 // exact reports a count a steady group can hold: a float32 holds it
 // exactly, so that its windows' means are the template's shifted by it.
 func exact(v float64) bool {

@@ -27,6 +27,15 @@ func (t *Tracker[K]) find(k K) *Series {
 	return g.s
 }
 
+// Shared returns how many groups share a template, and how many templates
+// they share.
+func (t *Tracker[K]) shared() (groups, templates int) {
+	for _, s := range t.templates {
+		groups += int(s.refs)
+	}
+	return groups, len(t.templates)
+}
+
 // TestSteadyGroupsShareTemplates runs a tracker whose steady groups share
 // templates beside one whose groups each have a series of their own, on
 // random histories: groups steady throughout, steady until they change,
@@ -120,7 +129,7 @@ func TestSteadyGroupsShareTemplates(t *testing.T) {
 				ot, ownEst = own.Observe(t0.Add(at), instance, total, keys, counts, ownEst, nil)
 				require.Equal(t, ot, st, "seed %d at %v: the total", seed, at)
 				require.Equal(t, ownEst, sharedEst, "seed %d at %v: the groups' estimates", seed, at)
-				n, _ := shared.Shared()
+				n, _ := shared.shared()
 				everShared = everShared || n > 0
 				if step%97 == 0 {
 					blob := shared.AppendTo(nil, appendKey)
@@ -191,6 +200,15 @@ func TestPlaceOfLastScrape(t *testing.T) {
 			}
 		}
 	}
+	// The places kept are bounded by the room, not by the scrape: a scrape
+	// of many more keys than the tracker follows keeps 2 × maxGroups.
+	many := make([]string, 500)
+	for i := range many {
+		many[i] = fmt.Sprintf("m%03d", i)
+	}
+	_, _ = hinted.Observe(t0.Add(time.Hour*9), 1, 1000, many, make([]float64, len(many)), nil, nil)
+	assert.Len(t, hinted.at, 80)
+
 	// Twice the same order: every place of the second is where it was.
 	counts := make([]float64, len(keys))
 	_, _ = hinted.Observe(t0.Add(time.Hour*10), 1, 1000, keys, counts, nil, nil)
