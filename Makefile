@@ -16,7 +16,7 @@ OCB         := $(GOBIN)/builder
 COLLECTOR   := _build/otelcol-goroutine
 DISCOVERY   := _build/discovery/otelcol-goroutine-discovery
 
-.PHONY: run test check lint rules unit e2e collector collector-discovery generate fixtures chart fuzz bench bench-scale bench-target bench-compare bench-baseline
+.PHONY: run test check lint rules unit e2e collector collector-discovery backends generate fixtures chart fuzz bench bench-scale bench-target bench-compare bench-baseline
 
 run: collector
 	scripts/run.sh
@@ -33,6 +33,16 @@ collector: $(OCB)
 # The collector with receiver_creator and the host and Kubernetes observers.
 collector-discovery: $(OCB)
 	$(OCB) --config builder-config-discovery.yaml
+
+# The OTLP-native backends of the e2e tests, built from their Go modules at
+# the versions e2e/backends/go.mod pins: VictoriaMetrics, vmalert and
+# VictoriaLogs. Without cgo: VictoriaMetrics then compresses with
+# klauspost's pure-Go zstd, and no C compiler is needed.
+BACKENDS := github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics \
+	github.com/VictoriaMetrics/VictoriaMetrics/app/vmalert \
+	github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs
+backends:
+	CGO_ENABLED=0 $(GO) build -modfile=e2e/backends/go.mod -o _build/backends/ $(BACKENDS)
 
 check:
 	$(GO) vet ./...
@@ -82,7 +92,7 @@ unit:
 	# -short: the code of each, not its largest sizes.
 	$(GO) test -short -run '^$$' -bench . -benchtime 1x ./...
 
-e2e: collector collector-discovery
+e2e: collector collector-discovery backends
 	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) OTELCOL_DISCOVERY_BIN=$(CURDIR)/$(DISCOVERY) \
 	  $(GO) test -tags e2e -count=1 -v -parallel 4 -timeout 40m ./e2e
 	# The collector and target-cost benchmarks at their small default sizes.

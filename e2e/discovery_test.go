@@ -15,7 +15,7 @@ import (
 // receiver_creator and the host and Kubernetes observers besides ours.
 func discoveryBinary(tb testing.TB) string {
 	tb.Helper()
-	return builtCollector(tb, "OTELCOL_DISCOVERY_BIN", "collector-discovery", "_build", "discovery", "otelcol-goroutine-discovery")
+	return builtBinary(tb, "OTELCOL_DISCOVERY_BIN", "collector-discovery", "_build", "discovery", "otelcol-goroutine-discovery")
 }
 
 // TestHostObserverDiscoversTarget runs the collector with no target address

@@ -49,19 +49,22 @@ func repoRoot(tb testing.TB) string {
 
 func collectorBinary(tb testing.TB) string {
 	tb.Helper()
-	return builtCollector(tb, "OTELCOL_BIN", "collector", "_build", "otelcol-goroutine")
+	return builtBinary(tb, "OTELCOL_BIN", "collector", "_build", "otelcol-goroutine")
 }
 
-// builtCollector returns the collector binary named by the environment
-// variable env, else the one make target builds at path under the root.
-func builtCollector(tb testing.TB, env, target string, path ...string) string {
+// builtBinary returns the binary named by the environment variable env,
+// where env is set, else the one make target builds at path under the root.
+func builtBinary(tb testing.TB, env, target string, path ...string) string {
 	tb.Helper()
-	bin := os.Getenv(env)
+	var bin string
+	if env != "" {
+		bin = os.Getenv(env)
+	}
 	if bin == "" {
 		bin = filepath.Join(append([]string{repoRoot(tb)}, path...)...)
 	}
 	_, err := os.Stat(bin)
-	require.NoError(tb, err, "build the collector first: make %s", target)
+	require.NoError(tb, err, "build it first: make %s", target)
 	return bin
 }
 
@@ -179,7 +182,6 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(resp)
 }
 
-// reset forgets what the sink kept.
 // serveSink serves s as an OTLP/HTTP endpoint for the rest of the test and
 // returns its URL.
 func serveSink(tb testing.TB, s *sink) string {
@@ -188,6 +190,7 @@ func serveSink(tb testing.TB, s *sink) string {
 	return srv.URL
 }
 
+// reset forgets what the sink kept.
 func (s *sink) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,15 +4,19 @@ package e2e
 
 import (
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
 // TestExampleConfigRuns starts the ocb-built collector with
@@ -40,4 +44,70 @@ func TestExampleConfigRuns(t *testing.T) {
 	own := scrapeText(t, "http://127.0.0.1:"+telemetryPort+"/metrics")
 	assert.Positive(t, own.value(t, "otelcol_receiver_goroutine_scrapes", `outcome="success"`, `receiver="goroutine"`))
 	assert.Positive(t, own.value(t, "otelcol_receiver_goroutine_groups_tracked", `receiver="goroutine"`))
+}
+
+// TestDeltaExampleConfig runs examples/delta.yaml, the config for a backend
+// that asks for delta temporality, on the example target and a target that
+// is down, scraped every second: the down target's
+// go.goroutine.scrape.errors reaches the OTLP endpoint as a monotonic delta
+// sum of one failure a scrape, with the vendor's header, and the gauges as
+// gauges.
+func TestDeltaExampleConfig(t *testing.T) {
+	t.Parallel()
+	target := startTarget(t, "-patterns", "fanout")
+	var s sink
+	var keys sync.Map
+	otlp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys.Store(r.Header.Get("api-key"), true)
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(otlp.Close)
+
+	over := filepath.Join(t.TempDir(), "over.yaml")
+	require.NoError(t, os.WriteFile(over, []byte(`
+receivers:
+  goroutine:
+    collection_interval: 1s
+    initial_delay: 0s
+    timeout: 800ms
+    targets:
+      - endpoint: 127.0.0.1:1
+        service_name: gone
+`), 0o600))
+	cmd := exec.Command(collectorBinary(t), "--config", filepath.Join(repoRoot(t), "examples", "delta.yaml"), "--config", over)
+	cmd.Env = append(os.Environ(), "TARGET_ENDPOINT="+target, "OTLP_ENDPOINT="+otlp.URL, "VENDOR_API_KEY=k3y")
+	startLogged(t, cmd, "collector")
+
+	var errs []pmetric.NumberDataPoint
+	var groups int
+	require.Eventually(t, func() bool {
+		errs, groups = errs[:0], 0
+		for _, m := range s.snapshot() {
+			for i := range m.ResourceMetrics().Len() {
+				ms := m.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+				for j := range ms.Len() {
+					switch mt := ms.At(j); mt.Name() {
+					case "go.goroutine.scrape.errors":
+						require.Equal(t, pmetric.MetricTypeSum, mt.Type())
+						assert.Equal(t, pmetric.AggregationTemporalityDelta, mt.Sum().AggregationTemporality())
+						assert.True(t, mt.Sum().IsMonotonic())
+						for k := range mt.Sum().DataPoints().Len() {
+							errs = append(errs, mt.Sum().DataPoints().At(k))
+						}
+					case "go.goroutine.group.count":
+						require.Equal(t, pmetric.MetricTypeGauge, mt.Type())
+						groups++
+					}
+				}
+			}
+		}
+		return len(errs) >= 3 && groups > 0
+	}, 30*time.Second, 200*time.Millisecond, "no three deltas of scrape.errors")
+	for _, dp := range errs {
+		assert.Equal(t, int64(1), dp.IntValue(), "one failure a scrape")
+		et, _ := dp.Attributes().Get("error.type")
+		assert.Equal(t, "connect", et.Str())
+	}
+	_, ok := keys.Load("k3y")
+	assert.True(t, ok, "the vendor's header")
 }

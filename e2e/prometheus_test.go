@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,41 @@ func TestPrometheusAlertsAndDashboard(t *testing.T) {
 	_, target := runTarget(t, bin, "127.0.0.1:0", "-patterns", "fanout,pool,burst,growpool", "-rate", "5")
 
 	exporter := freeAddr(t)
-	runCollector(t, collectorConfig(t, "", fmt.Sprintf(`
+	runCollector(t, collectorConfig(t, "", shopReceivers(target)+fmt.Sprintf(`
+exporters:
+  prometheus:
+    endpoint: %s
+service:
+  pipelines:
+    metrics:
+      exporters: [prometheus]
+`, exporter)))
+
+	// The example rules with short `for`s, and the example Prometheus config
+	// pointed at this collector, scraping and evaluating every second.
+	dir := t.TempDir()
+	shortRules(t, filepath.Join(dir, "goroutine-rules.yaml"))
+	prom, err := os.ReadFile(filepath.Join(root, "examples", "prometheus", "prometheus.yml"))
+	require.NoError(t, err)
+	promConfig := strings.NewReplacer("15s", "1s", "localhost:9464", exporter).Replace(string(prom))
+	require.Contains(t, promConfig, exporter)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promConfig), 0o600))
+	api := startPrometheus(t, dir)
+
+	checkAlerts(t, api, target)
+	checkDashboard(t, api, target)
+	checkNames(t, api)
+}
+
+// shopReceivers is the receivers section of the collector config of the
+// tests that follow the user's chain to a rule engine and a dashboard:
+// target, served as service shop, scraped every second with the leak
+// profile and evidence on suspicion and a 30 s window; 127.0.0.1:1 as
+// service gone (error.type=connect); and, in a second receiver, target
+// again as service limited with a body limit it cannot meet
+// (error.type=limit).
+func shopReceivers(target string) string {
+	return fmt.Sprintf(`
 receivers:
   goroutine:
     collection_interval: 1s
@@ -60,7 +95,6 @@ receivers:
     evidence_interval: 10s
     leak:
       window: 30s
-  # The same target read with a body limit it cannot meet: error.type=limit.
   goroutine/limited:
     collection_interval: 1s
     initial_delay: 0s
@@ -69,31 +103,28 @@ receivers:
       - endpoint: %[1]s
         service_name: limited
     max_body_bytes: 64
-exporters:
-  prometheus:
-    endpoint: %[2]s
-service:
-  pipelines:
-    metrics:
-      exporters: [prometheus]
-`, target, exporter)))
-	dir := t.TempDir()
+`, target)
+}
 
-	// The example rules with short `for`s, and the example Prometheus config
-	// pointed at this collector, scraping and evaluating every second.
-	rules, err := os.ReadFile(filepath.Join(root, "examples", "prometheus", "goroutine-rules.yaml"))
+// shortRules writes the example alerting rules to path with every `for`
+// cut to 5 s, so that a test sees them fire within a minute and a half;
+// promtool's unit tests cover the real durations.
+func shortRules(t *testing.T, path string) {
+	t.Helper()
+	rules, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "prometheus", "goroutine-rules.yaml"))
 	require.NoError(t, err)
 	rules = regexp.MustCompile(`(?m)^(\s+for:) \S+$`).ReplaceAll(rules, []byte("$1 5s"))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "goroutine-rules.yaml"), rules, 0o600))
-	prom, err := os.ReadFile(filepath.Join(root, "examples", "prometheus", "prometheus.yml"))
-	require.NoError(t, err)
-	promConfig := strings.NewReplacer("15s", "1s", "localhost:9464", exporter).Replace(string(prom))
-	require.Contains(t, promConfig, exporter)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promConfig), 0o600))
-	api := startPrometheus(t, dir)
+	require.NoError(t, os.WriteFile(path, rules, 0o600))
+}
 
-	// Alerts, polled every second: each healthy pattern must never show up,
-	// not even pending.
+// checkAlerts polls the alerts of the rule engine at api every second for
+// at least a minute, up to two and a half: each healthy pattern of target
+// must never show up, not even pending; GoroutineLeakSuspected and
+// GoroutineLeakProven must fire for its fan-out leak naming its function
+// and target, GoroutineScrapeFailing for the target that is down
+// (127.0.0.1:1, service gone), naming the error type.
+func checkAlerts(t *testing.T, api, target string) {
+	t.Helper()
 	healthy := []string{stuckIn["pool"], stuckIn["burst"], stuckIn["growpool"]}
 	want := map[string]func(alert) bool{
 		"GoroutineLeakSuspected": func(a alert) bool { return a.Labels["code_function_name"] == stuckIn["fanout"] },
@@ -124,16 +155,83 @@ service:
 	}
 	assert.Contains(t, fired["GoroutineScrapeFailing"].Annotations["summary"], "gone 127.0.0.1:1")
 	assert.Contains(t, fired["GoroutineScrapeFailing"].Annotations["description"], "Last error type: connect.")
+}
 
-	// Every dashboard query, for all services and instances.
-	dash := readDashboard(t, filepath.Join(root, "examples", "grafana", "goroutine-leaks.json"))
+// checkNames requires that every series of the receiver in the Prometheus
+// query API at api is named as docs/metrics.md says: its metric among the
+// Prometheus names listed there, its goroutine_ and code_ labels among the
+// attributes the page documents with dots turned into underscores; and that
+// the metrics and group attributes every test configuration here produces
+// are there.
+func checkNames(t *testing.T, api string) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "metrics.md"))
+	require.NoError(t, err)
+	promised := map[string]bool{}
+	for _, m := range regexp.MustCompile("`(go_goroutine_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		promised[m[1]] = true
+	}
+	// An attribute documented as goroutine.label.<key> stands for a prefix.
+	documented := map[string]bool{}
+	var prefixes []string
+	for _, m := range regexp.MustCompile("`((?:goroutine|code)\\.[a-z_.]+)(<key>)?`").FindAllStringSubmatch(string(doc), -1) {
+		if name := strings.ReplaceAll(m[1], ".", "_"); m[2] != "" {
+			prefixes = append(prefixes, name)
+		} else {
+			documented[name] = true
+		}
+	}
+	arrived := map[string]bool{}
+	for _, s := range query(t, api, `count by (__name__) ({__name__=~"go_goroutine_.+"})`) {
+		name := s.Metric["__name__"]
+		arrived[name] = true
+		assert.True(t, promised[name], "%s arrived; docs/metrics.md does not name it", name)
+	}
+	for _, name := range []string{
+		"go_goroutine_count", "go_goroutine_group_count", "go_goroutine_group_growth_per_min",
+		"go_goroutine_group_suspected_ratio", "go_goroutine_growth_per_min", "go_goroutine_scrape_up_ratio",
+		"go_goroutine_scrape_duration_seconds", "go_goroutine_scrape_size_bytes", "go_goroutine_scrape_errors_total",
+		"go_goroutine_scrape_limit_breaches_total", "go_goroutine_group_leaked", "go_goroutine_group_wait_max_minutes",
+		"go_goroutine_leak_profile_available_ratio",
+	} {
+		assert.True(t, arrived[name], "%s never arrived (%v)", name, arrived)
+	}
+	var labels struct {
+		Data []string `json:"data"`
+	}
+	getJSON(t, api+"/api/v1/labels?match[]="+url.QueryEscape(`{__name__=~"go_goroutine_.+"}`), &labels)
+	for _, l := range labels.Data {
+		if strings.HasPrefix(l, "goroutine_") || strings.HasPrefix(l, "code_") {
+			assert.True(t, documented[l] || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(l, p) }),
+				"label %s arrived; docs/metrics.md documents no attribute of that name", l)
+		}
+	}
+	for _, l := range []string{
+		"goroutine_signature", "goroutine_wait", "code_function_name", "code_file_path",
+		"code_line_number", "goroutine_entry", "goroutine_horizon", "goroutine_label_pattern", "goroutine_creator",
+	} {
+		assert.Contains(t, labels.Data, l)
+	}
+}
+
+// checkDashboard runs every query of the shipped dashboard, its variables'
+// too, for all services and instances, against the Prometheus query API at
+// api: each returns series, the suspected table lists no healthy group of
+// target, and the variables offer its service and instance. It returns the
+// series of the suspected table's queries.
+func checkDashboard(t *testing.T, api, target string) []series {
+	t.Helper()
+	healthy := []string{stuckIn["pool"], stuckIn["burst"], stuckIn["growpool"]}
+	dash := readDashboard(t, filepath.Join(repoRoot(t), "examples", "grafana", "goroutine-leaks.json"))
 	vars := strings.NewReplacer(`"$service"`, `".*"`, `"$instance"`, `".*"`, "$__rate_interval", "30s")
+	var suspected []series
 	for _, q := range dash.queries() {
 		expr := vars.Replace(q.expr)
 		res := query(t, api, expr)
 		assert.NotEmpty(t, res, "panel %q returns no series: %s", q.panel, expr)
 		switch q.panel {
 		case "Suspected leaks":
+			suspected = append(suspected, res...)
 			for _, s := range res {
 				assert.NotContains(t, healthy, s.Metric["code_function_name"], "%s: a healthy group is listed", expr)
 			}
@@ -157,6 +255,7 @@ service:
 		res := query(t, api, fmt.Sprintf("count by (%s) (%s)", m[2], vars.Replace(m[1])))
 		assert.True(t, hasValue(res, m[2], map[string]string{"job": "shop", "instance": target}[m[2]]), "variable %s offers %v", v.Name, res)
 	}
+	return suspected
 }
 
 // installPrometheus installs Debian's prometheus package where it is missing.
@@ -181,15 +280,21 @@ func startPrometheus(t *testing.T, dir string) string {
 		"--log.level=warn")
 	startLogged(t, cmd, "prometheus")
 	api := "http://" + addr
+	waitReady(t, api+"/-/ready", "prometheus")
+	return api
+}
+
+// waitReady waits up to 30 s for a GET of u to answer 200.
+func waitReady(t *testing.T, u, name string) {
+	t.Helper()
 	require.Eventually(t, func() bool {
-		resp, err := http.Get(api + "/-/ready")
+		resp, err := http.Get(u)
 		if err != nil {
 			return false
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 200*time.Millisecond, "prometheus not ready")
-	return api
+	}, 30*time.Second, 200*time.Millisecond, "%s not ready", name)
 }
 
 type alert struct {
@@ -263,6 +368,14 @@ type dashboard struct {
 		Targets []struct {
 			Expr string `json:"expr"`
 		} `json:"targets"`
+		FieldConfig struct {
+			Overrides []struct {
+				Properties []struct {
+					ID    string          `json:"id"`
+					Value json.RawMessage `json:"value"`
+				} `json:"properties"`
+			} `json:"overrides"`
+		} `json:"fieldConfig"`
 	} `json:"panels"`
 	Templating struct {
 		List []struct {
