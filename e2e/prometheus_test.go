@@ -127,7 +127,9 @@ func shortRules(t *testing.T, path string) {
 func checkAlerts(t *testing.T, api, target string) {
 	t.Helper()
 	healthy := []string{stuckIn["pool"], stuckIn["burst"], stuckIn["growpool"]}
-	shopLeak := func(a alert) bool { return a.Labels["code_function_name"] == stuckIn["fanout"] && a.Labels["job"] == "shop" }
+	shopLeak := func(a alert) bool {
+		return a.Labels["code_function_name"] == stuckIn["fanout"] && a.Labels["job"] == "shop"
+	}
 	want := map[string]func(alert) bool{
 		"GoroutineLeakSuspected": shopLeak,
 		"GoroutineLeakProven":    shopLeak,
