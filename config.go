@@ -124,12 +124,25 @@ type Config struct {
 	// Leak holds the leak test's horizons and thresholds.
 	Leak LeakConfig `mapstructure:"leak"`
 
+	// Profiles is when a receiver in a profiles pipeline sends a target's
+	// goroutine profile (profiles.go).
+	Profiles ProfilesConfig `mapstructure:"profiles"`
+
 	// Storage names the storage extension (file_storage, say) that keeps
 	// each target's leak windows and evidence state across collector
 	// restarts; nil keeps them in memory only.
 	Storage *component.ID `mapstructure:"storage"`
 
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
+}
+
+// ProfilesConfig is the `profiles` section. A receiver in a profiles
+// pipeline sends a target's goroutine profile whenever one of its groups
+// turns suspected, and its goroutineleak profile whenever it is read.
+type ProfilesConfig struct {
+	// Every sends the goroutine profile every Every scrapes as well; 0,
+	// only on suspicion.
+	Every int `mapstructure:"every"`
 }
 
 // UserCodeConfig is the `user_code` section: import paths, each also
@@ -472,6 +485,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.LeakProfileInterval <= 0 {
 		errs = append(errs, fmt.Errorf("leak_profile_interval %v: must be positive", cfg.LeakProfileInterval))
+	}
+	if cfg.Profiles.Every < 0 {
+		errs = append(errs, fmt.Errorf("profiles.every %d: must not be negative", cfg.Profiles.Every))
 	}
 	if cfg.EvidenceInterval <= 0 {
 		errs = append(errs, fmt.Errorf("evidence_interval %v: must be positive", cfg.EvidenceInterval))

@@ -103,6 +103,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad_evidence", `evidence "always": must be none or on_suspect`},
 		{"bad_evidence", "leak_profile_interval 0s: must be positive"},
 		{"bad_evidence", "evidence_interval -1m0s: must be positive"},
+		{"bad_evidence", "profiles.every -2: must not be negative"},
 		{"bad_windows", "leak.windows [30m0s 10m0s 200h0m0s 1h0m0s 2h0m0s]: must list 1 to 4 windows"},
 		{"bad_windows", "leak.windows[1] 10m0s: must hold at least 20 collection intervals (20m0s) and be at most 168h0m0s"},
 		{"bad_windows", "leak.windows[1] 10m0s: must be longer than the window before it (30m0s)"},

@@ -7,21 +7,24 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/xconsumer"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/xreceiver"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
 
-// NewFactory returns the factory of the goroutine receiver. It is a metrics
-// and a logs receiver: a receiver in both a metrics and a logs pipeline is
-// one scraper, whose scrapes feed both.
+// NewFactory returns the factory of the goroutine receiver. It is a
+// metrics, a logs and a profiles receiver: a receiver in pipelines of
+// several signals is one scraper, whose scrapes feed them all.
 func NewFactory() receiver.Factory {
 	shared := &sharedReceivers{byConfig: map[*Config]*goroutineReceiver{}}
-	return receiver.NewFactory(
+	return xreceiver.NewFactory(
 		metadata.Type,
 		func() component.Config { return createDefaultConfig() },
-		receiver.WithMetrics(shared.createMetrics, metadata.MetricsStability),
-		receiver.WithLogs(shared.createLogs, metadata.LogsStability),
+		xreceiver.WithMetrics(shared.createMetrics, metadata.MetricsStability),
+		xreceiver.WithLogs(shared.createLogs, metadata.LogsStability),
+		xreceiver.WithProfiles(shared.createProfiles, metadata.ProfilesStability),
 	)
 }
 
@@ -67,6 +70,15 @@ func (s *sharedReceivers) createLogs(_ context.Context, set receiver.Settings, c
 		return nil, err
 	}
 	r.scraper.logs = next
+	return r, nil
+}
+
+func (s *sharedReceivers) createProfiles(_ context.Context, set receiver.Settings, cfg component.Config, next xconsumer.Profiles) (xreceiver.Profiles, error) {
+	r, err := s.get(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	r.scraper.profiles = next
 	return r, nil
 }
 

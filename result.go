@@ -34,7 +34,14 @@ type result struct {
 	leakedOther int64
 	// leakProfile is what the target said of its leak profile.
 	leakProfile evidence.Availability
-	records     []record
+	// profile is set when the scrape sends the target's goroutine profile:
+	// each group then holds its stack. leakRead are the groups of the leak
+	// profile the scrape read, each with its stack, and leakReadBeyond the
+	// goroutines beyond them: the goroutineleak profile to send.
+	profile        bool
+	leakRead       []provenGroup
+	leakReadBeyond int64
+	records        []record
 	// health is the target's, as of the end of the scrape.
 	health health
 }
@@ -50,6 +57,9 @@ type reportedGroup struct {
 	// facts are what a dump told of the group: the scrape's own in dump
 	// mode, else the last evidence dump's, when it reported the group.
 	facts maybe[dumpFacts]
+	// stack is the group's, innermost first, when the scrape sends the
+	// goroutine profile (result.profile).
+	stack []signature.Frame
 }
 
 // dumpFacts is what a dump says of one signature: what a profile cannot.
@@ -67,5 +77,6 @@ func (r *result) reset() {
 	clear(r.groups)
 	clear(r.leaked)
 	clear(r.records)
-	*r = result{groups: r.groups[:0], leaked: r.leaked[:0], records: r.records[:0]}
+	clear(r.leakRead)
+	*r = result{groups: r.groups[:0], leaked: r.leaked[:0], records: r.records[:0], leakRead: r.leakRead[:0]}
 }

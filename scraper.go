@@ -9,10 +9,12 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/xconsumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
@@ -55,11 +57,13 @@ type scraper struct {
 	// results holds the results of scrapes delivered, for the next ones.
 	results sync.Pool
 
-	// metrics and logs receive each target's scrape; nil when no pipeline
-	// of that signal has the receiver. obs counts what they accept.
-	metrics consumer.Metrics
-	logs    consumer.Logs
-	obs     *receiverhelper.ObsReport
+	// metrics, logs and profiles receive each target's scrape; nil when no
+	// pipeline of that signal has the receiver. obs counts what they
+	// accept.
+	metrics  consumer.Metrics
+	logs     consumer.Logs
+	profiles xconsumer.Profiles
+	obs      *receiverhelper.ObsReport
 	// store keeps the targets' state across restarts; nil without
 	// `storage`.
 	store *state.Store
@@ -307,6 +311,8 @@ func (s *scraper) shutdown(ctx context.Context) error {
 type emitted struct {
 	metrics pmetric.ResourceMetricsSlice
 	logs    plog.ResourceLogsSlice
+	// profiles is set when the scrape sends profiles.
+	profiles maybe[pprofile.Profiles]
 }
 
 // scrapeTarget is one scrape of target i, its stages run in order under
@@ -347,6 +353,7 @@ func (s *scraper) scrapeTarget(ctx context.Context, i int) error {
 	r.health = t.health
 	out := emitted{metrics: pmetric.NewResourceMetricsSlice(), logs: plog.NewResourceLogsSlice()}
 	w.emitter.emit(pcommon.NewTimestampFromTime(at), r, out.metrics, out.logs)
+	out.profiles.v, out.profiles.ok = w.emitter.emitProfiles(pcommon.NewTimestampFromTime(at), r)
 	s.workers <- w
 	s.telemetry.publish(i, &t.health, t.tracker.Len())
 
@@ -383,7 +390,7 @@ func (s *scraper) stages(ctx context.Context, t *target, at time.Time, r *result
 		return true
 	}
 	*doing = "observing the groups"
-	p := t.observe(at, &o, s.policy, &l.w.scratch, r)
+	p := t.observe(at, &o, s.policy, profilePolicy{on: s.profiles != nil, every: s.cfg.Profiles.Every}, &l.w.scratch, r)
 	spoilt = false
 	l.release(false)
 
@@ -405,10 +412,24 @@ func (s *scraper) stages(ctx context.Context, t *target, at time.Time, r *result
 	return true
 }
 
-// deliver sends a target's metrics and log records down their pipelines,
-// counted as the collector counts a receiver's.
+// deliver sends a target's metrics, log records and profiles down their
+// pipelines, counted as the collector counts a receiver's.
 func (s *scraper) deliver(ctx context.Context, e *emitted) error {
-	return errors.Join(s.deliverMetrics(ctx, e), s.deliverLogs(ctx, e))
+	return errors.Join(s.deliverMetrics(ctx, e), s.deliverLogs(ctx, e), s.deliverProfiles(ctx, e))
+}
+
+func (s *scraper) deliverProfiles(ctx context.Context, e *emitted) error {
+	if s.profiles == nil || !e.profiles.ok {
+		return nil
+	}
+	n := e.profiles.v.SampleCount()
+	ctx = s.obs.StartProfilesOp(ctx)
+	err := s.profiles.ConsumeProfiles(ctx, e.profiles.v)
+	s.obs.EndProfilesOp(ctx, metadata.Type.String(), n, err)
+	if err != nil {
+		return fmt.Errorf("sending profiles: %w", err)
+	}
+	return nil
 }
 
 func (s *scraper) deliverMetrics(ctx context.Context, e *emitted) error {

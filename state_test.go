@@ -218,7 +218,7 @@ func TestSavedIsRestored(t *testing.T) {
 			}
 			var r result
 			o := observed(groups...)
-			p := saved.observe(at, &o, policy, &sc, &r)
+			p := saved.observe(at, &o, policy, profilePolicy{}, &sc, &r)
 			saved.apply(at, p, &f, &r)
 		}
 		b := saved.appendState(nil, t0.Add(time.Hour))

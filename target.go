@@ -65,6 +65,9 @@ type target struct {
 	// last scrape and those proven, max_tracked_groups + max_groups
 	// (state.MaxBytes budgets as many).
 	reported map[signature.ID]bool
+	// sinceProfile counts the scrapes since the target's goroutine profile
+	// was last sent.
+	sinceProfile int
 }
 
 // resource is what a target's resource says of it, worked out once.
@@ -121,6 +124,9 @@ func hostPort(u *url.URL) (string, int64) {
 type plan struct {
 	fetch evidence.Fetch
 	state evidence.State
+	// profiles is set when the receiver sends profiles: a leak profile
+	// read is then sent too.
+	profiles bool
 }
 
 // failed applies a failed scrape: its leak windows see a gap, never a zero,
@@ -143,7 +149,7 @@ func (t *target) failed(err error, r *result) {
 // the policy asks for. Everything of the reading that the rest of the
 // scrape needs is copied into r: o lives in a worker's memory, which the
 // next target's reading reuses.
-func (t *target) observe(at time.Time, o *observation, policy evidence.Policy, sc *scratch, r *result) plan {
+func (t *target) observe(at time.Time, o *observation, policy evidence.Policy, profiles profilePolicy, sc *scratch, r *result) plan {
 	groups := o.groups.Groups
 	sc.keys, sc.counts = sc.keys[:0], sc.counts[:0]
 	for i := range groups {
@@ -187,6 +193,14 @@ func (t *target) observe(at time.Time, o *observation, policy evidence.Policy, s
 		rec.stack = o.groups.Frames(i)
 		r.records = append(r.records, rec)
 	}
+	if r.profile = profiles.due(newly, t.sinceProfile); r.profile {
+		t.sinceProfile = 0
+		for j, i := range sc.kept {
+			r.groups[j].stack = o.groups.Frames(i)
+		}
+	} else {
+		t.sinceProfile++
+	}
 	clear(t.suspected)
 	for i := range r.groups {
 		if r.groups[i].estimate.Suspected {
@@ -195,7 +209,7 @@ func (t *target) observe(at time.Time, o *observation, policy evidence.Policy, s
 	}
 
 	t.capProofs(o)
-	var p plan
+	p := plan{profiles: profiles.on}
 	p.fetch, p.state = policy.Plan(at, t.evidence, newly, o.groups.Total)
 	t.heldBack(p.fetch, o.groups.Total, policy)
 	return p
@@ -246,7 +260,7 @@ func (t *target) apply(at time.Time, p plan, f *found, r *result) {
 			t.dumpRead(f)
 		}
 		if p.fetch.Leak {
-			t.leakRead(at, f, r)
+			t.leakRead(at, f, p.profiles, r)
 		}
 	}
 	t.annotate(r)
@@ -271,8 +285,9 @@ func (t *target) dumpRead(f *found) {
 
 // leakRead keeps the leak profile's answer: a 404 drops every proof, a
 // profile served adds its proofs by the proof rule, with a record for each
-// group it proves that no record reported yet.
-func (t *target) leakRead(at time.Time, f *found, r *result) {
+// group it proves that no record reported yet, and, when the receiver sends
+// profiles, its groups with their stacks for the goroutineleak profile.
+func (t *target) leakRead(at time.Time, f *found, profiles bool, r *result) {
 	switch {
 	case f.leakAbsent:
 		t.health.fetched(evidenceLeakProfile, outcomeAbsent)
@@ -291,6 +306,9 @@ func (t *target) leakRead(at time.Time, f *found, r *result) {
 		t.proven = proofsAfter(t.proven, f.leak, t.maxGroups)
 		t.provenBeyond = f.leakBeyond
 		t.health.dropped += int64(f.leakBeyondGroups)
+		if profiles {
+			r.leakRead, r.leakReadBeyond = append(r.leakRead, f.leak...), f.leakBeyond
+		}
 		for i := range f.leak {
 			pg := &f.leak[i]
 			if t.reported[pg.key.ID] {

@@ -54,7 +54,7 @@ func (rt *reportTest) report(at time.Duration, o observation) result {
 		rt.t.failed(o.err, &r)
 		return r
 	}
-	p := rt.t.observe(when, &o, rt.policy, &rt.sc, &r)
+	p := rt.t.observe(when, &o, rt.policy, profilePolicy{}, &rt.sc, &r)
 	if p.fetch.Any() {
 		rt.asked = append(rt.asked, p.fetch)
 	}

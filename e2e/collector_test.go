@@ -25,8 +25,9 @@ import (
 // telemetry of the collector's own; when otlpURL is set, an otlp_http
 // exporter to it, uncompressed and without retries, that the metrics
 // pipeline exports to; and, unless the test lists them, every receiver the
-// test declares in the metrics pipeline and every extension it declares
-// in service.extensions.
+// test declares in the metrics pipeline (unless it gives pipelines of
+// other signals alone) and every extension it declares in
+// service.extensions.
 func collectorConfig(tb testing.TB, otlpURL, config string) string {
 	tb.Helper()
 	var given map[string]any
@@ -47,6 +48,13 @@ func collectorConfig(tb testing.TB, otlpURL, config string) string {
 			"retry_on_failure": map[string]any{"enabled": false},
 		}}
 		metrics["exporters"] = []string{"otlp_http"}
+	}
+	// A test that gives its pipelines and no metrics pipeline, nor an
+	// OTLP endpoint for one, runs without.
+	givenService, _ := given["service"].(map[string]any)
+	givenPipelines, _ := givenService["pipelines"].(map[string]any)
+	if _, ok := givenPipelines["metrics"]; !ok && givenPipelines != nil && otlpURL == "" {
+		metrics = nil
 	}
 	if len(metrics) > 0 {
 		service["pipelines"] = map[string]any{"metrics": metrics}

@@ -182,9 +182,9 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(resp)
 }
 
-// serveSink serves s as an OTLP/HTTP endpoint for the rest of the test and
-// returns its URL.
-func serveSink(tb testing.TB, s *sink) string {
+// serveSink serves an OTLP/HTTP endpoint, a sink of one signal or another,
+// for the rest of the test and returns its URL.
+func serveSink(tb testing.TB, s http.Handler) string {
 	srv := httptest.NewServer(s)
 	tb.Cleanup(srv.Close)
 	return srv.URL
