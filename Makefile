@@ -93,6 +93,7 @@ unit:
 	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime 200000x ./internal/trend
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 200000x ./internal/state
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 200000x ./internal/index
+	$(GO) test -run '^$$' -fuzz FuzzToPprof -fuzztime 200000x ./internal/otlpprofile
 	# Every benchmark once, so that none rots: BENCHMARKS.md quotes them.
 	# -short: the code of each, not its largest sizes.
 	$(GO) test -short -run '^$$' -bench . -benchtime 1x ./...
@@ -171,3 +172,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30000000x ./internal/decode
 	$(GO) test -run '^$$' -fuzz FuzzGroupMatchesPprof -fuzztime 10000000x ./internal/group
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 30000000x ./internal/dump
+	$(GO) test -run '^$$' -fuzz FuzzToPprof -fuzztime 10000000x ./internal/otlpprofile

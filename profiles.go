@@ -14,7 +14,13 @@ const (
 	leakAttribute = "goroutine.leak"
 	leakSuspected = "suspected"
 	leakProven    = "proven"
-	signatureAttr = "goroutine.signature"
+)
+
+// The attributes a sample shares with the group's metrics, named as
+// metadata.yaml names them.
+const (
+	signatureAttr = string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineSignature)
+	waitAttr      = string(metadata.GoGoroutineGroupCountMetricAttributeKeyGoroutineWait)
 )
 
 // profilePolicy says when a target's goroutine profile goes down the
@@ -61,7 +67,7 @@ func (e *emitter) emitProfiles(now pcommon.Timestamp, r *result) (pprofile.Profi
 		for i := range r.leaked {
 			proven[r.leaked[i].key] = true
 		}
-		p := b.NewProfile(sp, otlpprofile.Goroutine, now, r.resource.url)
+		p := b.NewProfile(sp, otlpprofile.Goroutine, now, e.settings.ID.String()+" "+r.resource.url)
 		for i := range r.groups {
 			g := &r.groups[i]
 			state := ""
@@ -78,7 +84,7 @@ func (e *emitter) emitProfiles(now pcommon.Timestamp, r *result) (pprofile.Profi
 		}
 	}
 	if len(r.leakRead) > 0 {
-		p := b.NewProfile(sp, otlpprofile.GoroutineLeak, now, r.resource.url)
+		p := b.NewProfile(sp, otlpprofile.GoroutineLeak, now, e.settings.ID.String()+" "+r.resource.url)
 		for i := range r.leakRead {
 			g := &r.leakRead[i]
 			p.Add(g.stack, g.count, e.sampleAttrs(&g.id, leakProven)...)
@@ -94,7 +100,7 @@ func (e *emitter) emitProfiles(now pcommon.Timestamp, r *result) (pprofile.Profi
 // it waits on, its pprof labels kept, and state, its leak, when it has one.
 func (e *emitter) sampleAttrs(id *group.Identity, state string) []otlpprofile.Attr {
 	attrs := make([]otlpprofile.Attr, 0, 3+len(id.LabelValues))
-	attrs = append(attrs, otlpprofile.Attr{Key: signatureAttr, Value: id.ID.String()}, otlpprofile.Attr{Key: "goroutine.wait", Value: id.Wait})
+	attrs = append(attrs, otlpprofile.Attr{Key: signatureAttr, Value: id.ID.String()}, otlpprofile.Attr{Key: waitAttr, Value: id.Wait})
 	for i, v := range id.LabelValues {
 		if v != "" && i < len(e.labelKeys) {
 			attrs = append(attrs, otlpprofile.Attr{Key: e.labelKeys[i], Value: v})

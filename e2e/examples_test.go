@@ -78,32 +78,36 @@ receivers:
 	cmd.Env = append(os.Environ(), "TARGET_ENDPOINT="+target, "OTLP_ENDPOINT="+otlp.URL, "VENDOR_API_KEY=k3y")
 	startLogged(t, cmd, "collector")
 
-	var errs []pmetric.NumberDataPoint
-	var groups int
+	// The sums and gauges received, as received: checked once there are
+	// enough, outside the polling.
+	var errs []pmetric.Metric
+	var groups []pmetric.Metric
 	require.Eventually(t, func() bool {
-		errs, groups = errs[:0], 0
+		errs, groups = errs[:0], groups[:0]
 		for _, m := range s.snapshot() {
 			for i := range m.ResourceMetrics().Len() {
 				ms := m.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
 				for j := range ms.Len() {
 					switch mt := ms.At(j); mt.Name() {
 					case "go.goroutine.scrape.errors":
-						require.Equal(t, pmetric.MetricTypeSum, mt.Type())
-						assert.Equal(t, pmetric.AggregationTemporalityDelta, mt.Sum().AggregationTemporality())
-						assert.True(t, mt.Sum().IsMonotonic())
-						for k := range mt.Sum().DataPoints().Len() {
-							errs = append(errs, mt.Sum().DataPoints().At(k))
-						}
+						errs = append(errs, mt)
 					case "go.goroutine.group.count":
-						require.Equal(t, pmetric.MetricTypeGauge, mt.Type())
-						groups++
+						groups = append(groups, mt)
 					}
 				}
 			}
 		}
-		return len(errs) >= 3 && groups > 0
-	}, 30*time.Second, 200*time.Millisecond, "no three deltas of scrape.errors")
-	for _, dp := range errs {
+		return len(errs) >= 3 && len(groups) > 0
+	}, 30*time.Second, 200*time.Millisecond, "no three scrape.errors and a group count")
+	for _, mt := range groups {
+		assert.Equal(t, pmetric.MetricTypeGauge, mt.Type())
+	}
+	for _, mt := range errs {
+		require.Equal(t, pmetric.MetricTypeSum, mt.Type())
+		assert.Equal(t, pmetric.AggregationTemporalityDelta, mt.Sum().AggregationTemporality())
+		assert.True(t, mt.Sum().IsMonotonic())
+		require.Equal(t, 1, mt.Sum().DataPoints().Len())
+		dp := mt.Sum().DataPoints().At(0)
 		assert.Equal(t, int64(1), dp.IntValue(), "one failure a scrape")
 		et, _ := dp.Attributes().Get("error.type")
 		assert.Equal(t, "connect", et.Str())

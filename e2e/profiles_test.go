@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/http"
 	"os"
@@ -61,7 +62,8 @@ func (s *profileSink) failed() error {
 	return s.err
 }
 
-// of returns the profiles received of a kind (goroutine, goroutineleak).
+// of returns the profiles received of a kind (goroutine, goroutineleak),
+// oldest first: the exporter may send two batches at once.
 func (s *profileSink) of(kind string) []*profile.Profile {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -71,6 +73,7 @@ func (s *profileSink) of(kind string) []*profile.Profile {
 			out = append(out, p)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b *profile.Profile) int { return cmp.Compare(a.TimeNanos, b.TimeNanos) })
 	return out
 }
 
@@ -139,8 +142,8 @@ service:
 		if s.failed() != nil {
 			return true
 		}
-		// Four profiles, 15 s apart from first to last at least, the
-		// leak marked in the last.
+		// Four profiles at least, of scrapes seconds apart, the leak
+		// marked in the last.
 		profs := s.of("goroutine")
 		if n := len(profs); n >= 4 && len(s.of("goroutineleak")) > 0 {
 			last := profs[n-1]

@@ -69,6 +69,12 @@ service:
 	checkNames(t, api)
 }
 
+// healthyStuckIn returns the functions the healthy patterns of the shop
+// target (pool, burst, growpool) wait in: none may ever be flagged.
+func healthyStuckIn() []string {
+	return []string{stuckIn["pool"], stuckIn["burst"], stuckIn["growpool"]}
+}
+
 // shopReceivers is the receivers section of the collector config of the
 // tests that follow the user's chain to a rule engine and a dashboard:
 // target, served as service shop, scraped every second with the leak
@@ -126,7 +132,7 @@ func shortRules(t *testing.T, path string) {
 // gone), naming the error type.
 func checkAlerts(t *testing.T, api, target string) {
 	t.Helper()
-	healthy := []string{stuckIn["pool"], stuckIn["burst"], stuckIn["growpool"]}
+	healthy := healthyStuckIn()
 	shopLeak := func(a alert) bool {
 		return a.Labels["code_function_name"] == stuckIn["fanout"] && a.Labels["job"] == "shop"
 	}
@@ -225,7 +231,7 @@ func checkNames(t *testing.T, api string) {
 // series of the suspected table's queries.
 func checkDashboard(t *testing.T, api, target string) []series {
 	t.Helper()
-	healthy := []string{stuckIn["pool"], stuckIn["burst"], stuckIn["growpool"]}
+	healthy := healthyStuckIn()
 	dash := readDashboard(t, filepath.Join(repoRoot(t), "examples", "grafana", "goroutine-leaks.json"))
 	vars := strings.NewReplacer(`"$service"`, `".*"`, `"$instance"`, `".*"`, "$__rate_interval", "30s")
 	var suspected []series

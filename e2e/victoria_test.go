@@ -89,6 +89,17 @@ service:
 	suspected := checkDashboard(t, vm, target)
 	checkNames(t, vm)
 
+	// The relabeling applies to every series: one that is not the
+	// receiver's, with a job and instance of its own and no service_name,
+	// keeps them.
+	resp, err := http.Post(vm+"/api/v1/import/prometheus", "text/plain", strings.NewReader(`vmagent_up{job="node",instance="10.0.0.9:9100"} 1`+"\n"))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	require.Eventually(t, func() bool {
+		return len(query(t, vm, `vmagent_up{job="node",instance="10.0.0.9:9100"}`)) == 1
+	}, 10*time.Second, 200*time.Millisecond, "another series lost its job or instance to the relabeling")
+
 	// The suspected group's record, through the dashboard's link.
 	var sig string
 	for _, s := range suspected {
@@ -98,7 +109,7 @@ service:
 	}
 	require.NotEmpty(t, sig, "the fan-out leak is not in the suspected table: %v", suspected)
 	link := logLink(t, readDashboard(t, filepath.Join(root, "examples", "grafana", "goroutine-leaks.json")), logs, sig)
-	resp, err := http.Get(link)
+	resp, err = http.Get(link)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", link)
@@ -107,9 +118,10 @@ service:
 	q := logsQLOf(t, link)
 	var records []map[string]string
 	require.Eventually(t, func() bool {
-		records = logsQuery(t, logs, q)
-		return slices.ContainsFunc(records, func(r map[string]string) bool { return r["service.name"] == "plain" })
+		records, err = logsQuery(logs, q)
+		return err == nil && slices.ContainsFunc(records, func(r map[string]string) bool { return r["service.name"] == "plain" })
 	}, 20*time.Second, 500*time.Millisecond, "no record of service plain matches %s", q)
+	require.NoError(t, err)
 	for _, r := range records {
 		assert.Equal(t, sig, r["goroutine.signature"], "%v", r)
 		assert.Equal(t, stuckIn["fanout"], r["code.function.name"], "%v", r)
@@ -117,7 +129,9 @@ service:
 		assert.Contains(t, r["_msg"], stuckIn["fanout"]+"\n", "the record's stack: %v", r)
 		switch r["service.name"] {
 		case "shop":
-			assert.Equal(t, "goroutine.leak.proven", r["event_name"], "%v", r)
+			// Proven first as a rule, but a late proof leaves the
+			// suspicion to report the group.
+			assert.Contains(t, []string{"goroutine.leak.proven", "goroutine.leak.suspected"}, r["event_name"], "%v", r)
 		case "plain":
 			assert.Equal(t, "goroutine.leak.suspected", r["event_name"], "%v", r)
 			assert.Equal(t, "main.firstResult", r["goroutine.creator"], "%v", r)
@@ -184,21 +198,26 @@ func logsQLOf(t *testing.T, link string) string {
 }
 
 // logsQuery runs a LogsQL query through VictoriaLogs' query API, which
-// answers one JSON object a line, and returns the records.
-func logsQuery(t *testing.T, logs, q string) []map[string]string {
-	t.Helper()
+// answers one JSON object a line, and returns the records. It is polled:
+// an error is returned, not failed on.
+func logsQuery(logs, q string) ([]map[string]string, error) {
 	resp, err := http.Get(logs + "/select/logsql/query?query=" + url.QueryEscape(q))
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer func() { _ = resp.Body.Close() }()
-	require.Equal(t, http.StatusOK, resp.StatusCode, q)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", q, resp.Status)
+	}
 	var records []map[string]string
 	lines := bufio.NewScanner(resp.Body)
 	lines.Buffer(nil, 1<<20)
 	for lines.Scan() {
 		var r map[string]string
-		require.NoError(t, json.Unmarshal(lines.Bytes(), &r), lines.Text())
+		if err := json.Unmarshal(lines.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", lines.Text(), err)
+		}
 		records = append(records, r)
 	}
-	require.NoError(t, lines.Err())
-	return records
+	return records, lines.Err()
 }

@@ -121,6 +121,11 @@ func TestProfileID(t *testing.T) {
 	assert.NotEqual(t, id("a", 1), id("a", 2))
 	assert.NotEqual(t, id("a", 1), id("b", 1))
 	assert.False(t, id("a", 1).IsEmpty())
+
+	// The goroutine and the goroutineleak profile of one scrape.
+	ps := written(t)
+	profs := ps.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles()
+	assert.NotEqual(t, profs.At(0).ProfileID(), profs.At(1).ProfileID())
 }
 
 // TestToPprofRefusesBadIndexes feeds ToPprof profiles whose indexes point
@@ -159,3 +164,31 @@ func profileOf(ps pprofile.Profiles) pprofile.Profile {
 }
 
 func sample(ps pprofile.Profiles) pprofile.Sample { return profileOf(ps).Samples().At(0) }
+
+// FuzzToPprof feeds ToPprof whatever an OTLP profiles request can decode
+// to: it must return profiles or an error, never panic. The seed is the
+// batch TestRoundTrip reads.
+//
+//	go test -run '^$' -fuzz FuzzToPprof ./internal/otlpprofile
+func FuzzToPprof(f *testing.F) {
+	b := NewBatch(8, 4)
+	sp := b.Profiles().ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty()
+	g := b.NewProfile(sp, Goroutine, 1, "seed")
+	g.Add([]signature.Frame{park, send, worker}, 120, Attr{"goroutine.signature", "2a1669c72df75be5"})
+	g.Add(nil, 7, Attr{"goroutine.signature", "other"})
+	raw, err := (&pprofile.ProtoMarshaler{}).MarshalProfiles(b.Profiles())
+	require.NoError(f, err)
+	f.Add(raw)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ps, err := (&pprofile.ProtoUnmarshaler{}).UnmarshalProfiles(raw)
+		if err != nil {
+			return
+		}
+		profs, err := ToPprof(ps)
+		if err == nil {
+			for _, p := range profs {
+				require.NoError(t, p.CheckValid())
+			}
+		}
+	})
+}

@@ -16,9 +16,12 @@ var ErrIndex = errors.New("index out of range")
 
 // ToPprof returns every profile of ps as a google/pprof profile, the form
 // `go tool pprof` reads: its sample and period type, each sample's stack as
-// locations of one line each, innermost first, its value, and its string
-// attributes as labels. Resource and scope attributes are left out. An
-// index outside its table is an error naming the profile and the table.
+// its locations, innermost first, its values, and its attributes as string
+// labels. Resource and scope attributes are left out. An index outside its
+// table is an error naming the profile and the table. It reads what a Batch
+// writes; a sender whose samples point at a table's entry 0 (the zero
+// location or function, valid OTLP) is refused, since google/pprof
+// reserves id 0.
 func ToPprof(ps pprofile.Profiles) ([]*profile.Profile, error) {
 	d := reader{dict: ps.Dictionary()}
 	var out []*profile.Profile
@@ -183,7 +186,7 @@ func (d *reader) function(i int32) (*profile.Function, error) {
 }
 
 // sortByID orders p's functions and locations by id, the dictionary's
-// order; ids start at the dictionary's, which are above 0, as pprof asks.
+// order: their indexes in its tables.
 func sortByID(p *profile.Profile) {
 	slices.SortFunc(p.Function, func(a, b *profile.Function) int { return cmp.Compare(a.ID, b.ID) })
 	slices.SortFunc(p.Location, func(a, b *profile.Location) int { return cmp.Compare(a.ID, b.ID) })

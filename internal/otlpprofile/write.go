@@ -1,5 +1,5 @@
 // Package otlpprofile writes goroutine groups as OTLP profiles
-// (pdata/pprofile, the collector's profiles signal) and reads OTLP profiles
+// (pdata/pprofile, the collector's profiles signal) and reads such profiles
 // back as google/pprof profiles.
 //
 // An OTLP profiles batch holds one dictionary for all its profiles: tables
@@ -95,8 +95,9 @@ type Profile struct {
 }
 
 // NewProfile appends a profile of kind taken at at to sp, a scope of the
-// batch's, and returns it to add samples to. Its id is a hash of id and at,
-// so that the same target's profile at the same time has the same id.
+// batch's, and returns it to add samples to. Its id is a hash of id (the
+// source's: a receiver's and its target's), at and kind, so that each
+// profile of a batch has its own and a profile sent twice has the same.
 func (b *Batch) NewProfile(sp pprofile.ScopeProfiles, kind Kind, at pcommon.Timestamp, id string) Profile {
 	p := sp.Profiles().AppendEmpty()
 	name, unit := kind.Type()
@@ -108,7 +109,7 @@ func (b *Batch) NewProfile(sp pprofile.ScopeProfiles, kind Kind, at pcommon.Time
 	p.SetTime(at)
 	h := fnv.New128a()
 	_, _ = h.Write([]byte(id))
-	_ = binary.Write(h, binary.LittleEndian, uint64(at))
+	_ = binary.Write(h, binary.LittleEndian, [2]uint64{uint64(at), uint64(kind)})
 	var pid pprofile.ProfileID
 	copy(pid[:], h.Sum(nil))
 	p.SetProfileID(pid)

@@ -13,8 +13,10 @@ package dashboardtest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -105,9 +107,10 @@ func queries(t *testing.T, d *classic) []query {
 		// label_values(selector, label) is Grafana's, not PromQL: its
 		// selector and label are checked as count by (label) (selector).
 		if inner, ok := strings.CutPrefix(q, "label_values("); ok {
-			sel, label, ok := strings.Cut(strings.TrimSuffix(inner, ")"), ", ")
-			require.True(t, ok, "variable %s: %q", v.Name, q)
-			q = fmt.Sprintf("count by (%s) (%s)", label, sel)
+			inner = strings.TrimSuffix(inner, ")")
+			comma := strings.LastIndex(inner, ", ")
+			require.Positive(t, comma, "variable %s: %q", v.Name, q)
+			q = fmt.Sprintf("count by (%s) (%s)", inner[comma+2:], inner[:comma])
 		}
 		qs = append(qs, query{"variable " + v.Name, q})
 	}
@@ -176,7 +179,9 @@ func (e emitted) carries(metric, l string) bool {
 	return e[metric][l] || strings.HasPrefix(l, "goroutine_label_") && e[metric]["goroutine_signature"]
 }
 
-// check returns what is wrong with a PromQL expression: a metric the
+// check returns what is wrong with a PromQL expression, parsed by
+// metricsql, whose MetricsQL is a superset of PromQL (the e2e tests run
+// every query on a real Prometheus too): a metric the
 // receiver does not emit, a label filter on a label that metric does not
 // carry, or a grouping by a label none of the expression's metrics carry.
 func (e emitted) check(expr string) []string {
@@ -300,20 +305,72 @@ func TestCheckFindsWhatIsWrong(t *testing.T) {
 	}
 }
 
-// TestDecodeRefusesWhatGrafanaWouldNot feeds the strict decode dashboards
-// Grafana's schema refuses: it must say so.
+// TestDecodeRefusesWhatGrafanaWouldNot feeds the strict decode the shipped
+// dashboard with one mistake each, of the kinds Grafana's schema refuses:
+// each must be refused for that mistake, the dashboard itself not.
 func TestDecodeRefusesWhatGrafanaWouldNot(t *testing.T) {
 	plugins.RegisterDefaultPlugins()
-	tests := []struct{ name, give string }{
-		{"unknown key", `{"title": "x", "panels": [], "templating": {"list": []}, "shade": "red"}`},
-		{"wrong type", `{"title": 7, "templating": {"list": []}}`},
-		{"unknown panel key", `{"title": "x", "templating": {"list": []}, "panels": [{"type": "stat", "title": "t", "querys": []}]}`},
-		{"unknown prometheus query key", `{"title": "x", "templating": {"list": []}, "panels": [{"type": "stat", "title": "t", "datasource": {"type": "prometheus"}, "targets": [{"refId": "A", "datasource": {"type": "prometheus"}, "expr": "up", "exp": "up"}]}]}`},
+	raw, err := os.ReadFile(dashboardPath)
+	require.NoError(t, err)
+	tests := []struct {
+		name   string
+		mangle func(d map[string]any)
+		want   string
+	}{
+		{"none", func(map[string]any) {}, ""},
+		{"unknown key", func(d map[string]any) { d["shade"] = "red" }, "unexpected field 'shade'"},
+		{"wrong type", func(d map[string]any) { d["title"] = 7 }, "title"},
+		{"unknown panel key", func(d map[string]any) { panelOf(d)["querys"] = []any{} }, "unexpected field 'querys'"},
+		{"unknown prometheus query key", func(d map[string]any) {
+			panelOf(d)["targets"].([]any)[0].(map[string]any)["exp"] = "up"
+		}, "unexpected field 'exp'"},
+		{"missing required option", func(d map[string]any) {
+			delete(panelOf(d)["options"].(map[string]any), "justifyMode")
+		}, "justifyMode: required field is missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var d classic
-			assert.Error(t, orNil(d.UnmarshalJSONStrict([]byte(tt.give))))
+			var d map[string]any
+			require.NoError(t, json.Unmarshal(raw, &d))
+			tt.mangle(d)
+			b, err := json.Marshal(d)
+			require.NoError(t, err)
+			var dash classic
+			err = orNil(dash.UnmarshalJSONStrict(b))
+			if tt.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+// panelOf returns the dashboard's first panel that is not a row: a stat.
+func panelOf(d map[string]any) map[string]any {
+	for _, p := range d["panels"].([]any) {
+		if p := p.(map[string]any); p["type"] != "row" {
+			return p
+		}
+	}
+	panic("no panel")
+}
+
+// TestMetricsDocNamesEveryMetric holds docs/metrics.md's list of Prometheus
+// names to metadata.yaml's metrics as the translator names them: the page
+// the e2e tests hold the series to must name every metric, and no other.
+func TestMetricsDocNamesEveryMetric(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "metrics.md"))
+	require.NoError(t, err)
+	_, list, ok := strings.Cut(string(doc), "Through the collector's Prometheus exporter the metrics are named")
+	require.True(t, ok, "the list of Prometheus names is gone from docs/metrics.md")
+	list, _, _ = strings.Cut(list, ";")
+	var listed []string
+	for _, m := range regexp.MustCompile("`(go_goroutine_[a-z_]+)`").FindAllStringSubmatch(list, -1) {
+		listed = append(listed, m[1])
+	}
+	want := slices.Sorted(maps.Keys(receiverMetrics(t)))
+	slices.Sort(listed)
+	assert.Equal(t, want, listed)
 }
