@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
 	"github.com/goroutinewatch/goroutinereceiver/internal/fetch"
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
@@ -77,6 +78,12 @@ func (r *reader) leakProfile(ctx context.Context, l *lease, e fetch.Endpoints, f
 	if err != nil {
 		return err
 	}
+	return r.leakGroups(w, p, f)
+}
+
+// leakGroups groups a leak profile decoded in w's decoder into f, its
+// largest groups copied out of the worker.
+func (r *reader) leakGroups(w *worker, p *decode.Profile, f *found) error {
 	res, err := w.leakGrouper.OfLeak(p, r.opts)
 	if err != nil {
 		return err

@@ -42,6 +42,22 @@ func ToPprof(ps pprofile.Profiles) ([]*profile.Profile, error) {
 	return out, nil
 }
 
+// Sizes returns what a profile of a batch asks to be read: its
+// samples, and its dictionary's locations, functions, mappings and strings
+// together (the decoder's max_samples and max_locations count the same),
+// so that a hostile sender's tables are refused before they are read.
+func Sizes(dict pprofile.ProfilesDictionary, p pprofile.Profile) (samples, tables int) {
+	return p.Samples().Len(), dict.LocationTable().Len() + dict.FunctionTable().Len() +
+		dict.MappingTable().Len() + dict.StringTable().Len()
+}
+
+// ProfileToPprof returns one profile of a batch whose dictionary is dict as
+// ToPprof does.
+func ProfileToPprof(dict pprofile.ProfilesDictionary, p pprofile.Profile) (*profile.Profile, error) {
+	d := reader{dict: dict}
+	return d.profile(p)
+}
+
 // reader turns a batch's dictionary entries into google/pprof's, each
 // once.
 type reader struct {

@@ -1,0 +1,384 @@
+package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver"
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/connector/xconnector"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
+	"github.com/goroutinewatch/goroutinereceiver/internal/evidence"
+	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+	"github.com/goroutinewatch/goroutinereceiver/internal/otlpprofile"
+	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
+)
+
+// ConnectorStability is the goroutine connector's: the profiles signal it
+// reads is in development.
+const ConnectorStability = component.StabilityLevelDevelopment
+
+// ConnectorConfig configures the goroutine connector: the receiver's
+// judgment of goroutine profiles some other component sent, without its
+// scraping. Its keys are the receiver's, and mean the same.
+type ConnectorConfig struct {
+	// Interval is how often each sender's goroutine profile arrives (its
+	// sender's collection_interval): the leak windows hold at least 20.
+	Interval time.Duration `mapstructure:"interval"`
+	// MaxSources is the most sources (resources) judged at once; a
+	// sender unseen for forgetAfter intervals is forgotten.
+	MaxSources int `mapstructure:"max_sources"`
+
+	MaxGroups       int            `mapstructure:"max_groups"`
+	Signature       string         `mapstructure:"signature"`
+	Labels          []string       `mapstructure:"labels"`
+	Ignore          []string       `mapstructure:"ignore"`
+	UserCode        UserCodeConfig `mapstructure:"user_code"`
+	MaxProfileBytes int64          `mapstructure:"max_profile_bytes"`
+	MaxFrames       int            `mapstructure:"max_frames"`
+	MaxStringBytes  int            `mapstructure:"max_string_bytes"`
+	MaxSamples      int            `mapstructure:"max_samples"`
+	MaxLocations    int            `mapstructure:"max_locations"`
+	Leak            LeakConfig     `mapstructure:"leak"`
+
+	metadata.MetricsBuilderConfig `mapstructure:",squash"`
+}
+
+const defaultMaxSources = 1000
+
+func createDefaultConnectorConfig() *ConnectorConfig {
+	d := createDefaultConfig()
+	return &ConnectorConfig{
+		Interval: d.CollectionInterval, MaxSources: defaultMaxSources,
+		MaxGroups: d.MaxGroups, Signature: d.Signature,
+		MaxProfileBytes: d.MaxProfileBytes, MaxFrames: d.MaxFrames, MaxStringBytes: d.MaxStringBytes,
+		MaxSamples: d.MaxSamples, MaxLocations: d.MaxLocations,
+		Leak: d.Leak, MetricsBuilderConfig: d.MetricsBuilderConfig,
+	}
+}
+
+// receiverConfig is the receiver's configuration the connector judges
+// with: its keys, no evidence fetched (there is no target to fetch from).
+func (c *ConnectorConfig) receiverConfig() *Config {
+	cfg := createDefaultConfig()
+	cfg.Endpoint = connectorEndpoint
+	cfg.CollectionInterval, cfg.MaxGroups, cfg.Signature = c.Interval, c.MaxGroups, c.Signature
+	cfg.Labels, cfg.Ignore, cfg.UserCode = c.Labels, c.Ignore, c.UserCode
+	cfg.MaxProfileBytes, cfg.MaxFrames, cfg.MaxStringBytes = c.MaxProfileBytes, c.MaxFrames, c.MaxStringBytes
+	cfg.MaxSamples, cfg.MaxLocations = c.MaxSamples, c.MaxLocations
+	cfg.Leak, cfg.MetricsBuilderConfig = c.Leak, c.MetricsBuilderConfig
+	cfg.LeakProfile, cfg.Evidence = new(bool), evidenceNone
+	return cfg
+}
+
+// connectorEndpoint stands for the target a receiver's configuration must
+// name; the connector reads none.
+const connectorEndpoint = "http://connector.invalid/"
+
+// Validate checks the keys as the receiver does, interval as
+// collection_interval.
+func (c *ConnectorConfig) Validate() error {
+	var errs []error
+	if c.MaxSources <= 0 {
+		errs = append(errs, fmt.Errorf("max_sources %d: must be positive", c.MaxSources))
+	}
+	if c.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("interval %v: must be positive", c.Interval))
+	} else if err := c.receiverConfig().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// NewConnectorFactory returns the factory of the goroutine connector,
+// profiles to metrics: the package connector/goroutineconnector's
+// NewFactory, which an ocb manifest names.
+func NewConnectorFactory() connector.Factory {
+	return xconnector.NewFactory(
+		metadata.Type,
+		func() component.Config { return createDefaultConnectorConfig() },
+		xconnector.WithProfilesToMetrics(createProfilesToMetrics, ConnectorStability),
+	)
+}
+
+func createProfilesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (xconnector.Profiles, error) {
+	return newProfilesConnector(cfg.(*ConnectorConfig), set, next, time.Now)
+}
+
+// profilesConnector judges the goroutine profiles of many sources, each
+// resource a sender, as the receiver judges its targets: a target of the
+// receiver's for each, fed what arrives rather than what it fetches. One
+// request is judged at a time, in one worker.
+type profilesConnector struct {
+	cfg     *Config
+	set     receiver.Settings
+	next    consumer.Metrics
+	now     func() time.Time
+	leak    *trend.Config
+	reader  *reader
+	max     int
+	started pcommon.Timestamp
+
+	mu      sync.Mutex
+	worker  *worker
+	sources map[uint64]*sender
+	full    bool // the log said max_sources was reached
+}
+
+// sender is one resource's target and when its last profile was taken and
+// arrived.
+type sender struct {
+	t        *target
+	resource pcommon.Resource
+	last     time.Time
+	seen     time.Time
+}
+
+func newProfilesConnector(c *ConnectorConfig, set connector.Settings, next consumer.Metrics, now func() time.Time) (*profilesConnector, error) {
+	cfg := c.receiverConfig()
+	rs := receiver.Settings{ID: set.ID, TelemetrySettings: set.TelemetrySettings, BuildInfo: set.BuildInfo}
+	s, err := newScraper(cfg, rs, now)
+	if err != nil {
+		return nil, err
+	}
+	pc := &profilesConnector{
+		cfg: cfg, set: rs, next: next, now: now, reader: s.reader, max: c.MaxSources,
+		leak:    &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()},
+		sources: map[uint64]*sender{},
+	}
+	pc.started = pcommon.NewTimestampFromTime(now())
+	pc.worker = &worker{emitter: newEmitter(cfg, rs, pc.started, s.known)}
+	return pc, nil
+}
+
+func (*profilesConnector) Start(context.Context, component.Host) error { return nil }
+func (*profilesConnector) Shutdown(context.Context) error              { return nil }
+
+func (*profilesConnector) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+// ConsumeProfiles judges each resource's goroutine profile, with the
+// goroutineleak profile beside it in the same request as its proof, and
+// sends the metrics of every sender judged in one request.
+func (pc *profilesConnector) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) error {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	now := pc.now()
+	pc.forget(now)
+	out := pmetric.NewMetrics()
+	dict := pd.Dictionary()
+	rps := pd.ResourceProfiles()
+	for i := range rps.Len() {
+		rp := rps.At(i)
+		main, leak, ok := profilesOf(dict, rp)
+		if !ok {
+			continue
+		}
+		src := pc.senderOf(rp.Resource(), now)
+		if src == nil {
+			continue
+		}
+		at := main.Time().AsTime()
+		if !at.After(src.last) {
+			// A profile sent again, or overtaken by a later one: the
+			// windows have the later one already.
+			continue
+		}
+		src.last, src.seen = at, now
+		pc.judge(src, at, dict, main, leak, out.ResourceMetrics())
+	}
+	if out.ResourceMetrics().Len() == 0 {
+		return nil
+	}
+	return pc.next.ConsumeMetrics(ctx, out)
+}
+
+// profilesOf returns a resource's goroutine profile and goroutineleak
+// profile, by their sample type, the last of each; ok is false when it has
+// no goroutine profile.
+func profilesOf(dict pprofile.ProfilesDictionary, rp pprofile.ResourceProfiles) (main, leak pprofile.Profile, ok bool) {
+	var hasLeak bool
+	sps := rp.ScopeProfiles()
+	for i := range sps.Len() {
+		ps := sps.At(i).Profiles()
+		for j := range ps.Len() {
+			p := ps.At(j)
+			ti := p.SampleType().TypeStrindex()
+			if ti < 0 || int(ti) >= dict.StringTable().Len() {
+				continue
+			}
+			gname, _ := otlpprofile.Goroutine.Type()
+			lname, _ := otlpprofile.GoroutineLeak.Type()
+			switch dict.StringTable().At(int(ti)) {
+			case gname:
+				main, ok = p, true
+			case lname:
+				leak, hasLeak = p, true
+			}
+		}
+	}
+	if !hasLeak {
+		leak = pprofile.Profile{}
+	}
+	return main, leak, ok
+}
+
+// senderOf returns the sender of resource res, made on its first profile;
+// nil when max_sources are judged already, which the log says once.
+func (pc *profilesConnector) senderOf(res pcommon.Resource, now time.Time) *sender {
+	key := resourceKey(res)
+	if s, ok := pc.sources[key]; ok {
+		return s
+	}
+	if len(pc.sources) >= pc.max {
+		if !pc.full {
+			pc.full = true
+			pc.set.Logger.Warn("max_sources reached: the profiles of new sources are not judged until others go quiet", zap.Int("max_sources", pc.max))
+		}
+		return nil
+	}
+	u, service := sourceURL(res, key)
+	s := &sender{t: newTarget(u, service, pc.cfg, pc.leak, pc.set.Logger), resource: pcommon.NewResource(), seen: now}
+	res.CopyTo(s.resource)
+	pc.sources[key] = s
+	return s
+}
+
+// forget drops the sources whose last profile arrived more than
+// forgetAfter intervals ago: the sources judged are at most max_sources,
+// and those that stopped sending go, as a target's windows go after
+// forgetAfter failures.
+func (pc *profilesConnector) forget(now time.Time) {
+	for k, s := range pc.sources {
+		if now.Sub(s.seen) > forgetAfter*pc.cfg.CollectionInterval {
+			delete(pc.sources, k)
+			pc.full = false
+		}
+	}
+}
+
+// resourceKey is a hash of a resource's attributes, in key order.
+func resourceKey(res pcommon.Resource) uint64 {
+	attrs := res.Attributes()
+	keys := make([]string, 0, attrs.Len())
+	for k := range attrs.All() {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	h := fnv.New64a()
+	for _, k := range keys {
+		v, _ := attrs.Get(k)
+		_, _ = fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(v.AsString()), v.AsString())
+	}
+	return h.Sum64()
+}
+
+// sourceURL is the URL a sender's target is known by: its url.full, as the
+// receiver that sent it scraped it, or one made of its key.
+func sourceURL(res pcommon.Resource, key uint64) (*url.URL, string) {
+	var service string
+	if v, ok := res.Attributes().Get("service.name"); ok {
+		service = v.AsString()
+	}
+	if v, ok := res.Attributes().Get("url.full"); ok {
+		if u, err := url.Parse(v.AsString()); err == nil && u.Host != "" {
+			return u, service
+		}
+	}
+	return &url.URL{Scheme: "otlp", Host: "sender-" + strconv.FormatUint(key, 16)}, service
+}
+
+// judge runs one sender's profile through the receiver's stages: decoded
+// and grouped under the receiver's limits, observed, its proof applied,
+// emitted under the sender's own resource.
+func (pc *profilesConnector) judge(src *sender, at time.Time, dict pprofile.ProfilesDictionary, main, leak pprofile.Profile, out pmetric.ResourceMetricsSlice) {
+	t, w := src.t, pc.worker
+	var r result
+	o, err := pc.observation(w, dict, main)
+	if err != nil {
+		w.forget()
+		t.failed(err, &r)
+	} else {
+		p := t.observe(at, &o, evidence.Policy{}, profilePolicy{}, &w.scratch, &r)
+		var f found
+		if leak != (pprofile.Profile{}) {
+			p.fetch.Leak = true
+			if err := pc.leakFound(w, dict, leak, &f); err != nil {
+				f.leakErr = err
+			}
+		}
+		t.apply(at, p, &f, &r)
+		t.health.scraped(&o, nil)
+	}
+	r.resource, r.health = &t.resource, t.health
+	rms := pmetric.NewResourceMetricsSlice()
+	w.emitter.emit(pcommon.NewTimestampFromTime(at), &r, rms, plog.NewResourceLogsSlice())
+	for i := range rms.Len() {
+		src.resource.CopyTo(rms.At(i).Resource())
+	}
+	rms.MoveAndAppendTo(out)
+}
+
+// observation decodes and groups a goroutine profile as the receiver's
+// sender does a body, after refusing, by the receiver's limits, a profile
+// whose tables or samples are too many to read.
+func (pc *profilesConnector) observation(w *worker, dict pprofile.ProfilesDictionary, p pprofile.Profile) (observation, error) {
+	dp, err := pc.decode(w, dict, p)
+	if err != nil {
+		return observation{}, err
+	}
+	o := observation{}
+	if o.groups, err = w.grouper.Of(dp, pc.reader.opts); err != nil {
+		return observation{}, err
+	}
+	o.instance, o.stringsCut = dp.Instance(), dp.StringsCut
+	return o, nil
+}
+
+func (pc *profilesConnector) leakFound(w *worker, dict pprofile.ProfilesDictionary, p pprofile.Profile, f *found) error {
+	dp, err := pc.decode(w, dict, p)
+	if err != nil {
+		return err
+	}
+	return pc.reader.leakGroups(w, dp, f)
+}
+
+// decode turns an OTLP profile into the decoder's, through pprof's
+// encoding, so that every limit of the receiver's decoder applies.
+func (pc *profilesConnector) decode(w *worker, dict pprofile.ProfilesDictionary, p pprofile.Profile) (*decode.Profile, error) {
+	lim := pc.reader.limits
+	samples, tables := otlpprofile.Sizes(dict, p)
+	if samples > lim.MaxSamples {
+		return nil, limit.Exceeded(limit.MaxSamples, int64(lim.MaxSamples))
+	}
+	if tables > lim.MaxLocations {
+		return nil, limit.Exceeded(limit.MaxLocations, int64(lim.MaxLocations))
+	}
+	pp, err := otlpprofile.ProfileToPprof(dict, p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", decode.ErrMalformed, err)
+	}
+	var buf bytes.Buffer
+	if err := pp.WriteUncompressed(&buf); err != nil {
+		return nil, fmt.Errorf("%w: %w", decode.ErrMalformed, err)
+	}
+	return pc.reader.decode(&w.decoder, &buf, lim)
+}

@@ -1,0 +1,284 @@
+package goroutinereceiver
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
+	"github.com/goroutinewatch/goroutinereceiver/internal/otlpprofile"
+	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+)
+
+// newTestConnector returns a connector with cfg on clock, its metrics in
+// the sink returned.
+func newTestConnector(t *testing.T, cfg *ConnectorConfig, clock *time.Time) (*profilesConnector, *consumertest.MetricsSink) {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.MetricsSink)
+	pc, err := newProfilesConnector(cfg, connectortest.NewNopSettings(metadata.Type), sink, func() time.Time { return *clock })
+	require.NoError(t, err)
+	return pc, sink
+}
+
+// TestConnectorJudgesAsTheReceiver: the profiles a receiver sends (every
+// scrape), judged by the connector, give the same groups, counts and flags
+// as the receiver's own metrics, scrape after scrape, under the same
+// resource: a gateway judging a node collector's profiles tells what the
+// node's receiver tells.
+func TestConnectorJudgesAsTheReceiver(t *testing.T) {
+	st := &syntheticTarget{counts: map[string]int64{"app.poolWorker": 50, "app.leak": 1}, vdso: 0x7f0000000000}
+	srv := startSynthetic(t, st)
+	cfg := createDefaultConfig()
+	cfg.Targets = []TargetConfig{{Endpoint: srv, ServiceName: "app"}}
+	cfg.CollectionInterval = 15 * time.Second
+	cfg.LeakProfile = ptr(false)
+	cfg.Evidence = evidenceNone
+	cfg.Profiles.Every = 1
+	cs := newClockScraper(t, cfg)
+	profiles := new(consumertest.ProfilesSink)
+	cs.profiles = profiles
+
+	ccfg := createDefaultConnectorConfig()
+	ccfg.Interval = cfg.CollectionInterval
+	clock := t0
+	pc, sink := newTestConnector(t, ccfg, &clock)
+
+	flagged := 0
+	for i := range 160 {
+		st.set("app.leak", int64(1+4*i))
+		m := cs.scrapeAt(t, time.Duration(i)*15*time.Second)
+		clock = cs.now
+		batches := profiles.AllProfiles()
+		require.Len(t, batches, i+1, "a profile every scrape")
+		require.NoError(t, pc.ConsumeProfiles(context.Background(), batches[i]))
+		judged := sink.AllMetrics()
+		require.Len(t, judged, i+1)
+		got := judged[i]
+
+		for _, name := range []string{"go.goroutine.group.count", "go.goroutine.group.suspected", "go.goroutine.group.growth", "go.goroutine.count"} {
+			assert.Equal(t, valuesOf(t, m, name), valuesOf(t, got, name), "%s at scrape %d", name, i)
+		}
+		if pointsBy(t, got, "app", "go.goroutine.group.suspected")["app.leak"].IntValue() == 1 {
+			flagged++
+		}
+		want, _ := m.ResourceMetrics().At(0).Resource().Attributes().Get("url.full")
+		have, _ := got.ResourceMetrics().At(0).Resource().Attributes().Get("url.full")
+		assert.Equal(t, want.AsString(), have.AsString())
+	}
+	assert.Positive(t, flagged, "the leak flagged by the connector")
+	assert.NotContains(t, valuesOf(t, sink.AllMetrics()[159], "go.goroutine.group.suspected"), "app.poolWorker=1")
+}
+
+// valuesOf returns a metric's points of the first resource as
+// "function=value" strings, for comparing two outputs.
+func valuesOf(t *testing.T, m pmetric.Metrics, name string) []string {
+	t.Helper()
+	var out []string
+	ms := m.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	for i := range ms.Len() {
+		if ms.At(i).Name() != name {
+			continue
+		}
+		dps := ms.At(i).Gauge().DataPoints()
+		for j := range dps.Len() {
+			dp := dps.At(j)
+			fn, h := attr(dp.Attributes(), "code.function.name"), attr(dp.Attributes(), "goroutine.horizon")
+			v := dp.DoubleValue()
+			if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+				v = float64(dp.IntValue())
+			}
+			out = append(out, fn+"/"+h+"="+formatValue(v))
+		}
+	}
+	return out
+}
+
+func formatValue(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// goodProfiles is one batch of a goroutine profile of 12 goroutines in two
+// groups for each service, taken at at.
+func goodProfiles(services []string, at time.Time) pprofile.Profiles {
+	b := otlpprofile.NewBatch(8, 4)
+	for _, svc := range services {
+		rp := b.Profiles().ResourceProfiles().AppendEmpty()
+		rp.Resource().Attributes().PutStr("service.name", svc)
+		sp := rp.ScopeProfiles().AppendEmpty()
+		p := b.NewProfile(sp, otlpprofile.Goroutine, pcommon.NewTimestampFromTime(at), svc)
+		park := signature.Frame{Function: "runtime.gopark", File: "runtime/proc.go", Line: 1}
+		p.Add([]signature.Frame{park, {Function: "app.worker", File: "app/main.go", Line: 10}}, 8)
+		p.Add([]signature.Frame{park, {Function: "app.other", File: "app/main.go", Line: 20}}, 4)
+	}
+	return b.Profiles()
+}
+
+// TestConnectorRefusesHostileProfiles feeds the connector profiles that
+// break its limits or point outside their tables, beside a good source:
+// each bad one is counted as its source's scrape error, named by error
+// type, and the good source is judged as ever.
+func TestConnectorRefusesHostileProfiles(t *testing.T) {
+	ccfg := createDefaultConnectorConfig()
+	ccfg.MaxSamples = 10
+	clock := t0
+	pc, sink := newTestConnector(t, ccfg, &clock)
+
+	tests := []struct {
+		name      string
+		mangle    func(ps pprofile.Profiles)
+		errorType string
+	}{
+		{"too many samples", func(ps pprofile.Profiles) {
+			p := ps.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0)
+			for range 20 {
+				p.Samples().AppendEmpty().Values().Append(1)
+			}
+		}, "limit"},
+		{"bad stack index", func(ps pprofile.Profiles) {
+			ps.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0).Samples().At(0).SetStackIndex(999)
+		}, "decode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock = clock.Add(15 * time.Second)
+			ps := goodProfiles([]string{"bad", "good"}, clock)
+			tt.mangle(ps)
+			require.NoError(t, pc.ConsumeProfiles(context.Background(), ps))
+			all := sink.AllMetrics()
+			m := all[len(all)-1]
+			assert.Equal(t, int64(1), gaugeValue(t, byService(t, m, "good"), "go.goroutine.scrape.up"))
+			assert.Equal(t, int64(12), gaugeValue(t, byService(t, m, "good"), "go.goroutine.count"))
+			bad := byService(t, m, "bad")
+			assert.Equal(t, int64(0), gaugeValue(t, bad, "go.goroutine.scrape.up"))
+			// The source's errors since it was first seen, by type: one of
+			// this kind.
+			errs := metric(t, bad, "go.goroutine.scrape.errors").Sum().DataPoints()
+			byType := map[string]int64{}
+			for i := range errs.Len() {
+				byType[attr(errs.At(i).Attributes(), "error.type")] = errs.At(i).IntValue()
+			}
+			assert.Equal(t, int64(1), byType[tt.errorType], "%v", byType)
+		})
+	}
+}
+
+// TestConnectorSourcesBounded: at most max_sources sources are judged at
+// once, the others' profiles dropped until a
+// source goes quiet for forgetAfter intervals and is forgotten; a profile no
+// later than its source's last is not judged again.
+func TestConnectorSourcesBounded(t *testing.T) {
+	ccfg := createDefaultConnectorConfig()
+	ccfg.MaxSources = 2
+	ccfg.Interval = 15 * time.Second
+	clock := t0
+	pc, sink := newTestConnector(t, ccfg, &clock)
+	judged := func(services ...string) []string {
+		t.Helper()
+		before := len(sink.AllMetrics())
+		require.NoError(t, pc.ConsumeProfiles(context.Background(), goodProfiles(services, clock)))
+		var out []string
+		for _, m := range sink.AllMetrics()[before:] {
+			for i := range m.ResourceMetrics().Len() {
+				out = append(out, attr(m.ResourceMetrics().At(i).Resource().Attributes(), "service.name"))
+			}
+		}
+		return out
+	}
+	assert.Equal(t, []string{"a", "b"}, judged("a", "b", "c"), "the third source beyond max_sources")
+	assert.Len(t, pc.sources, 2)
+	assert.Empty(t, judged("a"), "the same profile again")
+
+	clock = clock.Add(15 * time.Second)
+	assert.Equal(t, []string{"a"}, judged("a", "c"))
+	// b has been quiet for more than forgetAfter intervals: c takes its place.
+	clock = clock.Add(forgetAfter * 15 * time.Second)
+	assert.Equal(t, []string{"a", "c"}, judged("a", "c"))
+	assert.Len(t, pc.sources, 2)
+}
+
+// BenchmarkConnectorConsume judges one source's goroutine profile of 200
+// groups of 30 frames, as a node's receiver sends it: the gateway's cost
+// of a source's scrape.
+//
+//	go test -run '^$' -bench ConnectorConsume -benchmem .
+func BenchmarkConnectorConsume(b *testing.B) {
+	ccfg := createDefaultConnectorConfig()
+	clock := t0
+	pc, err := newProfilesConnector(ccfg, connectortest.NewNopSettings(metadata.Type), consumertest.NewNop(), func() time.Time { return clock })
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stacks [][]signature.Frame
+	for g := range 200 {
+		var stack []signature.Frame
+		for f := range 30 {
+			fn := fmt.Sprintf("runtime.frame%d", f)
+			if f >= 10 {
+				fn = fmt.Sprintf("corp.example/svc/pkg%d.(*handler%d).step%d", g%17, g, f)
+			}
+			stack = append(stack, signature.Frame{Function: fn, File: "/src/corp.example/svc/file.go", Line: int64(f + 1)})
+		}
+		stacks = append(stacks, stack)
+	}
+	for b.Loop() {
+		b.StopTimer() // the sender's cost, not the gateway's
+		clock = clock.Add(15 * time.Second)
+		bt := otlpprofile.NewBatch(6000, 200)
+		rp := bt.Profiles().ResourceProfiles().AppendEmpty()
+		rp.Resource().Attributes().PutStr("service.name", "svc")
+		p := bt.NewProfile(rp.ScopeProfiles().AppendEmpty(), otlpprofile.Goroutine, pcommon.NewTimestampFromTime(clock), "svc")
+		for i, s := range stacks {
+			p.Add(s, int64(i+1))
+		}
+		b.StartTimer()
+		if err := pc.ConsumeProfiles(context.Background(), bt.Profiles()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestConnectorConfig: the connector's keys decode, a misspelled one fails,
+// and its limits are checked as the receiver's.
+func TestConnectorConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		give map[string]any
+		want string
+	}{
+		{name: "defaults", give: map[string]any{}},
+		{name: "keys", give: map[string]any{
+			"interval": "10s", "max_sources": 5, "labels": []any{"pattern"}, "leak": map[string]any{"window": "5m"},
+			"metrics": map[string]any{"go.goroutine.group.wait.max": map[string]any{"enabled": false}},
+		}},
+		{name: "misspelled", give: map[string]any{"max_source": 5}, want: "max_source"},
+		{name: "no sources", give: map[string]any{"max_sources": 0}, want: "max_sources 0: must be positive"},
+		{name: "no interval", give: map[string]any{"interval": "0s"}, want: "interval 0s: must be positive"},
+		{name: "window too short", give: map[string]any{"interval": "1m", "leak": map[string]any{"window": "5m"}}, want: "must hold at least 20 collection intervals"},
+		{name: "bad limit", give: map[string]any{"max_samples": -1}, want: "max_samples -1: must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConnectorConfig()
+			err := confmap.NewFromStringMap(tt.give).Unmarshal(cfg)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
