@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,7 +139,7 @@ type profilesConnector struct {
 
 	mu      sync.Mutex
 	worker  *worker
-	sources map[uint64]*sender
+	sources map[string]*sender
 	full    bool // the log said max_sources was reached
 }
 
@@ -161,7 +162,7 @@ func newProfilesConnector(c *ConnectorConfig, set connector.Settings, next consu
 	pc := &profilesConnector{
 		cfg: cfg, set: rs, next: next, now: now, reader: s.reader, max: c.MaxSources,
 		leak:    &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()},
-		sources: map[uint64]*sender{},
+		sources: map[string]*sender{},
 	}
 	pc.started = pcommon.NewTimestampFromTime(now())
 	pc.worker = &worker{emitter: newEmitter(cfg, rs, pc.started, s.known)}
@@ -177,8 +178,17 @@ func (*profilesConnector) Capabilities() consumer.Capabilities {
 
 // ConsumeProfiles judges each resource's goroutine profile, with the
 // goroutineleak profile beside it in the same request as its proof, and
-// sends the metrics of every sender judged in one request.
+// sends the metrics of every source judged in one request, the lock let go
+// first: a slow exporter must not hold the other senders' requests.
 func (pc *profilesConnector) ConsumeProfiles(ctx context.Context, pd pprofile.Profiles) error {
+	out := pc.judgeAll(pd)
+	if out.ResourceMetrics().Len() == 0 {
+		return nil
+	}
+	return pc.next.ConsumeMetrics(ctx, out)
+}
+
+func (pc *profilesConnector) judgeAll(pd pprofile.Profiles) pmetric.Metrics {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	now := pc.now()
@@ -192,30 +202,37 @@ func (pc *profilesConnector) ConsumeProfiles(ctx context.Context, pd pprofile.Pr
 		if !ok {
 			continue
 		}
-		src := pc.senderOf(rp.Resource(), now)
-		if src == nil {
+		at := main.Time().AsTime()
+		if !pc.timely(at, now) {
 			continue
 		}
-		at := main.Time().AsTime()
-		if !at.After(src.last) {
-			// A profile sent again, or overtaken by a later one: the
-			// windows have the later one already.
+		src := pc.senderOf(rp.Resource(), now)
+		if src == nil || !at.After(src.last) {
+			// None judged beyond max_sources; a profile sent again, or
+			// overtaken by a later one, the windows have already.
 			continue
 		}
 		src.last, src.seen = at, now
 		pc.judge(src, at, dict, main, leak, out.ResourceMetrics())
 	}
-	if out.ResourceMetrics().Len() == 0 {
-		return nil
-	}
-	return pc.next.ConsumeMetrics(ctx, out)
+	return out
 }
 
-// profilesOf returns a resource's goroutine profile and goroutineleak
+// timely reports whether a profile taken at at, arriving at now, is judged:
+// not from the future (a step of the sender's clock would hold its later
+// profiles back as stale) nor older than a source is remembered.
+func (pc *profilesConnector) timely(at, now time.Time) bool {
+	interval := pc.cfg.CollectionInterval
+	return !at.After(now.Add(interval)) && !at.Before(now.Add(-forgetAfter*interval))
+}
+
+// profilesOf returns a resource's goroutine profile and its goroutineleak
 // profile, by their sample type, the last of each; ok is false when it has
-// no goroutine profile.
-func profilesOf(dict pprofile.ProfilesDictionary, rp pprofile.ResourceProfiles) (main, leak pprofile.Profile, ok bool) {
-	var hasLeak bool
+// no goroutine profile (a goroutineleak profile alone proves nothing the
+// windows can cap, and is left).
+func profilesOf(dict pprofile.ProfilesDictionary, rp pprofile.ResourceProfiles) (main pprofile.Profile, leak maybe[pprofile.Profile], ok bool) {
+	gname, _ := otlpprofile.Goroutine.Type()
+	lname, _ := otlpprofile.GoroutineLeak.Type()
 	sps := rp.ScopeProfiles()
 	for i := range sps.Len() {
 		ps := sps.At(i).Profiles()
@@ -225,18 +242,13 @@ func profilesOf(dict pprofile.ProfilesDictionary, rp pprofile.ResourceProfiles) 
 			if ti < 0 || int(ti) >= dict.StringTable().Len() {
 				continue
 			}
-			gname, _ := otlpprofile.Goroutine.Type()
-			lname, _ := otlpprofile.GoroutineLeak.Type()
 			switch dict.StringTable().At(int(ti)) {
 			case gname:
 				main, ok = p, true
 			case lname:
-				leak, hasLeak = p, true
+				leak = some(p)
 			}
 		}
-	}
-	if !hasLeak {
-		leak = pprofile.Profile{}
 	}
 	return main, leak, ok
 }
@@ -275,25 +287,29 @@ func (pc *profilesConnector) forget(now time.Time) {
 	}
 }
 
-// resourceKey is a hash of a resource's attributes, in key order.
-func resourceKey(res pcommon.Resource) uint64 {
+// resourceKey spells a resource's attributes, in key order, each key and
+// value length-prefixed with the value's type: two resources have the same
+// key only when they are the same (a hash could be made to collide, and
+// would judge one sender in another's windows).
+func resourceKey(res pcommon.Resource) string {
 	attrs := res.Attributes()
 	keys := make([]string, 0, attrs.Len())
 	for k := range attrs.All() {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	h := fnv.New64a()
+	var b strings.Builder
 	for _, k := range keys {
 		v, _ := attrs.Get(k)
-		_, _ = fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(v.AsString()), v.AsString())
+		s := v.AsString()
+		_, _ = fmt.Fprintf(&b, "%d:%s%s %d:%s", len(k), k, v.Type(), len(s), s)
 	}
-	return h.Sum64()
+	return b.String()
 }
 
 // sourceURL is the URL a sender's target is known by: its url.full, as the
 // receiver that sent it scraped it, or one made of its key.
-func sourceURL(res pcommon.Resource, key uint64) (*url.URL, string) {
+func sourceURL(res pcommon.Resource, key string) (*url.URL, string) {
 	var service string
 	if v, ok := res.Attributes().Get("service.name"); ok {
 		service = v.AsString()
@@ -303,30 +319,44 @@ func sourceURL(res pcommon.Resource, key uint64) (*url.URL, string) {
 			return u, service
 		}
 	}
-	return &url.URL{Scheme: "otlp", Host: "sender-" + strconv.FormatUint(key, 16)}, service
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return &url.URL{Scheme: "otlp", Host: "source-" + strconv.FormatUint(h.Sum64(), 16)}, service
 }
 
-// judge runs one sender's profile through the receiver's stages: decoded
+// judge runs one source's profile through the receiver's stages: decoded
 // and grouped under the receiver's limits, observed, its proof applied,
-// emitted under the sender's own resource.
-func (pc *profilesConnector) judge(src *sender, at time.Time, dict pprofile.ProfilesDictionary, main, leak pprofile.Profile, out pmetric.ResourceMetricsSlice) {
+// emitted under the source's own resource. A panic is the source's internal
+// error, as a target's in the receiver: what the source learned is
+// forgotten, the worker's memory dropped, the other sources judged on.
+func (pc *profilesConnector) judge(src *sender, at time.Time, dict pprofile.ProfilesDictionary, main pprofile.Profile, leak maybe[pprofile.Profile], out pmetric.ResourceMetricsSlice) {
 	t, w := src.t, pc.worker
 	var r result
-	o, err := pc.observation(w, dict, main)
-	if err != nil {
-		w.forget()
-		t.failed(err, &r)
-	} else {
+	doing := "reading the profile"
+	_, err := contained(&doing, func() error {
+		o, err := pc.observation(w, dict, main)
+		if err != nil {
+			t.failed(err, &r)
+			return nil
+		}
+		doing = "observing the groups"
 		p := t.observe(at, &o, evidence.Policy{}, profilePolicy{}, &w.scratch, &r)
 		var f found
-		if leak != (pprofile.Profile{}) {
+		if leak.ok {
+			doing = "reading the goroutineleak profile"
 			p.fetch.Leak = true
-			if err := pc.leakFound(w, dict, leak, &f); err != nil {
-				f.leakErr = err
-			}
+			f.leakErr = pc.leakFound(w, dict, leak.v, &f)
 		}
+		doing = "applying the proof"
 		t.apply(at, p, &f, &r)
 		t.health.scraped(&o, nil)
+		return nil
+	})
+	if err != nil {
+		w.forget()
+		t.forgetState()
+		r = result{}
+		t.failed(err, &r)
 	}
 	r.resource, r.health = &t.resource, t.health
 	rms := pmetric.NewResourceMetricsSlice()
@@ -362,23 +392,40 @@ func (pc *profilesConnector) leakFound(w *worker, dict pprofile.ProfilesDictiona
 }
 
 // decode turns an OTLP profile into the decoder's, through pprof's
-// encoding, so that every limit of the receiver's decoder applies.
+// encoding, so that every limit of the receiver's decoder applies; what
+// reading it would build is bounded first (otlpprofile.Check), since a
+// request's shared stacks multiply once read.
 func (pc *profilesConnector) decode(w *worker, dict pprofile.ProfilesDictionary, p pprofile.Profile) (*decode.Profile, error) {
 	lim := pc.reader.limits
-	samples, tables := otlpprofile.Sizes(dict, p)
-	if samples > lim.MaxSamples {
-		return nil, limit.Exceeded(limit.MaxSamples, int64(lim.MaxSamples))
+	err := otlpprofile.Check(dict, p, otlpprofile.Limits{
+		MaxSamples: lim.MaxSamples, MaxEntries: lim.MaxLocations, MaxFrames: lim.MaxFrames,
+		// A frame read is a pointer: max_profile_bytes of them at most.
+		MaxRead: int(lim.MaxBytes / 8),
+	})
+	if err != nil {
+		return nil, err
 	}
-	if tables > lim.MaxLocations {
-		return nil, limit.Exceeded(limit.MaxLocations, int64(lim.MaxLocations))
-	}
-	pp, err := otlpprofile.ProfileToPprof(dict, p)
+	pp, err := otlpprofile.ProfileToPprof(dict, p, otlpprofile.Options{MaxFrames: lim.MaxFrames, LabelPrefix: labelAttrPrefix})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", decode.ErrMalformed, err)
 	}
-	var buf bytes.Buffer
+	buf := boundedBuffer{max: lim.MaxBytes}
 	if err := pp.WriteUncompressed(&buf); err != nil {
-		return nil, fmt.Errorf("%w: %w", decode.ErrMalformed, err)
+		return nil, err
 	}
-	return pc.reader.decode(&w.decoder, &buf, lim)
+	return pc.reader.decode(&w.decoder, &buf.Buffer, lim)
+}
+
+// boundedBuffer is a bytes.Buffer that refuses to grow past max bytes, as
+// max_profile_bytes refuses a profile.
+type boundedBuffer struct {
+	bytes.Buffer
+	max int64
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if int64(b.Len()+len(p)) > b.max {
+		return 0, limit.Exceeded(limit.MaxProfileBytes, b.max)
+	}
+	return b.Buffer.Write(p)
 }

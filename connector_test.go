@@ -3,6 +3,7 @@ package goroutinereceiver
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
+	"github.com/goroutinewatch/goroutinereceiver/internal/decode"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/otlpprofile"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
@@ -78,7 +80,9 @@ func TestConnectorJudgesAsTheReceiver(t *testing.T) {
 		assert.Equal(t, want.AsString(), have.AsString())
 	}
 	assert.Positive(t, flagged, "the leak flagged by the connector")
-	assert.NotContains(t, valuesOf(t, sink.AllMetrics()[159], "go.goroutine.group.suspected"), "app.poolWorker=1")
+	for _, m := range sink.AllMetrics() {
+		assert.Zero(t, pointsBy(t, m, "app", "go.goroutine.group.suspected")["app.poolWorker"].IntValue(), "the pool flagged")
+	}
 }
 
 // valuesOf returns a metric's points of the first resource as
@@ -281,4 +285,180 @@ func TestConnectorConfig(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+// judgeOne sends one batch of b's profiles and returns the metrics of the
+// source of service svc it brought, nil when none.
+func judgeOne(t *testing.T, pc *profilesConnector, sink *consumertest.MetricsSink, ps pprofile.Profiles, svc string) pmetric.MetricSlice {
+	t.Helper()
+	before := len(sink.AllMetrics())
+	require.NoError(t, pc.ConsumeProfiles(context.Background(), ps))
+	for _, m := range sink.AllMetrics()[before:] {
+		for i := range m.ResourceMetrics().Len() {
+			if rm := m.ResourceMetrics().At(i); attr(rm.Resource().Attributes(), "service.name") == svc {
+				return rm.ScopeMetrics().At(0).Metrics()
+			}
+		}
+	}
+	return pmetric.NewMetricSlice()
+}
+
+// errorsByType returns a source's go.goroutine.scrape.errors by type.
+func errorsByType(t *testing.T, ms pmetric.MetricSlice) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	if !hasMetric(ms, "go.goroutine.scrape.errors") {
+		return out
+	}
+	dps := metric(t, ms, "go.goroutine.scrape.errors").Sum().DataPoints()
+	for i := range dps.Len() {
+		out[attr(dps.At(i).Attributes(), "error.type")] = dps.At(i).IntValue()
+	}
+	return out
+}
+
+// TestConnectorBoundsWhatItReads: a request's shared stacks multiply once
+// read (a stack of N frames under S samples is S×N frames), and a request's
+// dictionary is shared by all its sources. What a profile would build is
+// bounded before it is built, by the entries its own samples reach; a stack
+// deeper than max_frames is cut and reported as the receiver does.
+func TestConnectorBoundsWhatItReads(t *testing.T) {
+	deep := make([]signature.Frame, 5000)
+	for i := range deep {
+		deep[i] = signature.Frame{Function: fmt.Sprintf("app.f%d", i), File: "app/deep.go", Line: int64(i + 1)}
+	}
+	tests := []struct {
+		name   string
+		cfg    func(*ConnectorConfig)
+		build  func(b *otlpprofile.Batch, at pcommon.Timestamp)
+		up     int64
+		errors map[string]int64
+		limit  string
+	}{
+		{
+			name: "a stack shared by thousands of samples",
+			cfg:  func(c *ConnectorConfig) { c.MaxProfileBytes = 1 << 20 },
+			build: func(b *otlpprofile.Batch, at pcommon.Timestamp) {
+				p := sourceProfile(b, "s", at)
+				for i := range 2000 {
+					p.Add(deep[:1024], 1, otlpprofile.Attr{Key: "n", Value: strconv.Itoa(i)})
+				}
+			},
+			errors: map[string]int64{"limit": 1},
+		},
+		{
+			name: "a stack deeper than max_frames",
+			build: func(b *otlpprofile.Batch, at pcommon.Timestamp) {
+				sourceProfile(b, "s", at).Add(deep, 3)
+			},
+			up: 1, errors: map[string]int64{}, limit: "max_frames",
+		},
+		{
+			name: "forty sources in one dictionary, each within max_locations",
+			cfg:  func(c *ConnectorConfig) { c.MaxLocations = 1000 },
+			build: func(b *otlpprofile.Batch, at pcommon.Timestamp) {
+				for i := range 40 {
+					p := sourceProfile(b, fmt.Sprint("src", i), at)
+					p.Add(deep[i*100:i*100+100], 2)
+				}
+				sourceProfile(b, "s", at).Add(deep[4000:4100], 2)
+			},
+			up: 1, errors: map[string]int64{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ccfg := createDefaultConnectorConfig()
+			if tt.cfg != nil {
+				tt.cfg(ccfg)
+			}
+			clock := t0
+			pc, sink := newTestConnector(t, ccfg, &clock)
+			b := otlpprofile.NewBatch(8, 4)
+			tt.build(b, pcommon.NewTimestampFromTime(clock))
+			ms := judgeOne(t, pc, sink, b.Profiles(), "s")
+			assert.Equal(t, tt.up, gaugeValue(t, ms, "go.goroutine.scrape.up"))
+			assert.Equal(t, tt.errors, errorsByType(t, ms))
+			if tt.limit != "" {
+				dps := metric(t, ms, "go.goroutine.scrape.limit_breaches").Sum().DataPoints()
+				require.Equal(t, 1, dps.Len())
+				assert.Equal(t, tt.limit, attr(dps.At(0).Attributes(), "limit"))
+			}
+		})
+	}
+}
+
+// sourceProfile appends a resource of service svc with a goroutine profile taken
+// at at to b.
+func sourceProfile(b *otlpprofile.Batch, svc string, at pcommon.Timestamp) otlpprofile.Profile {
+	rp := b.Profiles().ResourceProfiles().AppendEmpty()
+	rp.Resource().Attributes().PutStr("service.name", svc)
+	return b.NewProfile(rp.ScopeProfiles().AppendEmpty(), otlpprofile.Goroutine, at, svc)
+}
+
+// TestConnectorContainsPanics: a panic while a source's profile is read is
+// that source's internal error; the other source of the request is judged.
+func TestConnectorContainsPanics(t *testing.T) {
+	clock := t0
+	pc, sink := newTestConnector(t, createDefaultConnectorConfig(), &clock)
+	calls := 0
+	decodeOK := pc.reader.decode
+	pc.reader.decode = func(d *decode.Decoder, r io.Reader, lim decode.Limits) (*decode.Profile, error) {
+		if calls++; calls == 1 {
+			panic("a decoder bug")
+		}
+		return decodeOK(d, r, lim)
+	}
+	ps := goodProfiles([]string{"first", "second"}, clock)
+	second := judgeOne(t, pc, sink, ps, "second")
+	assert.Equal(t, int64(1), gaugeValue(t, second, "go.goroutine.scrape.up"))
+	first := byService(t, sink.AllMetrics()[0], "first")
+	assert.Equal(t, map[string]int64{"internal": 1}, errorsByType(t, first))
+}
+
+// TestConnectorTellsSourcesApart: sources are told apart by their whole
+// resource, value types included; a profile from the future is not judged
+// (it would hold back the source's later ones as stale).
+func TestConnectorTellsSourcesApart(t *testing.T) {
+	clock := t0
+	pc, sink := newTestConnector(t, createDefaultConnectorConfig(), &clock)
+	b := otlpprofile.NewBatch(8, 4)
+	for _, res := range []func(pcommon.Map){
+		func(m pcommon.Map) { m.PutInt("k", 1) },
+		func(m pcommon.Map) { m.PutStr("k", "1") },
+	} {
+		rp := b.Profiles().ResourceProfiles().AppendEmpty()
+		res(rp.Resource().Attributes())
+		rp.Resource().Attributes().PutStr("service.name", "s")
+		b.NewProfile(rp.ScopeProfiles().AppendEmpty(), otlpprofile.Goroutine, pcommon.NewTimestampFromTime(clock), "s").Add(nil, 1)
+	}
+	require.NoError(t, pc.ConsumeProfiles(context.Background(), b.Profiles()))
+	assert.Len(t, pc.sources, 2)
+	assert.Equal(t, 2, sink.AllMetrics()[0].ResourceMetrics().Len())
+
+	future := goodProfiles([]string{"later"}, clock.Add(time.Hour))
+	require.NoError(t, pc.ConsumeProfiles(context.Background(), future))
+	assert.Len(t, pc.sources, 2, "a profile from an hour ahead")
+}
+
+// TestConnectorReadsLabels: the pprof labels a receiver sends as
+// goroutine.label.<key> are the connector's labels, as the receiver's.
+func TestConnectorReadsLabels(t *testing.T) {
+	ccfg := createDefaultConnectorConfig()
+	ccfg.Labels = []string{"pattern"}
+	clock := t0
+	pc, sink := newTestConnector(t, ccfg, &clock)
+	b := otlpprofile.NewBatch(8, 4)
+	p := sourceProfile(b, "s", pcommon.NewTimestampFromTime(clock))
+	park := signature.Frame{Function: "runtime.gopark", File: "runtime/proc.go", Line: 1}
+	w := signature.Frame{Function: "app.worker", File: "app/main.go", Line: 10}
+	p.Add([]signature.Frame{park, w}, 5, otlpprofile.Attr{Key: "goroutine.label.pattern", Value: "fanout"})
+	p.Add([]signature.Frame{park, w}, 7, otlpprofile.Attr{Key: "goroutine.label.pattern", Value: "pool"})
+	ms := judgeOne(t, pc, sink, b.Profiles(), "s")
+	dps := metric(t, ms, "go.goroutine.group.count").Gauge().DataPoints()
+	got := map[string]int64{}
+	for i := range dps.Len() {
+		got[attr(dps.At(i).Attributes(), "goroutine.label.pattern")] = dps.At(i).IntValue()
+	}
+	assert.Equal(t, map[string]int64{"fanout": 5, "pool": 7}, got)
 }

@@ -19,6 +19,10 @@ import (
 // otherSignature names the group that sums every group beyond max_groups.
 const otherSignature = "other"
 
+// labelAttrPrefix begins the attribute of each pprof label kept:
+// goroutine.label.<key>, on the metrics and on the profiles' samples.
+const labelAttrPrefix = "goroutine.label."
+
 // emitter writes each target's result as metrics under the target's
 // resource, and its records as log records under the same. It reads the
 // result and the target and writes nothing else.
@@ -62,7 +66,7 @@ func newEmitter(cfg *Config, set receiver.Settings, start pcommon.Timestamp, tab
 	mb := metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set, metadata.WithStartTime(start))
 	e := &emitter{mb: mb, settings: set, scrapeDumps: cfg.Mode == modeDump, keeps: cfg.Storage != nil, maxGroups: cfg.MaxGroups, start: start, known: table}
 	for _, l := range cfg.Labels {
-		e.labelKeys = append(e.labelKeys, "goroutine.label."+l)
+		e.labelKeys = append(e.labelKeys, labelAttrPrefix+l)
 	}
 	e.noLabels = make([]string, len(cfg.Labels))
 	for _, w := range cfg.windows() {

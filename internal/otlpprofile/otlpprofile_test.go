@@ -192,3 +192,64 @@ func FuzzToPprof(f *testing.F) {
 		}
 	})
 }
+
+// TestCheck bounds what reading a profile would build before it is built:
+// its samples, the entries its own samples reach (not its batch's, which
+// other profiles share), and the frames, lines and attributes read, with a
+// stack counted up to MaxFrames+1.
+func TestCheck(t *testing.T) {
+	deep := make([]signature.Frame, 3000)
+	for i := range deep {
+		deep[i] = signature.Frame{Function: "f" + strconv.Itoa(i), File: "deep.go", Line: int64(i)}
+	}
+	tests := []struct {
+		name  string
+		lim   Limits
+		build func(b *Batch, sp pprofile.ScopeProfiles)
+		want  string
+	}{
+		{"within", Limits{MaxSamples: 10, MaxEntries: 10, MaxRead: 100}, func(b *Batch, sp pprofile.ScopeProfiles) {
+			b.NewProfile(sp, Goroutine, 1, "x").Add([]signature.Frame{park, send, worker}, 4)
+		}, ""},
+		{"samples", Limits{MaxSamples: 2}, func(b *Batch, sp pprofile.ScopeProfiles) {
+			p := b.NewProfile(sp, Goroutine, 1, "x")
+			for range 3 {
+				p.Add(nil, 1)
+			}
+		}, "max_samples (2)"},
+		{"a shared stack read a thousand times", Limits{MaxRead: 100_000}, func(b *Batch, sp pprofile.ScopeProfiles) {
+			p := b.NewProfile(sp, Goroutine, 1, "x")
+			for range 1000 {
+				p.Add(deep[:1000], 1)
+			}
+		}, "max_profile_bytes (100000)"},
+		{"a deep stack counted to MaxFrames+1", Limits{MaxFrames: 10, MaxRead: 100}, func(b *Batch, sp pprofile.ScopeProfiles) {
+			p := b.NewProfile(sp, Goroutine, 1, "x")
+			for range 4 {
+				p.Add(deep, 1) // 4 × 11 frames and their 11 locations' lines: 55
+			}
+		}, ""},
+		{"entries its samples reach", Limits{MaxEntries: 10}, func(b *Batch, sp pprofile.ScopeProfiles) {
+			b.NewProfile(sp, Goroutine, 1, "x").Add(deep[:6], 1) // 6 locations, 6 functions
+		}, "max_locations (10)"},
+		{"entries of the batch's other profiles", Limits{MaxEntries: 10}, func(b *Batch, sp pprofile.ScopeProfiles) {
+			b.NewProfile(sp, Goroutine, 1, "other").Add(deep[100:1000], 1)
+			b.NewProfile(sp, Goroutine, 1, "x").Add(deep[:4], 1)
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := NewBatch(8, 4)
+			sp := b.Profiles().ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty()
+			tt.build(b, sp)
+			profs := sp.Profiles()
+			err := Check(b.Profiles().Dictionary(), profs.At(profs.Len()-1), tt.lim)
+			if tt.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pprofile"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
 )
 
 // ErrIndex is an index of a profile that points outside its dictionary's
@@ -42,19 +45,85 @@ func ToPprof(ps pprofile.Profiles) ([]*profile.Profile, error) {
 	return out, nil
 }
 
-// Sizes returns what a profile of a batch asks to be read: its
-// samples, and its dictionary's locations, functions, mappings and strings
-// together (the decoder's max_samples and max_locations count the same),
-// so that a hostile sender's tables are refused before they are read.
-func Sizes(dict pprofile.ProfilesDictionary, p pprofile.Profile) (samples, tables int) {
-	return p.Samples().Len(), dict.LocationTable().Len() + dict.FunctionTable().Len() +
-		dict.MappingTable().Len() + dict.StringTable().Len()
+// Limits bound what reading one profile may build. A sender's stacks are
+// shared, in a table: S samples of one stack of N locations are S×N frames
+// once read, from a request of a few kilobytes. Zero is no bound.
+type Limits struct {
+	// MaxSamples bounds the profile's samples.
+	MaxSamples int
+	// MaxEntries bounds the distinct locations and functions its samples
+	// reach (not the dictionary's, which a request shares among many
+	// profiles).
+	MaxEntries int
+	// MaxFrames is the frames of a stack read: a deeper stack keeps its
+	// innermost MaxFrames+1, so that the decoder that reads the profile
+	// next sees it is deeper, cuts it to MaxFrames and reports it.
+	MaxFrames int
+	// MaxRead bounds the frames, attribute values and lines read over all
+	// samples and locations.
+	MaxRead int
+}
+
+// Check returns the limit a profile breaks, before anything of it is
+// built: limit.MaxSamples, limit.MaxLocations for the entries its samples
+// reach, limit.MaxProfileBytes for what reading them would take. An index
+// outside its table is left to ProfileToPprof to report.
+func Check(dict pprofile.ProfilesDictionary, p pprofile.Profile, lim Limits) error {
+	samples := p.Samples()
+	if lim.MaxSamples > 0 && samples.Len() > lim.MaxSamples {
+		return limit.Exceeded(limit.MaxSamples, int64(lim.MaxSamples))
+	}
+	stacks, locs := dict.StackTable(), dict.LocationTable()
+	reached := map[int32]bool{}
+	read := 0
+	for i := range samples.Len() {
+		s := samples.At(i)
+		read += s.AttributeIndices().Len()
+		si := s.StackIndex()
+		if si < 0 || int(si) >= stacks.Len() {
+			continue
+		}
+		li := stacks.At(int(si)).LocationIndices()
+		n := li.Len()
+		if lim.MaxFrames > 0 {
+			n = min(n, lim.MaxFrames+1)
+		}
+		read += n
+		for j := range n {
+			l := li.At(j)
+			if reached[l] || l < 0 || int(l) >= locs.Len() {
+				continue
+			}
+			reached[l] = true
+			lines := locs.At(int(l)).Lines()
+			read += lines.Len()
+			for k := range lines.Len() {
+				reached[-1-lines.At(k).FunctionIndex()] = true // functions, apart from locations
+			}
+			if lim.MaxEntries > 0 && len(reached) > lim.MaxEntries {
+				return limit.Exceeded(limit.MaxLocations, int64(lim.MaxEntries))
+			}
+		}
+		if lim.MaxRead > 0 && read > lim.MaxRead {
+			return limit.Exceeded(limit.MaxProfileBytes, int64(lim.MaxRead))
+		}
+	}
+	return nil
+}
+
+// Options are how ProfileToPprof reads a profile.
+type Options struct {
+	// MaxFrames, when set, is the deepest stack read, as Limits.MaxFrames.
+	MaxFrames int
+	// LabelPrefix is cut from the attribute keys that start with it: the
+	// receiver writes a pprof label as goroutine.label.<key>.
+	LabelPrefix string
 }
 
 // ProfileToPprof returns one profile of a batch whose dictionary is dict as
-// ToPprof does.
-func ProfileToPprof(dict pprofile.ProfilesDictionary, p pprofile.Profile) (*profile.Profile, error) {
-	d := reader{dict: dict}
+// ToPprof does, read as opts says.
+func ProfileToPprof(dict pprofile.ProfilesDictionary, p pprofile.Profile, opts Options) (*profile.Profile, error) {
+	d := reader{dict: dict, opts: opts}
 	return d.profile(p)
 }
 
@@ -62,6 +131,7 @@ func ProfileToPprof(dict pprofile.ProfilesDictionary, p pprofile.Profile) (*prof
 // once.
 type reader struct {
 	dict pprofile.ProfilesDictionary
+	opts Options
 	fns  map[int32]*profile.Function
 	locs map[int32]*profile.Location
 }
@@ -127,7 +197,11 @@ func (d *reader) sample(s pprofile.Sample) (*profile.Sample, error) {
 		return nil, fmt.Errorf("stack %d: %w (%d stacks)", si, ErrIndex, stacks.Len())
 	}
 	locs := stacks.At(int(s.StackIndex())).LocationIndices()
-	for i := range locs.Len() {
+	n := locs.Len()
+	if d.opts.MaxFrames > 0 {
+		n = min(n, d.opts.MaxFrames+1)
+	}
+	for i := range n {
 		l, err := d.location(locs.At(i))
 		if err != nil {
 			return nil, err
@@ -144,6 +218,9 @@ func (d *reader) sample(s pprofile.Sample) (*profile.Sample, error) {
 		key, err := d.str(kv.KeyStrindex())
 		if err != nil {
 			return nil, fmt.Errorf("attribute %d: %w", ai, err)
+		}
+		if after, ok := strings.CutPrefix(key, d.opts.LabelPrefix); ok && d.opts.LabelPrefix != "" {
+			key = after
 		}
 		if out.Label == nil {
 			out.Label = map[string][]string{}
