@@ -331,6 +331,13 @@ type series struct {
 // query runs an instant query and returns its series.
 func query(t *testing.T, api, expr string) []series {
 	t.Helper()
+	res, err := queryErr(api, expr)
+	require.NoError(t, err)
+	return res
+}
+
+// queryErr is query returning its error, for a polled condition.
+func queryErr(api, expr string) ([]series, error) {
 	var body struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
@@ -338,9 +345,18 @@ func query(t *testing.T, api, expr string) []series {
 			Result []series `json:"result"`
 		} `json:"data"`
 	}
-	getJSON(t, api+"/api/v1/query?query="+url.QueryEscape(expr), &body)
-	require.Equal(t, "success", body.Status, "%s: %s", expr, body.Error)
-	return body.Data.Result
+	resp, err := http.Get(api + "/api/v1/query?query=" + url.QueryEscape(expr))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("%s: %w", expr, err)
+	}
+	if body.Status != "success" {
+		return nil, fmt.Errorf("%s: %s", expr, body.Error)
+	}
+	return body.Data.Result, nil
 }
 
 // getJSON decodes the JSON answer to a GET of u into v.

@@ -45,6 +45,13 @@ func TestVictoriaMetricsAndLogs(t *testing.T) {
 		// Samples are hidden from queries for 30 s by default, in case
 		// they arrive late; here they arrive within the second.
 		"-search.latencyOffset=1s")
+	// The relabeling applies to every series: one that is not the
+	// receiver's, with a job and instance of its own and no service_name,
+	// must keep them (checked at the end).
+	resp, err := http.Post(vm+"/api/v1/import/prometheus", "text/plain", strings.NewReader(`vmagent_up{job="node",instance="10.0.0.9:9100"} 1`+"\n"))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
 	logs := startBackend(t, "victoria-logs", "-storageDataPath="+filepath.Join(dir, "vl"))
 	rules := filepath.Join(dir, "goroutine-rules.yaml")
 	shortRules(t, rules)
@@ -89,16 +96,13 @@ service:
 	suspected := checkDashboard(t, vm, target)
 	checkNames(t, vm)
 
-	// The relabeling applies to every series: one that is not the
-	// receiver's, with a job and instance of its own and no service_name,
-	// keeps them.
-	resp, err := http.Post(vm+"/api/v1/import/prometheus", "text/plain", strings.NewReader(`vmagent_up{job="node",instance="10.0.0.9:9100"} 1`+"\n"))
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	// The series imported at the start, a minute ago: VictoriaMetrics makes
+	// a new series searchable only when it flushes its index, ten seconds
+	// or more after it arrives.
 	require.Eventually(t, func() bool {
-		return len(query(t, vm, `vmagent_up{job="node",instance="10.0.0.9:9100"}`)) == 1
-	}, 10*time.Second, 200*time.Millisecond, "another series lost its job or instance to the relabeling")
+		res, err := queryErr(vm, `vmagent_up{job="node",instance="10.0.0.9:9100"}`)
+		return err == nil && len(res) == 1
+	}, 30*time.Second, 500*time.Millisecond, "another series lost its job or instance to the relabeling")
 
 	// The suspected group's record, through the dashboard's link.
 	var sig string
