@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/xconnector"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -29,6 +30,7 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/otlpprofile"
+	"github.com/goroutinewatch/goroutinereceiver/internal/state"
 	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
@@ -58,6 +60,9 @@ type ConnectorConfig struct {
 	MaxSamples      int            `mapstructure:"max_samples"`
 	MaxLocations    int            `mapstructure:"max_locations"`
 	Leak            LeakConfig     `mapstructure:"leak"`
+	// Storage names the storage extension that keeps each source's leak
+	// windows across restarts of the gateway, as the receiver's.
+	Storage *component.ID `mapstructure:"storage"`
 
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
 }
@@ -84,7 +89,7 @@ func (c *ConnectorConfig) receiverConfig() *Config {
 	cfg.Labels, cfg.Ignore, cfg.UserCode = c.Labels, c.Ignore, c.UserCode
 	cfg.MaxProfileBytes, cfg.MaxFrames, cfg.MaxStringBytes = c.MaxProfileBytes, c.MaxFrames, c.MaxStringBytes
 	cfg.MaxSamples, cfg.MaxLocations = c.MaxSamples, c.MaxLocations
-	cfg.Leak, cfg.MetricsBuilderConfig = c.Leak, c.MetricsBuilderConfig
+	cfg.Leak, cfg.MetricsBuilderConfig, cfg.Storage = c.Leak, c.MetricsBuilderConfig, c.Storage
 	cfg.LeakProfile, cfg.Evidence = new(bool), evidenceNone
 	return cfg
 }
@@ -141,6 +146,13 @@ type profilesConnector struct {
 	worker  *worker
 	sources map[string]*sender
 	full    bool // the log said max_sources was reached
+	// store keeps the sources' state with `storage`, nil without; saved
+	// are the keys of the records it holds, each a source's: those of the
+	// sources judged, and, until forgetAfter intervals after the start,
+	// those of the sources from before it that have not come back.
+	store   *state.Store
+	saved   map[string]bool
+	waiting map[string]bool // of saved, the keys from before the start
 }
 
 // sender is one resource's target and when its last profile was taken and
@@ -163,14 +175,77 @@ func newProfilesConnector(c *ConnectorConfig, set connector.Settings, next consu
 		cfg: cfg, set: rs, next: next, now: now, reader: s.reader, max: c.MaxSources,
 		leak:    &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()},
 		sources: map[string]*sender{},
+		saved:   map[string]bool{},
+		waiting: map[string]bool{},
 	}
 	pc.started = pcommon.NewTimestampFromTime(now())
 	pc.worker = &worker{emitter: newEmitter(cfg, rs, pc.started, s.known)}
 	return pc, nil
 }
 
-func (*profilesConnector) Start(context.Context, component.Host) error { return nil }
-func (*profilesConnector) Shutdown(context.Context) error              { return nil }
+// Start opens the storage, with `storage`: the records of the sources
+// from before the restart wait for their sources' first profiles.
+func (pc *profilesConnector) Start(ctx context.Context, host component.Host) error {
+	if pc.cfg.Storage == nil {
+		return nil
+	}
+	id := *pc.cfg.Storage
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return fmt.Errorf("storage: no extension %q is configured in the service", id)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("storage: extension %q is not a storage extension", id)
+	}
+	client, err := se.GetClient(ctx, component.KindConnector, pc.set.ID, "")
+	if err != nil {
+		pc.set.Logger.Warn("the storage failed; the sources' leak state is kept in memory only until the collector restarts",
+			zap.String("storage", id.String()), zap.Error(err))
+		return nil
+	}
+	store, keys, err := state.Attach(ctx, client)
+	if err != nil {
+		pc.set.Logger.Warn("reading the storage's index of saved sources failed; their records may stay behind", zap.String("storage", id.String()), zap.Error(err))
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.store = store
+	for _, k := range keys {
+		pc.saved[k], pc.waiting[k] = true, true
+	}
+	return nil
+}
+
+// Shutdown saves every source's state and closes the storage.
+func (pc *profilesConnector) Shutdown(ctx context.Context) error {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.store == nil {
+		return nil
+	}
+	at := pc.now()
+	var keys []string
+	var records [][]byte
+	for _, src := range pc.sources {
+		keys = append(keys, src.t.saves.key)
+		records = append(records, src.t.appendState(nil, at))
+		pc.saved[src.t.saves.key] = true
+	}
+	err := errors.Join(pc.store.SaveAll(ctx, keys, records), pc.writeIndex(ctx), pc.store.Close(ctx))
+	pc.store = nil
+	return err
+}
+
+// writeIndex writes the keys of the records kept as the storage's index.
+func (pc *profilesConnector) writeIndex(ctx context.Context) error {
+	keys := make([]string, 0, len(pc.saved))
+	for k := range pc.saved {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return pc.store.WriteIndex(ctx, keys)
+}
 
 func (*profilesConnector) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: false}
@@ -269,9 +344,33 @@ func (pc *profilesConnector) senderOf(res pcommon.Resource, now time.Time) *send
 	}
 	u, service := sourceURL(res, key)
 	s := &sender{t: newTarget(u, service, pc.cfg, pc.leak, pc.set.Logger), resource: pcommon.NewResource(), seen: now}
+	// Two resources may share a url.full: the record is the resource's.
+	s.t.saves.key = "source " + strconv.FormatUint(hashOf(key), 16)
 	res.CopyTo(s.resource)
 	pc.sources[key] = s
+	if pc.store != nil {
+		b, err := pc.store.Load(context.Background(), s.t.saves.key)
+		if s.t.restore(now, b, err) {
+			pc.drop(s.t.saves.key)
+		}
+		delete(pc.waiting, s.t.saves.key)
+	}
 	return s
+}
+
+// drop deletes a source's record, and its key from the index.
+func (pc *profilesConnector) drop(key string) {
+	listed := pc.saved[key]
+	delete(pc.saved, key)
+	delete(pc.waiting, key)
+	ctx := context.Background()
+	err := pc.store.Delete(ctx, key)
+	if listed {
+		err = errors.Join(err, pc.writeIndex(ctx))
+	}
+	if err != nil {
+		pc.set.Logger.Warn("deleting a source's saved state failed", zap.String("key", key), zap.Error(err))
+	}
 }
 
 // forget drops the sources whose last profile arrived more than
@@ -279,10 +378,22 @@ func (pc *profilesConnector) senderOf(res pcommon.Resource, now time.Time) *send
 // and those that stopped sending go, as a target's windows go after
 // forgetAfter failures.
 func (pc *profilesConnector) forget(now time.Time) {
+	quiet := forgetAfter * pc.cfg.CollectionInterval
 	for k, s := range pc.sources {
-		if now.Sub(s.seen) > forgetAfter*pc.cfg.CollectionInterval {
+		if now.Sub(s.seen) > quiet {
 			delete(pc.sources, k)
 			pc.full = false
+			if pc.store != nil {
+				pc.drop(s.t.saves.key)
+			}
+		}
+	}
+	// The records of sources from before the start that have not come
+	// back within as long: the storage holds at most max_sources records
+	// beyond that.
+	if pc.store != nil && len(pc.waiting) > 0 && now.Sub(pc.started.AsTime()) > quiet {
+		for k := range pc.waiting {
+			pc.drop(k)
 		}
 	}
 }
@@ -319,9 +430,14 @@ func sourceURL(res pcommon.Resource, key string) (*url.URL, string) {
 			return u, service
 		}
 	}
+	return &url.URL{Scheme: "otlp", Host: "source-" + strconv.FormatUint(hashOf(key), 16)}, service
+}
+
+// hashOf is FNV-1a of a source's key, to name it in a URL and a record.
+func hashOf(key string) uint64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(key))
-	return &url.URL{Scheme: "otlp", Host: "source-" + strconv.FormatUint(h.Sum64(), 16)}, service
+	return h.Sum64()
 }
 
 // judge runs one source's profile through the receiver's stages: decoded
@@ -357,6 +473,16 @@ func (pc *profilesConnector) judge(src *sender, at time.Time, dict pprofile.Prof
 		t.forgetState()
 		r = result{}
 		t.failed(err, &r)
+	}
+	if pc.store != nil && r.err == nil && t.saveDue(at) {
+		w.state = t.appendState(w.state[:0], at)
+		t.saved(len(w.state), pc.store.Save(context.Background(), t.saves.key, w.state))
+		if !pc.saved[t.saves.key] {
+			pc.saved[t.saves.key] = true
+			if err := pc.writeIndex(context.Background()); err != nil {
+				pc.set.Logger.Warn("writing the storage's index failed", zap.Error(err))
+			}
+		}
 	}
 	r.resource, r.health = &t.resource, t.health
 	rms := pmetric.NewResourceMetricsSlice()

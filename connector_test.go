@@ -4,15 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pprofile"
@@ -29,7 +32,11 @@ func newTestConnector(t *testing.T, cfg *ConnectorConfig, clock *time.Time) (*pr
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	sink := new(consumertest.MetricsSink)
-	pc, err := newProfilesConnector(cfg, connectortest.NewNopSettings(metadata.Type), sink, func() time.Time { return *clock })
+	// The id of a collector's connector, the same at every start: the
+	// storage's records are the id's.
+	set := connectortest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type)
+	pc, err := newProfilesConnector(cfg, set, sink, func() time.Time { return *clock })
 	require.NoError(t, err)
 	return pc, sink
 }
@@ -461,4 +468,92 @@ func TestConnectorReadsLabels(t *testing.T) {
 		got[attr(dps.At(i).Attributes(), "goroutine.label.pattern")] = dps.At(i).IntValue()
 	}
 	assert.Equal(t, map[string]int64{"fanout": 5, "pool": 7}, got)
+}
+
+// TestConnectorKeepsStateAcrossRestarts: with `storage`, a gateway that
+// restarts judges its sources as one that did not: the windows, flags and
+// growths after the restart equal an uninterrupted connector's, scrape for
+// scrape. A source from before the restart that does not come back has its
+// record deleted once it has been quiet for three intervals.
+func TestConnectorKeepsStateAcrossRestarts(t *testing.T) {
+	ccfg := createDefaultConnectorConfig()
+	ccfg.Interval = 15 * time.Second
+	ccfg.Leak.Window = 10 * time.Minute
+	profileAt := func(i int, services ...string) pprofile.Profiles {
+		b := otlpprofile.NewBatch(8, 4)
+		at := pcommon.NewTimestampFromTime(t0.Add(time.Duration(i) * 15 * time.Second))
+		park := signature.Frame{Function: "runtime.gopark", File: "runtime/proc.go", Line: 1}
+		for _, svc := range services {
+			p := sourceProfile(b, svc, at)
+			p.Add([]signature.Frame{park, {Function: "app.leak", File: "app/main.go", Line: 10}}, int64(1+3*i))
+			p.Add([]signature.Frame{park, {Function: "app.pool", File: "app/main.go", Line: 20}}, 16)
+		}
+		return b.Profiles()
+	}
+	run := func(pc *profilesConnector, sink *consumertest.MetricsSink, clock *time.Time, from, to int, services ...string) [][]string {
+		var out [][]string
+		for i := from; i < to; i++ {
+			*clock = t0.Add(time.Duration(i) * 15 * time.Second)
+			ms := judgeOne(t, pc, sink, profileAt(i, services...), "x")
+			m := pmetric.NewMetrics()
+			ms.CopyTo(m.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics())
+			out = append(out, append(valuesOf(t, m, "go.goroutine.group.suspected"), valuesOf(t, m, "go.goroutine.group.growth")...))
+		}
+		return out
+	}
+
+	clock := t0
+	whole, wholeSink := newTestConnector(t, ccfg, &clock)
+	want := run(whole, wholeSink, &clock, 0, 80, "x")
+
+	ccfg.Storage = &fileStorageID
+	host := fileStorage(t, t.TempDir())
+	first, firstSink := newTestConnector(t, ccfg, &clock)
+	require.NoError(t, first.Start(context.Background(), host))
+	run(first, firstSink, &clock, 0, 40, "x", "y")
+	require.NoError(t, first.Shutdown(context.Background()))
+	require.Len(t, first.saved, 2)
+
+	second, secondSink := newTestConnector(t, ccfg, &clock)
+	require.NoError(t, second.Start(context.Background(), host))
+	got := run(second, secondSink, &clock, 40, 80, "x")
+	assert.Equal(t, want[40:], got, "judged after the restart as without it")
+	flagged := false
+	for _, vs := range got {
+		flagged = flagged || slices.Contains(vs, "app.leak/10m=1")
+	}
+	assert.True(t, flagged, "the leak flagged after the restart: %v", got[len(got)-1])
+
+	// y never came back: its record went after three quiet intervals.
+	assert.Len(t, second.saved, 1)
+	assert.Empty(t, second.waiting)
+	require.NoError(t, second.Shutdown(context.Background()))
+}
+
+// TestConnectorRefusesBadStoredState: stored state is input too. A record
+// that is not one is counted (go.goroutine.state.errors, unreadable),
+// deleted, and its source judged afresh.
+func TestConnectorRefusesBadStoredState(t *testing.T) {
+	ccfg := createDefaultConnectorConfig()
+	ccfg.Interval = 15 * time.Second
+	ccfg.Storage = &fileStorageID
+	host := fileStorage(t, t.TempDir())
+	clock := t0
+	pc, sink := newTestConnector(t, ccfg, &clock)
+	key := "source " + strconv.FormatUint(hashOf(resourceKey(goodProfiles([]string{"x"}, clock).ResourceProfiles().At(0).Resource())), 16)
+	client, err := host[fileStorageID].(storage.Extension).GetClient(context.Background(), component.KindConnector, pc.set.ID, "")
+	require.NoError(t, err)
+	require.NoError(t, client.Set(context.Background(), key, []byte("not a record")))
+	require.NoError(t, client.Close(context.Background()))
+
+	require.NoError(t, pc.Start(context.Background(), host))
+	ms := judgeOne(t, pc, sink, goodProfiles([]string{"x"}, clock), "x")
+	assert.Equal(t, int64(1), gaugeValue(t, ms, "go.goroutine.scrape.up"))
+	dps := metric(t, ms, "go.goroutine.state.errors").Sum().DataPoints()
+	require.Equal(t, 1, dps.Len())
+	assert.Equal(t, "unreadable", attr(dps.At(0).Attributes(), "goroutine.state.error"))
+	b, err := pc.store.Load(context.Background(), key)
+	require.NoError(t, err)
+	assert.Nil(t, b, "the record deleted")
+	require.NoError(t, pc.Shutdown(context.Background()))
 }

@@ -125,3 +125,25 @@ func decodeIndex(b []byte) ([]string, error) {
 	}
 	return keys, nil
 }
+
+// Attach returns the store of client as it is, for a set of keys that is
+// not known at the start (the goroutine connector's sources, which come and
+// go): its index is read, not rewritten, and kept up to date with
+// WriteIndex.
+func Attach(ctx context.Context, client storage.Client) (s *Store, keys []string, err error) {
+	s = &Store{client: client}
+	b, err := client.Get(ctx, indexKey)
+	if err != nil {
+		return s, nil, fmt.Errorf("reading the index: %w", err)
+	}
+	keys, err = decodeIndex(b)
+	if err != nil {
+		return s, nil, fmt.Errorf("the index: %w", err)
+	}
+	return s, keys, nil
+}
+
+// WriteIndex writes keys as the index of the records kept.
+func (s *Store) WriteIndex(ctx context.Context, keys []string) error {
+	return s.client.Set(ctx, indexKey, appendIndex(nil, keys))
+}
