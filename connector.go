@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/xconnector"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -190,13 +189,9 @@ func (pc *profilesConnector) Start(ctx context.Context, host component.Host) err
 		return nil
 	}
 	id := *pc.cfg.Storage
-	ext, ok := host.GetExtensions()[id]
-	if !ok {
-		return fmt.Errorf("storage: no extension %q is configured in the service", id)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return fmt.Errorf("storage: extension %q is not a storage extension", id)
+	se, err := storageOf(host, id)
+	if err != nil {
+		return err
 	}
 	client, err := se.GetClient(ctx, component.KindConnector, pc.set.ID, "")
 	if err != nil {

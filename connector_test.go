@@ -229,18 +229,7 @@ func BenchmarkConnectorConsume(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var stacks [][]signature.Frame
-	for g := range 200 {
-		var stack []signature.Frame
-		for f := range 30 {
-			fn := fmt.Sprintf("runtime.frame%d", f)
-			if f >= 10 {
-				fn = fmt.Sprintf("corp.example/svc/pkg%d.(*handler%d).step%d", g%17, g, f)
-			}
-			stack = append(stack, signature.Frame{Function: fn, File: "/src/corp.example/svc/file.go", Line: int64(f + 1)})
-		}
-		stacks = append(stacks, stack)
-	}
+	stacks := benchStacks(200, 30)
 	for b.Loop() {
 		b.StopTimer() // the sender's cost, not the gateway's
 		clock = clock.Add(15 * time.Second)

@@ -210,15 +210,7 @@ func startSynthetic(t *testing.T, st *syntheticTarget) string {
 func BenchmarkEmitProfiles(b *testing.B) {
 	e := newEmitter(createDefaultConfig(), receivertest.NewNopSettings(metadata.Type), 1, nil)
 	r := &result{resource: &resource{host: "10.0.0.7", port: 6060, instance: "10.0.0.7:6060", url: "http://10.0.0.7:6060/debug/pprof/goroutine"}, profile: true, other: 42}
-	for g := range 200 {
-		var stack []signature.Frame
-		for f := range 30 {
-			fn := fmt.Sprintf("runtime.frame%d", f)
-			if f >= 10 {
-				fn = fmt.Sprintf("corp.example/svc/pkg%d.(*handler%d).step%d", g%17, g, f)
-			}
-			stack = append(stack, signature.Frame{Function: fn, File: "/src/corp.example/svc/file.go", Line: int64(f + 1)})
-		}
+	for g, stack := range benchStacks(200, 30) {
 		r.groups = append(r.groups, reportedGroup{id: group.Identity{Info: signature.Info{ID: signature.ID(g + 1), Wait: "chan send"}}, count: int64(g + 1), stack: stack})
 	}
 	var size int
@@ -234,4 +226,21 @@ func BenchmarkEmitProfiles(b *testing.B) {
 		size = len(raw)
 	}
 	b.ReportMetric(float64(size), "wire-bytes")
+}
+
+// benchStacks returns the stacks of groups groups of frames frames each,
+// as a real program's share theirs: the ten innermost (the runtime's) on
+// every stack, the others the group's own.
+func benchStacks(groups, frames int) [][]signature.Frame {
+	stacks := make([][]signature.Frame, groups)
+	for g := range stacks {
+		for f := range frames {
+			fn := fmt.Sprintf("runtime.frame%d", f)
+			if f >= 10 {
+				fn = fmt.Sprintf("corp.example/svc/pkg%d.(*handler%d).step%d", g%17, g, f)
+			}
+			stacks[g] = append(stacks[g], signature.Frame{Function: fn, File: "/src/corp.example/svc/file.go", Line: int64(f + 1)})
+		}
+	}
+	return stacks
 }

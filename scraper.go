@@ -199,18 +199,29 @@ func (s *scraper) run() {
 	}
 }
 
+// storageOf returns the storage extension id names on host; that none is
+// configured, or that it is not a storage, is a mistake in the
+// configuration, which fails the start.
+func storageOf(host component.Host, id component.ID) (storage.Extension, error) {
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return nil, fmt.Errorf("storage: no extension %q is configured in the service", id)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("storage: extension %q is not a storage extension", id)
+	}
+	return se, nil
+}
+
 // restore opens the storage extension id names and restores each target's
 // state from it. A storage that fails leaves the targets to start afresh,
 // in memory only; one that is not configured, or not a storage, is a
 // mistake in the configuration and fails the start.
 func (s *scraper) restore(ctx context.Context, host component.Host, id component.ID) error {
-	ext, ok := host.GetExtensions()[id]
-	if !ok {
-		return fmt.Errorf("storage: no extension %q is configured in the service", id)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return fmt.Errorf("storage: extension %q is not a storage extension", id)
+	se, err := storageOf(host, id)
+	if err != nil {
+		return err
 	}
 	client, err := se.GetClient(ctx, component.KindReceiver, s.settings.ID, "")
 	if err != nil {
