@@ -3,6 +3,8 @@ package goroutinereceiver // import "github.com/goroutinewatch/goroutinereceiver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -152,7 +154,14 @@ type profilesConnector struct {
 	store   *state.Store
 	saved   map[string]bool
 	waiting map[string]bool // of saved, the keys from before the start
+	// dirty is set when saved changed since the index was last written:
+	// it is written once a request.
+	dirty bool
 }
+
+// storageTimeout bounds each storage call the connector makes while it
+// judges: a storage that hangs delays requests by that much, not forever.
+const storageTimeout = 5 * time.Second
 
 // sender is one resource's target and when its last profile was taken and
 // arrived.
@@ -234,6 +243,7 @@ func (pc *profilesConnector) Shutdown(ctx context.Context) error {
 
 // writeIndex writes the keys of the records kept as the storage's index.
 func (pc *profilesConnector) writeIndex(ctx context.Context) error {
+	pc.dirty = false
 	keys := make([]string, 0, len(pc.saved))
 	for k := range pc.saved {
 		keys = append(keys, k)
@@ -284,6 +294,13 @@ func (pc *profilesConnector) judgeAll(pd pprofile.Profiles) pmetric.Metrics {
 		}
 		src.last, src.seen = at, now
 		pc.judge(src, at, dict, main, leak, out.ResourceMetrics())
+	}
+	if pc.store != nil && pc.dirty {
+		ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+		defer cancel()
+		if err := pc.writeIndex(ctx); err != nil {
+			pc.set.Logger.Warn("writing the storage's index of saved sources failed", zap.Error(err))
+		}
 	}
 	return out
 }
@@ -340,11 +357,13 @@ func (pc *profilesConnector) senderOf(res pcommon.Resource, now time.Time) *send
 	u, service := sourceURL(res, key)
 	s := &sender{t: newTarget(u, service, pc.cfg, pc.leak, pc.set.Logger), resource: pcommon.NewResource(), seen: now}
 	// Two resources may share a url.full: the record is the resource's.
-	s.t.saves.key = "source " + strconv.FormatUint(hashOf(key), 16)
+	s.t.saves.key = recordKey(key)
 	res.CopyTo(s.resource)
 	pc.sources[key] = s
 	if pc.store != nil {
-		b, err := pc.store.Load(context.Background(), s.t.saves.key)
+		ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+		defer cancel()
+		b, err := pc.store.Load(ctx, s.t.saves.key)
 		if s.t.restore(now, b, err) {
 			pc.drop(s.t.saves.key)
 		}
@@ -353,19 +372,27 @@ func (pc *profilesConnector) senderOf(res pcommon.Resource, now time.Time) *send
 	return s
 }
 
-// drop deletes a source's record, and its key from the index.
+// drop deletes a source's record, and its key from the index; a key whose
+// record could not be deleted stays listed, to be deleted again.
 func (pc *profilesConnector) drop(key string) {
-	listed := pc.saved[key]
+	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	if err := pc.store.Delete(ctx, key); err != nil {
+		pc.set.Logger.Warn("deleting a source's saved state failed", zap.String("key", key), zap.Error(err))
+		return
+	}
+	if pc.saved[key] {
+		pc.dirty = true
+	}
 	delete(pc.saved, key)
 	delete(pc.waiting, key)
-	ctx := context.Background()
-	err := pc.store.Delete(ctx, key)
-	if listed {
-		err = errors.Join(err, pc.writeIndex(ctx))
-	}
-	if err != nil {
-		pc.set.Logger.Warn("deleting a source's saved state failed", zap.String("key", key), zap.Error(err))
-	}
+}
+
+// recordKey is the storage key of a source's record: a SHA-256 of its
+// resource's key, which a crafted resource cannot make another's.
+func recordKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "source " + hex.EncodeToString(sum[:16])
 }
 
 // forget drops the sources whose last profile arrived more than
@@ -470,13 +497,12 @@ func (pc *profilesConnector) judge(src *sender, at time.Time, dict pprofile.Prof
 		t.failed(err, &r)
 	}
 	if pc.store != nil && r.err == nil && t.saveDue(at) {
+		ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
 		w.state = t.appendState(w.state[:0], at)
-		t.saved(len(w.state), pc.store.Save(context.Background(), t.saves.key, w.state))
+		t.saved(len(w.state), pc.store.Save(ctx, t.saves.key, w.state))
+		cancel()
 		if !pc.saved[t.saves.key] {
-			pc.saved[t.saves.key] = true
-			if err := pc.writeIndex(context.Background()); err != nil {
-				pc.set.Logger.Warn("writing the storage's index failed", zap.Error(err))
-			}
+			pc.saved[t.saves.key], pc.dirty = true, true
 		}
 	}
 	r.resource, r.health = &t.resource, t.health

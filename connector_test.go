@@ -24,6 +24,7 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/otlpprofile"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
+	"github.com/goroutinewatch/goroutinereceiver/internal/state"
 )
 
 // newTestConnector returns a connector with cfg on clock, its metrics in
@@ -513,9 +514,18 @@ func TestConnectorKeepsStateAcrossRestarts(t *testing.T) {
 	}
 	assert.True(t, flagged, "the leak flagged after the restart: %v", got[len(got)-1])
 
-	// y never came back: its record went after three quiet intervals.
+	// y never came back: its record went after three quiet intervals, from
+	// the storage and its index.
 	assert.Len(t, second.saved, 1)
 	assert.Empty(t, second.waiting)
+	yKey := recordKey(resourceKey(profileAt(0, "y").ResourceProfiles().At(0).Resource()))
+	b, err := second.store.Load(context.Background(), yKey)
+	require.NoError(t, err)
+	assert.Nil(t, b, "y's record")
+	xKey := recordKey(resourceKey(profileAt(0, "x").ResourceProfiles().At(0).Resource()))
+	_, index, err := state.Attach(context.Background(), second.store.Client())
+	require.NoError(t, err)
+	assert.Equal(t, []string{xKey}, index)
 	require.NoError(t, second.Shutdown(context.Background()))
 }
 
@@ -529,7 +539,7 @@ func TestConnectorRefusesBadStoredState(t *testing.T) {
 	host := fileStorage(t, t.TempDir())
 	clock := t0
 	pc, sink := newTestConnector(t, ccfg, &clock)
-	key := "source " + strconv.FormatUint(hashOf(resourceKey(goodProfiles([]string{"x"}, clock).ResourceProfiles().At(0).Resource())), 16)
+	key := recordKey(resourceKey(goodProfiles([]string{"x"}, clock).ResourceProfiles().At(0).Resource()))
 	client, err := host[fileStorageID].(storage.Extension).GetClient(context.Background(), component.KindConnector, pc.set.ID, "")
 	require.NoError(t, err)
 	require.NoError(t, client.Set(context.Background(), key, []byte("not a record")))

@@ -3,6 +3,7 @@ package otlpprofile
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/pprof/profile"
@@ -232,6 +233,15 @@ func TestCheck(t *testing.T) {
 		{"entries its samples reach", Limits{MaxEntries: 10}, func(b *Batch, sp pprofile.ScopeProfiles) {
 			b.NewProfile(sp, Goroutine, 1, "x").Add(deep[:6], 1) // 6 locations, 6 functions
 		}, "max_locations (10)"},
+		{"a long string referenced many times", Limits{MaxRead: 100_000}, func(b *Batch, sp pprofile.ScopeProfiles) {
+			long := strings.Repeat("x", 1<<20)
+			p := b.NewProfile(sp, Goroutine, 1, "x")
+			attrs := make([]Attr, 300)
+			for i := range attrs {
+				attrs[i] = Attr{Key: "k" + strconv.Itoa(i%3), Value: long}
+			}
+			p.Add(nil, 1, attrs...)
+		}, "max_profile_bytes (100000)"},
 		{"entries of the batch's other profiles", Limits{MaxEntries: 10}, func(b *Batch, sp pprofile.ScopeProfiles) {
 			b.NewProfile(sp, Goroutine, 1, "other").Add(deep[100:1000], 1)
 			b.NewProfile(sp, Goroutine, 1, "x").Add(deep[:4], 1)
@@ -252,4 +262,24 @@ func TestCheck(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+// TestToPprofReadsScalarAttributes: an attribute that is a map, a list or
+// bytes is no label, and is not copied out as one for each reference.
+func TestToPprofReadsScalarAttributes(t *testing.T) {
+	b := NewBatch(8, 4)
+	sp := b.Profiles().ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty()
+	b.NewProfile(sp, Goroutine, 1, "x").Add([]signature.Frame{worker}, 1, Attr{"s", "v"})
+	kv := b.dict.AttributeTable().AppendEmpty()
+	kv.SetKeyStrindex(b.str("blob"))
+	kv.Value().SetEmptyBytes().FromRaw(make([]byte, 1<<20))
+	n := b.dict.AttributeTable().Len() - 1
+	s := sp.Profiles().At(0).Samples().At(0)
+	for range 100 {
+		s.AttributeIndices().Append(int32(n))
+	}
+	s.AttributeIndices().Append(b.attr(Attr{"n", "1"}))
+	profs, err := ToPprof(b.Profiles())
+	require.NoError(t, err)
+	assert.Equal(t, map[string][]string{"s": {"v"}, "n": {"1"}}, profs[0].Sample[0].Label)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/pprof/profile"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
 	"github.com/goroutinewatch/goroutinereceiver/internal/limit"
@@ -59,8 +60,9 @@ type Limits struct {
 	// innermost MaxFrames+1, so that the decoder that reads the profile
 	// next sees it is deeper, cuts it to MaxFrames and reports it.
 	MaxFrames int
-	// MaxRead bounds the frames, attribute values and lines read over all
-	// samples and locations.
+	// MaxRead bounds what is read over all samples and locations: frames,
+	// lines, values and attribute references one each, and the bytes of
+	// each attribute string reached, once, by eights.
 	MaxRead int
 }
 
@@ -73,12 +75,25 @@ func Check(dict pprofile.ProfilesDictionary, p pprofile.Profile, lim Limits) err
 	if lim.MaxSamples > 0 && samples.Len() > lim.MaxSamples {
 		return limit.Exceeded(limit.MaxSamples, int64(lim.MaxSamples))
 	}
-	stacks, locs := dict.StackTable(), dict.LocationTable()
+	stacks, locs, attrs := dict.StackTable(), dict.LocationTable(), dict.AttributeTable()
 	reached := map[int32]bool{}
+	attrsRead := map[int32]bool{}
 	read := 0
 	for i := range samples.Len() {
 		s := samples.At(i)
-		read += s.AttributeIndices().Len()
+		read += s.Values().Len() + s.AttributeIndices().Len()
+		for j := range s.AttributeIndices().Len() {
+			// A string read once, shared by every label that holds it:
+			// its bytes count once, as pointers do.
+			ai := s.AttributeIndices().At(j)
+			if attrsRead[ai] || ai < 0 || int(ai) >= attrs.Len() {
+				continue
+			}
+			attrsRead[ai] = true
+			if v := attrs.At(int(ai)).Value(); v.Type() == pcommon.ValueTypeStr {
+				read += len(v.Str()) / 8
+			}
+		}
 		si := s.StackIndex()
 		if si < 0 || int(si) >= stacks.Len() {
 			continue
@@ -215,6 +230,11 @@ func (d *reader) sample(s pprofile.Sample) (*profile.Sample, error) {
 			return nil, fmt.Errorf("attribute %d: %w (%d attributes)", ai, ErrIndex, attrs.Len())
 		}
 		kv := attrs.At(int(ai))
+		switch kv.Value().Type() {
+		case pcommon.ValueTypeStr, pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
+		default:
+			continue // a map, list or bytes is no label, and would be copied whole for each
+		}
 		key, err := d.str(kv.KeyStrindex())
 		if err != nil {
 			return nil, fmt.Errorf("attribute %d: %w", ai, err)

@@ -81,6 +81,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.client.Delete(ctx, key)
 }
 
+// Client returns the storage client the store writes to.
+func (s *Store) Client() storage.Client { return s.client }
+
 // Close releases the client.
 func (s *Store) Close(ctx context.Context) error { return s.client.Close(ctx) }
 
