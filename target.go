@@ -265,8 +265,28 @@ func (t *target) apply(at time.Time, p plan, f *found, r *result) {
 	}
 	t.annotate(r)
 	r.leaked = append(r.leaked, t.proven...)
+	capReported(r)
 	r.leakedOther = t.provenBeyond
 	r.leakProfile = t.evidence.Leak
+}
+
+// capReported caps each proof reported at the count of its group in the
+// same scrape: the leak profile is fetched after the scrape's profile, and
+// goroutines that joined a leak in between are proven before the scrape
+// shows them. The target keeps the proof whole; the next scrape shows them.
+func capReported(r *result) {
+	if len(r.leaked) == 0 {
+		return
+	}
+	counts := make(map[group.Key]int64, len(r.groups))
+	for i := range r.groups {
+		counts[r.groups[i].key] = r.groups[i].count
+	}
+	for i := range r.leaked {
+		if c, ok := counts[r.leaked[i].key]; ok {
+			r.leaked[i].count = min(r.leaked[i].count, c)
+		}
+	}
 }
 
 // dumpRead keeps the facts of the evidence dump.

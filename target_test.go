@@ -222,3 +222,24 @@ func TestReportCeilingDump(t *testing.T) {
 	assert.Zero(t, rt.t.health.evidenceSkipped[evidenceLeakProfile])
 	assert.Equal(t, 1, rt.logs.FilterMessageSnippet("more goroutines than the ceiling").Len())
 }
+
+// TestReportProofCappedByItsScrape: the leak profile is fetched after the
+// scrape's goroutine profile; a leak that grew in between is proven more
+// than the scrape shows. What is reported is capped by the group's count
+// at that scrape (a dashboard compares the two); the proof itself is kept
+// whole for the next scrape, which shows the growth.
+func TestReportProofCappedByItsScrape(t *testing.T) {
+	rt := newReportTest(t, evidence.Policy{LeakProfile: true, LeakInterval: 5 * time.Minute, Interval: 10 * time.Minute})
+	leaked := groupOf("app.leak", 44)
+	rt.answer = found{leak: []provenGroup{{key: leaked.Key, id: *leaked.Identity, count: 44, stack: leaked.Stack}}}
+
+	r := rt.report(0, observed(groupOf("app.leak", 42)))
+	require.Len(t, r.leaked, 1)
+	assert.Equal(t, int64(42), r.leaked[0].count, "no more proven than the scrape shows")
+	assert.Equal(t, int64(44), rt.t.proven[0].count, "the proof kept whole")
+
+	rt.answer = found{}
+	r = rt.report(15*time.Second, observed(groupOf("app.leak", 44)))
+	require.Len(t, r.leaked, 1)
+	assert.Equal(t, int64(44), r.leaked[0].count)
+}
