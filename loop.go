@@ -58,6 +58,11 @@ func (l *loop) run(ctx context.Context) {
 			return
 		case <-wait.C:
 		}
+		// A slot that fell due as the loop was stopped: select takes
+		// either, and a stopped receiver starts no scrape.
+		if ctx.Err() != nil {
+			return
+		}
 		l.scrape(ctx)
 		// The next slot strictly after now: the one after the slot just
 		// scraped, or, past a long scrape, the first one left.

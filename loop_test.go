@@ -255,3 +255,18 @@ func countGroups(m pmetric.Metrics) int64 {
 	}
 	return n
 }
+
+// TestLoopStoppedScrapesNothing: a loop whose slot falls due as it is
+// stopped starts no scrape (select takes either case when both are ready:
+// without the check, about half of these loops would scrape).
+func TestLoopStoppedScrapesNothing(t *testing.T) {
+	var scrapes atomic.Int32
+	for range 100 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		// A slot an hour past: due at once.
+		l := &loop{slot: slot{interval: time.Millisecond}, delay: -time.Hour, scrape: func(context.Context) { scrapes.Add(1) }}
+		l.run(ctx)
+	}
+	assert.Zero(t, scrapes.Load(), "scrapes started by stopped loops")
+}
