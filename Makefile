@@ -100,7 +100,7 @@ unit:
 
 e2e: collector collector-discovery backends
 	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) OTELCOL_DISCOVERY_BIN=$(CURDIR)/$(DISCOVERY) \
-	  $(GO) test -tags e2e -count=1 -v -parallel 4 -timeout 40m ./e2e
+	  $(GO) test -tags e2e -count=1 -v -parallel 6 -timeout 40m ./e2e
 	# The collector and target-cost benchmarks at their small default sizes.
 	OTELCOL_BIN=$(CURDIR)/$(COLLECTOR) $(GO) test -tags e2e -run '^$$' -bench . -benchtime 2x ./e2e
 

@@ -5,7 +5,7 @@
 //
 // Most of a test's time is spent waiting for leak windows to fill, which
 // costs the machine little: those tests call t.Parallel and run together
-// (four at a time under make e2e: -parallel 4, where the default is the
+// (six at a time under make e2e: -parallel 6, where the default is the
 // cores, two on a CI machine),
 // after the tests that measure time or memory (the slots of the hung-target
 // test, the soak's heap), which run alone first.
