@@ -124,7 +124,7 @@ func newBenchTarget(b *testing.B, cfg *Config, endpoint string) *target {
 	b.Helper()
 	u, err := targetURL(endpoint)
 	require.NoError(b, err)
-	leak := &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
+	leak := cfg.trend()
 	return newTarget(u, "", cfg, leak, zap.NewNop())
 }
 

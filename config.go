@@ -136,6 +136,15 @@ type Config struct {
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
 }
 
+// trend is the leak test every target's windows are judged by: the
+// horizons and the threshold of the configuration, worked out once.
+func (cfg *Config) trend() *trend.Config {
+	return &trend.Config{
+		Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease),
+		Z:        cfg.Leak.z(),
+	}
+}
+
 // ProfilesConfig is the `profiles` section. A receiver in a profiles
 // pipeline sends a target's goroutine profile whenever one of its groups
 // turns suspected, and its goroutineleak profile whenever it is read.

@@ -181,7 +181,7 @@ func newProfilesConnector(c *ConnectorConfig, set connector.Settings, next consu
 	}
 	pc := &profilesConnector{
 		cfg: cfg, set: rs, next: next, now: now, reader: s.reader, max: c.MaxSources,
-		leak:    &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()},
+		leak:    cfg.trend(),
 		sources: map[string]*sender{},
 		saved:   map[string]bool{},
 		waiting: map[string]bool{},

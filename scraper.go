@@ -27,7 +27,6 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
 	"github.com/goroutinewatch/goroutinereceiver/internal/state"
-	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
 // scraper is the receiver's targets and what they share: the reader, the
@@ -121,10 +120,7 @@ func newScraper(cfg *Config, set receiver.Settings, now func() time.Time) (*scra
 	if cfg.Mode == modeDump {
 		s.source = dumpSource{r}
 	}
-	leak := &trend.Config{
-		Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease),
-		Z:        cfg.Leak.z(),
-	}
+	leak := cfg.trend()
 	add := func(endpoint, service string) error {
 		u, err := targetURL(endpoint)
 		if err != nil {

@@ -181,7 +181,7 @@ func TestSavedIsRestored(t *testing.T) {
 		target := func() *target {
 			u, err := targetURL("10.0.0.7:6060")
 			require.NoError(t, err)
-			leak := &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
+			leak := cfg.trend()
 			return newTarget(u, "app", cfg, leak, zap.NewNop())
 		}
 		saved := target()

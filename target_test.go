@@ -16,7 +16,6 @@ import (
 	"github.com/goroutinewatch/goroutinereceiver/internal/group"
 	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 	"github.com/goroutinewatch/goroutinereceiver/internal/signature"
-	"github.com/goroutinewatch/goroutinereceiver/internal/trend"
 )
 
 // reportTest is one target fed observations on an injected clock, its
@@ -41,7 +40,7 @@ func newReportTest(t *testing.T, policy evidence.Policy) *reportTest {
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := createDefaultConfig()
 	cfg.MaxGroups, cfg.Leak.MaxTrackedGroups = 2, 10
-	leak := &trend.Config{Horizons: trend.Horizons(cfg.windows(), cfg.Leak.MinGrowth, cfg.Leak.MinIncrease), Z: cfg.Leak.z()}
+	leak := cfg.trend()
 	return &reportTest{t: newTarget(u, "app", cfg, leak, zap.New(core)), logs: logs, policy: policy}
 }
 
