@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap"
 
@@ -214,5 +216,58 @@ func BenchmarkRestoreTargets(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/start")
 		})
+	}
+}
+
+// BenchmarkPointsFloor is what pdata alone costs to build one target's
+// points at the steady state of BenchmarkCollectorScale: 200 reported
+// groups of seven points (the count, and the growth and flag of three
+// horizons), each with the attributes a farm group carries, and no code of
+// the receiver's. It is the floor under the emitter's share of a
+// target-scrape (BENCHMARKS.md, section 7):
+//
+//	go test -run '^$' -bench BenchmarkPointsFloor -benchmem -count 6 .
+func BenchmarkPointsFloor(b *testing.B) {
+	const groups = 200
+	put := func(m pcommon.Map, horizon string) {
+		n := 8
+		if horizon != "" {
+			n++
+		}
+		m.EnsureCapacity(n)
+		m.PutStr("goroutine.signature", "0f3a9c41d2e87b65")
+		m.PutStr("goroutine.wait", "chan receive")
+		m.PutStr("code.function.name", "main.level3")
+		m.PutStr("code.file.path", "/src/cmd/stackfarm/main.go")
+		m.PutInt("code.line.number", 120)
+		m.PutStr("goroutine.entry", "main.spawn.func1")
+		m.PutStr("goroutine.user.function", "main.level3")
+		m.PutInt("goroutine.user.line", 120)
+		if horizon != "" {
+			m.PutStr("goroutine.horizon", horizon)
+		}
+	}
+	horizons := []string{"30m", "5h", "48h"}
+	b.ReportAllocs()
+	for b.Loop() {
+		md := pmetric.NewMetrics()
+		ms := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics()
+		count, growth, flag := ms.AppendEmpty().SetEmptyGauge(), ms.AppendEmpty().SetEmptyGauge(), ms.AppendEmpty().SetEmptyGauge()
+		count.DataPoints().EnsureCapacity(groups)
+		growth.DataPoints().EnsureCapacity(3 * groups)
+		flag.DataPoints().EnsureCapacity(3 * groups)
+		for range groups {
+			dp := count.DataPoints().AppendEmpty()
+			put(dp.Attributes(), "")
+			dp.SetIntValue(50)
+			for _, h := range horizons {
+				dp := growth.DataPoints().AppendEmpty()
+				put(dp.Attributes(), h)
+				dp.SetDoubleValue(0)
+				dp = flag.DataPoints().AppendEmpty()
+				put(dp.Attributes(), h)
+				dp.SetIntValue(0)
+			}
+		}
 	}
 }

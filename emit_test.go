@@ -1,13 +1,23 @@
 package goroutinereceiver
 
 import (
+	"context"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/plogtest"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/featuregate"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+	"go.opentelemetry.io/collector/pdata/xpdata/pref"
 )
 
 func TestHorizonName(t *testing.T) {
@@ -85,4 +95,161 @@ func TestGrowthPerHorizon(t *testing.T) {
 	records := cs.records()
 	require.Len(t, records, 1)
 	assert.Equal(t, "10m", attr(records[0].Attributes(), "goroutine.horizon"), "the shortest horizon flagged first")
+}
+
+// TestPooledPipelineSeesTheSame runs the receiver as a collector started
+// with --feature-gates=+pdata.useProtoPooling runs it: the pipeline owns
+// each batch it is given and, once it is exported, returns its objects to
+// pdata's pools, from which the receiver builds its next batch. Were the
+// emitter to keep any part of a batch it delivered (a point, an attribute
+// map, a resource), a later batch would hold objects reset and reused:
+// every batch, metrics, log records and profiles, must equal what a
+// receiver whose batches are kept delivers, scrape by scrape, as a leak
+// grows until it is suspected.
+func TestPooledPipelineSeesTheSame(t *testing.T) {
+	setGate(t, "pdata.useProtoPooling", true)
+	st := &syntheticTarget{counts: map[string]int64{"app.leak": 1, "app.steady": 5}, vdso: 0x7f0000000000}
+	srv := httptest.NewServer(st)
+	t.Cleanup(srv.Close)
+	cfg := createDefaultConfig()
+	cfg.Endpoint = srv.URL
+	cfg.CollectionInterval = 15 * time.Second
+	cfg.Leak.Windows = []time.Duration{10 * time.Minute, time.Hour}
+	cfg.LeakProfile = ptr(false)
+	cfg.Profiles.Every = 4
+	kept, pooled := newClockScraper(t, cfg), newClockScraper(t, cfg)
+	keptProfiles := new(consumertest.ProfilesSink)
+	kept.profiles = keptProfiles
+	released := &releasing{keep: true}
+	pooled.scraper.metrics, pooled.scraper.logs, pooled.profiles = released, released, released
+
+	suspected := false
+	for i := range 40 * 4 {
+		st.set("app.leak", int64(1+4*i))
+		at := time.Duration(i) * 15 * time.Second
+		want := kept.scrapeAt(t, at)
+		pooled.now = t0.Add(at)
+		require.NoError(t, pooled.scrapeTarget(context.Background(), 0))
+		require.Len(t, released.metrics, i+1)
+		require.NoError(t, pmetrictest.CompareMetrics(want, released.metrics[i],
+			pmetrictest.IgnoreMetricValues("go.goroutine.scrape.duration")), "scrape %d", i)
+		suspected = suspected || viewOf(want).suspected["app.leak"] == 1
+	}
+	require.True(t, suspected, "the leak was never suspected: the test did not reach the records")
+	require.Zero(t, released.unrecycled, "batches pdata did not recycle")
+	wantLogs := kept.logs.AllLogs()
+	require.Len(t, released.logs, len(wantLogs))
+	for i := range wantLogs {
+		require.NoError(t, plogtest.CompareLogs(wantLogs[i], released.logs[i]), "log batch %d", i)
+	}
+	wantProfiles := keptProfiles.AllProfiles()
+	require.Len(t, released.profiles, len(wantProfiles))
+	require.NotEmpty(t, wantProfiles)
+	var pm pprofile.ProtoMarshaler
+	for i := range wantProfiles {
+		// Profile ids hash the receiver's own id, which is each scraper's.
+		clearProfileIDs(wantProfiles[i])
+		clearProfileIDs(released.profiles[i])
+		want, err := pm.MarshalProfiles(wantProfiles[i])
+		require.NoError(t, err)
+		got, err := pm.MarshalProfiles(released.profiles[i])
+		require.NoError(t, err)
+		require.Equal(t, want, got, "profiles batch %d", i)
+	}
+}
+
+func clearProfileIDs(pd pprofile.Profiles) {
+	for i := range pd.ResourceProfiles().Len() {
+		sps := pd.ResourceProfiles().At(i).ScopeProfiles()
+		for j := range sps.Len() {
+			ps := sps.At(j).Profiles()
+			for k := range ps.Len() {
+				ps.At(k).SetProfileID(pprofile.ProfileID{})
+			}
+		}
+	}
+}
+
+// releasing is the end of a collector's pipeline under
+// pdata.useProtoPooling: it releases each batch as the pipeline does once
+// its exporter is done with it, having kept a copy when keep is set.
+type releasing struct {
+	keep bool
+
+	mu       sync.Mutex
+	metrics  []pmetric.Metrics
+	logs     []plog.Logs
+	profiles []pprofile.Profiles
+	// unrecycled counts the batches pdata did not reset on release: the
+	// test would then no longer hold the receiver to the pools.
+	unrecycled int
+}
+
+func (r *releasing) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (r *releasing) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keep {
+		c := pmetric.NewMetrics()
+		md.CopyTo(c)
+		r.metrics = append(r.metrics, c)
+	}
+	if pref.MarkPipelineOwnedMetrics(md) {
+		pref.UnrefMetrics(md)
+	}
+	if md.ResourceMetrics().Len() != 0 {
+		r.unrecycled++
+	}
+	return nil
+}
+
+func (r *releasing) ConsumeLogs(_ context.Context, ld plog.Logs) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keep {
+		c := plog.NewLogs()
+		ld.CopyTo(c)
+		r.logs = append(r.logs, c)
+	}
+	if pref.MarkPipelineOwnedLogs(ld) {
+		pref.UnrefLogs(ld)
+	}
+	if ld.ResourceLogs().Len() != 0 {
+		r.unrecycled++
+	}
+	return nil
+}
+
+func (r *releasing) ConsumeProfiles(_ context.Context, pd pprofile.Profiles) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keep {
+		c := pprofile.NewProfiles()
+		pd.CopyTo(c)
+		r.profiles = append(r.profiles, c)
+	}
+	if pref.MarkPipelineOwnedProfiles(pd) {
+		pref.UnrefProfiles(pd)
+	}
+	if pd.ResourceProfiles().Len() != 0 {
+		r.unrecycled++
+	}
+	return nil
+}
+
+// setGate sets a feature gate of the collector's registry for the test.
+// The registry is the process's: a test that sets one must not run in
+// parallel.
+func setGate(tb testing.TB, id string, on bool) {
+	tb.Helper()
+	r := featuregate.GlobalRegistry()
+	was := false
+	r.VisitAll(func(g *featuregate.Gate) {
+		if g.ID() == id {
+			was = g.IsEnabled()
+		}
+	})
+	require.NoError(tb, r.Set(id, on))
+	tb.Cleanup(func() { require.NoError(tb, r.Set(id, was)) })
 }

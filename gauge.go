@@ -135,6 +135,22 @@ func (a *groupAttributes) put(m pcommon.Map, at attribute) {
 	}
 }
 
+// has reports whether a puts the attribute field carries: an empty
+// creator, user function or known leak is left out.
+func (a *groupAttributes) has(f field) bool {
+	switch f {
+	case fieldCreator:
+		return a.creator != ""
+	case fieldUser, fieldUserLine:
+		return a.user != ""
+	case fieldKnownLibrary:
+		return a.knownLibrary != ""
+	case fieldKnownID:
+		return a.knownID != ""
+	}
+	return f != 0
+}
+
 // origin sets the user's code of a group whose stack holds none to the
 // most common origin a dump found, for the series a dump sets.
 func (a *groupAttributes) origin(origins []group.Origin) {
@@ -235,7 +251,15 @@ func (g *groupGauge[N]) record(start, ts pcommon.Timestamp, val N, a *groupAttri
 }
 
 func (g *groupGauge[N]) putAll(attrs pcommon.Map, a *groupAttributes) {
-	attrs.EnsureCapacity(len(g.attrs) + len(g.labelKeys))
+	// The attributes' array is most of a point's bytes (40 bytes an
+	// attribute): sized to what a puts, not to what it may.
+	n := len(g.labelKeys)
+	for _, at := range g.attrs {
+		if a.has(at.field) {
+			n++
+		}
+	}
+	attrs.EnsureCapacity(n)
 	for _, at := range g.attrs {
 		a.put(attrs, at)
 	}

@@ -231,3 +231,29 @@ func TestGeneratedOrderIsByName(t *testing.T) {
 	assert.Len(t, names, 14, "every metric recorded")
 	assert.True(t, slices.IsSorted(names), "%v", names)
 }
+
+// TestHasIsWhatPutPuts: the points' attribute arrays are sized by has, so
+// it must count exactly the attributes put writes, set or left out.
+func TestHasIsWhatPutPuts(t *testing.T) {
+	full := groupAttributes{
+		signature: "s", wait: "chan receive", function: "f", file: "f.go", line: 1, entry: "e",
+		creator: "c", user: "u", userLine: 2, knownLibrary: "l", knownID: "k", horizon: "30m",
+	}
+	for _, tt := range []struct {
+		name string
+		a    groupAttributes
+	}{
+		{"every attribute set", full},
+		{"none of the optional ones", groupAttributes{signature: "s", wait: "w", function: "f", file: "f.go", entry: "e", horizon: "5h"}},
+		{"the zero group", groupAttributes{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for f := fieldSignature; f <= fieldHorizon; f++ {
+				m := pcommon.NewMap()
+				tt.a.put(m, attribute{key: "k", field: f})
+				assert.Equal(t, m.Len() == 1, tt.a.has(f), "field %d", f)
+			}
+			assert.False(t, tt.a.has(0), "a key the receiver does not know is not put")
+		})
+	}
+}

@@ -3,8 +3,10 @@ package goroutinereceiver
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +55,10 @@ func (st *syntheticTarget) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		{ID: 1, Mapping: p.Mapping[0], Address: 0x401000, Line: []profile.Line{{Function: park, Line: 1}}},
 		{ID: 2, Mapping: p.Mapping[0], Address: 0x402000, Line: []profile.Line{{Function: send, Line: 2}}},
 	}
-	for fn, n := range st.counts {
+	// In the order of the names: two scrapers of one target read the same
+	// bytes, and so the same errors when the bytes are not what they ask.
+	for _, fn := range slices.Sorted(maps.Keys(st.counts)) {
+		n := st.counts[fn]
 		f := &profile.Function{ID: uint64(len(p.Function) + 1), Name: fn, Filename: "app/main.go"}
 		l := &profile.Location{ID: uint64(len(p.Location) + 1), Mapping: p.Mapping[0], Address: 0x500000 + uint64(len(p.Location)), Line: []profile.Line{{Function: f, Line: 10}}}
 		p.Function = append(p.Function, f)

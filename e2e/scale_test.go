@@ -46,6 +46,16 @@ import (
 //	SCALE_HEAP_PROFILE=heap.pb.gz ... (also writes the live heap's profile)
 //	SCALE_CPU_PROFILE=cpu.pb.gz ... (and a CPU profile of the measured scrapes, 30 s at most)
 //	SCALE_TARGETS=500 SCALE_STACKS=100,1000,10000 SCALE_INTERVAL=15s ... (the same)
+//	SCALE_WINDOWS=100s,200s,300s ... (leak.windows; measured once every
+//	  horizon is ready: each reported group then has its seven points)
+//	SCALE_EXPORT_BATCH=1 ... (the exporter batches: sending_queue::batch)
+//	SCALE_FEATURE_GATES=+pdata.useProtoPooling ... (the collector's --feature-gates)
+//	SCALE_LEAN=1 ... (the growth and suspected series carry the signature
+//	  and the horizon alone: docs/performance.md's lean layout)
+//
+// Without SCALE_WINDOWS the default horizons (30m and more) are not ready
+// within a run: each reported group has its count point alone, a seventh of
+// what the emitter writes for it once the collector has run half an hour.
 func BenchmarkCollectorScale(b *testing.B) {
 	sizes := envInts(b, "SCALE_TARGETS", 200)
 	stacks := envInts(b, "SCALE_STACKS", 1000)
@@ -53,12 +63,17 @@ func BenchmarkCollectorScale(b *testing.B) {
 	if d, err := time.ParseDuration(os.Getenv("SCALE_INTERVAL")); err == nil {
 		interval = d
 	}
+	var windows []string
+	if env := os.Getenv("SCALE_WINDOWS"); env != "" {
+		windows = strings.Split(env, ",")
+	}
+	exportBatch, gates, lean := os.Getenv("SCALE_EXPORT_BATCH") == "1", os.Getenv("SCALE_FEATURE_GATES"), os.Getenv("SCALE_LEAN") == "1"
 	naive := buildNaive(b)
 	for _, s := range stacks {
 		profile := recordFarm(b, s, max(s, 10000))
 		for _, n := range sizes {
 			b.Run(fmt.Sprintf("targets=%d/stacks=%d", n, s), func(b *testing.B) {
-				scaleRun(b, n, interval, profile, naive)
+				scaleRun(b, scaleCase{n, interval, windows, exportBatch, gates, lean}, profile, naive)
 			})
 		}
 	}
@@ -93,7 +108,20 @@ func recordFarm(tb testing.TB, stacks, goroutines int) []byte {
 	return body
 }
 
-func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte, naiveBin string) {
+// scaleCase is one run's collector: n targets scraped every interval, the
+// leak windows (the defaults when none), whether the exporter batches, the
+// feature gates it is started with, whether the leak series are lean.
+type scaleCase struct {
+	n           int
+	interval    time.Duration
+	windows     []string
+	exportBatch bool
+	gates       string
+	lean        bool
+}
+
+func scaleRun(b *testing.B, sc scaleCase, profile []byte, naiveBin string) {
+	n, interval := sc.n, sc.interval
 	var (
 		targets strings.Builder
 		urls    strings.Builder
@@ -113,9 +141,11 @@ func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte, naive
 	}
 
 	// Each target has its own slot: a scrape of all n is complete when every
-	// target has delivered one more batch than at the last.
+	// target has delivered one more batch than at the last. A target is
+	// steady when its last batch held a growth point of every horizon.
 	var (
 		mu      sync.Mutex
+		steady  = map[string]bool{}
 		batches = map[string]int{}
 		atLeast = map[int]int{} // batches delivered -> targets that delivered as many
 		downs   int
@@ -128,6 +158,7 @@ func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte, naive
 			rm := m.ResourceMetrics().At(i)
 			name, _ := rm.Resource().Attributes().Get("service.name")
 			ms := rm.ScopeMetrics().At(0).Metrics()
+			steady[name.Str()] = len(sc.windows) > 0 && horizonsIn(ms) == len(sc.windows)
 			for j := range ms.Len() {
 				if ms.At(j).Name() != "go.goroutine.scrape.up" {
 					continue
@@ -146,7 +177,17 @@ func scaleRun(b *testing.B, n int, interval time.Duration, profile []byte, naive
 	otlp := serveSink(b, &s)
 
 	pprofAddr := freeAddr(b)
-	cmd := runCollector(b, collectorConfig(b, otlp, fmt.Sprintf(`
+	var leak, queue string
+	if len(sc.windows) > 0 {
+		leak = fmt.Sprintf("    leak:\n      windows: [%s]\n", strings.Join(sc.windows, ", "))
+	}
+	if sc.lean {
+		leak += leanMetrics
+	}
+	if sc.exportBatch {
+		queue = "    sending_queue:\n      batch:\n        flush_timeout: 200ms\n"
+	}
+	config := collectorConfig(b, otlp, fmt.Sprintf(`
 extensions:
   pprof:
     endpoint: %s
@@ -157,10 +198,16 @@ receivers:
     collection_interval: %s
     initial_delay: 0s
     timeout: %s
-exporters:
+%sexporters:
   otlp_http:
     timeout: 60s
-`, pprofAddr, targets.String(), interval, interval*4/5)))
+%s`, pprofAddr, targets.String(), interval, interval*4/5, leak, queue))
+	args := []string{"--config", config}
+	if sc.gates != "" {
+		args = append(args, "--feature-gates="+sc.gates)
+	}
+	cmd := exec.Command(collectorBinary(b), args...)
+	startLogged(b, cmd, "collector")
 	pid := cmd.Process.Pid
 	naive := startNaive(b, naiveBin, urls.String(), interval)
 
@@ -172,9 +219,23 @@ exporters:
 		}
 	}
 	// Two scrapes of warm-up: the first builds every target's buffers, groups
-	// and windows.
+	// and windows; with SCALE_WINDOWS, until every target is steady too.
 	wait()
 	wait()
+	for len(sc.windows) > 0 {
+		wait()
+		mu.Lock()
+		ready := 0
+		for _, s := range steady {
+			if s {
+				ready++
+			}
+		}
+		mu.Unlock()
+		if ready == n {
+			break
+		}
+	}
 	cpu0, naiveCPU0, naiveRounds0 := cpuSeconds(b, pid), cpuSeconds(b, naive.pid), naive.rounds.Load()
 	fetches.reset()
 	var profiling func()
@@ -214,6 +275,31 @@ exporters:
 	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(heap)/float64(n)/1024, "heap-KiB/target")
+}
+
+// leanMetrics is the lean layout of docs/performance.md: the growth and
+// suspected series carry the signature and the horizon alone.
+const leanMetrics = `    metrics:
+      go.goroutine.group.growth:
+        attributes: [goroutine.signature, goroutine.horizon]
+      go.goroutine.group.suspected:
+        attributes: [goroutine.signature, goroutine.horizon]
+`
+
+// horizonsIn returns how many horizons the growth points in ms are of.
+func horizonsIn(ms pmetric.MetricSlice) int {
+	seen := map[string]bool{}
+	for i := range ms.Len() {
+		if ms.At(i).Name() != "go.goroutine.group.growth" {
+			continue
+		}
+		dps := ms.At(i).Gauge().DataPoints()
+		for j := range dps.Len() {
+			h, _ := dps.At(j).Attributes().Get("goroutine.horizon")
+			seen[h.Str()] = true
+		}
+	}
+	return len(seen)
 }
 
 // cpuSeconds reads a process's user and system CPU time from /proc.
