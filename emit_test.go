@@ -121,7 +121,8 @@ func TestPooledPipelineSeesTheSame(t *testing.T) {
 	keptProfiles := new(consumertest.ProfilesSink)
 	kept.profiles = keptProfiles
 	released := &releasing{keep: true}
-	pooled.scraper.metrics, pooled.scraper.logs, pooled.profiles = released, released, released
+	// The clock scraper keeps a logs sink of its own: the scraper's is set.
+	pooled.metrics, pooled.scraper.logs, pooled.profiles = released, released, released
 
 	suspected := false
 	for i := range 40 * 4 {
