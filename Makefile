@@ -131,7 +131,8 @@ bench:
 
 # The scale runs are measured once every horizon is ready (SCALE_WINDOWS:
 # three horizons of about 5 minutes, each group's seven points written), as
-# a collector that has run half an hour works; about 4 minutes a size.
+# a collector works once its default horizons are (a day); about 4 minutes
+# a size.
 SCALE_STEADY := SCALE_INTERVAL=15s SCALE_WINDOWS=300s,310s,320s OTELCOL_BIN=$(CURDIR)/$(COLLECTOR)
 bench-scale: collector
 	mkdir -p _build/bench

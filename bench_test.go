@@ -31,7 +31,10 @@ import (
 // as their loops do when their slots coincide. It measures the receiver's
 // own cost per scrape, without a collector around it, on two profiles: the
 // example target's (27 groups, a label kept) and a farm's of 1,000 distinct
-// stacks with the defaults, the profile of BenchmarkCollectorScale:
+// stacks with the defaults, the profile of BenchmarkCollectorScale. Its
+// three horizons are the shortest the interval allows, and every one is
+// ready before the clock starts, so that each reported group writes its
+// seven points, as a collector's do once its horizons are ready:
 //
 //	go test -run '^$' -bench BenchmarkScrape -benchmem -count 6 .
 func BenchmarkScrape(b *testing.B) {
@@ -52,11 +55,13 @@ func BenchmarkScrape(b *testing.B) {
 					cfg.Targets = append(cfg.Targets, TargetConfig{Endpoint: srv.URL, ServiceName: fmt.Sprint("t", i)})
 				}
 				cfg.Labels = c.labels
+				shortest := minScrapesPerWindow * cfg.CollectionInterval
+				cfg.Leak.Windows = []time.Duration{shortest, shortest + cfg.CollectionInterval, shortest + 2*cfg.CollectionInterval}
 				at := fixedNow
 				s := newBenchScraper(b, cfg, func() time.Time { return at })
-				s.metrics = consumertest.NewNop()
-				b.ReportAllocs()
-				for b.Loop() {
+				warm := new(consumertest.MetricsSink)
+				s.metrics = warm
+				scrape := func() {
 					at = at.Add(cfg.CollectionInterval)
 					var wg sync.WaitGroup
 					for i := range s.targets {
@@ -68,10 +73,41 @@ func BenchmarkScrape(b *testing.B) {
 					}
 					wg.Wait()
 				}
+				// A horizon is ready once its window spans half its length.
+				for range minScrapesPerWindow/2 + 2 {
+					scrape()
+				}
+				batches := warm.AllMetrics()
+				last := batches[len(batches)-1]
+				require.Len(b, horizonsOf(last), len(cfg.Leak.Windows), "a horizon not ready when the clock starts")
+				s.metrics = consumertest.NewNop()
+				b.ReportAllocs()
+				for b.Loop() {
+					scrape()
+				}
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/target-scrape")
 			})
 		}
 	}
+}
+
+// horizonsOf returns the horizons of md's group growth points.
+func horizonsOf(md pmetric.Metrics) map[string]bool {
+	seen := map[string]bool{}
+	for i := range md.ResourceMetrics().Len() {
+		ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+		for j := range ms.Len() {
+			if ms.At(j).Name() != "go.goroutine.group.growth" {
+				continue
+			}
+			dps := ms.At(j).Gauge().DataPoints()
+			for k := range dps.Len() {
+				h, _ := dps.At(k).Attributes().Get("goroutine.horizon")
+				seen[h.Str()] = true
+			}
+		}
+	}
+	return seen
 }
 
 // farmProfile runs cmd/stackfarm once and returns its goroutine profile of

@@ -9,8 +9,10 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/plogtest"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pprofiletest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/featuregate"
@@ -18,6 +20,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/xpdata/pref"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/goroutinewatch/goroutinereceiver/internal/metadata"
 )
 
 func TestHorizonName(t *testing.T) {
@@ -103,11 +108,11 @@ func TestGrowthPerHorizon(t *testing.T) {
 // pdata's pools, from which the receiver builds its next batch. Were the
 // emitter to keep any part of a batch it delivered (a point, an attribute
 // map, a resource), a later batch would hold objects reset and reused:
-// every batch, metrics, log records and profiles, must equal what a
-// receiver whose batches are kept delivers, scrape by scrape, as a leak
-// grows until it is suspected.
+// every batch, metrics, log records and profiles, must equal what the same
+// receiver without the gate delivers, scrape by scrape, as a leak grows
+// until it is suspected. The batches are released as they are delivered,
+// as an exporter without a queue does.
 func TestPooledPipelineSeesTheSame(t *testing.T) {
-	setGate(t, "pdata.useProtoPooling", true)
 	st := &syntheticTarget{counts: map[string]int64{"app.leak": 1, "app.steady": 5}, vdso: 0x7f0000000000}
 	srv := httptest.NewServer(st)
 	t.Cleanup(srv.Close)
@@ -117,66 +122,58 @@ func TestPooledPipelineSeesTheSame(t *testing.T) {
 	cfg.Leak.Windows = []time.Duration{10 * time.Minute, time.Hour}
 	cfg.LeakProfile = ptr(false)
 	cfg.Profiles.Every = 4
-	kept, pooled := newClockScraper(t, cfg), newClockScraper(t, cfg)
+	// One receiver's settings for both: its id is in each profile's id.
+	set := receivertest.NewNopSettings(metadata.Type)
+	const scrapes = 40 * 4
+	at := func(i int) time.Duration { return time.Duration(i) * 15 * time.Second }
+	leak := func(i int) { st.set("app.leak", int64(1+4*i)) }
+
+	// The reference, without the gate: its batches are the GC's.
+	kept := startClockScraper(t, cfg, componenttest.NewNopHost(), set, 0)
 	keptProfiles := new(consumertest.ProfilesSink)
 	kept.profiles = keptProfiles
-	released := &releasing{keep: true}
+	want := make([]pmetric.Metrics, scrapes)
+	suspected := false
+	for i := range scrapes {
+		leak(i)
+		want[i] = kept.scrapeAt(t, at(i))
+		suspected = suspected || viewOf(want[i]).suspected["app.leak"] == 1
+	}
+	require.NoError(t, kept.shutdown(context.Background()))
+	require.True(t, suspected, "the leak was never suspected: the test did not reach the records")
+	wantLogs, wantProfiles := kept.logs.AllLogs(), keptProfiles.AllProfiles()
+	require.NotEmpty(t, wantLogs)
+	require.NotEmpty(t, wantProfiles)
+
+	setGate(t, pref.UseProtoPooling, true)
+	pooled := startClockScraper(t, cfg, componenttest.NewNopHost(), set, 0)
+	t.Cleanup(func() { require.NoError(t, pooled.shutdown(context.Background())) })
+	released := &releasing{}
 	// The clock scraper keeps a logs sink of its own: the scraper's is set.
 	pooled.metrics, pooled.scraper.logs, pooled.profiles = released, released, released
-
-	suspected := false
-	for i := range 40 * 4 {
-		st.set("app.leak", int64(1+4*i))
-		at := time.Duration(i) * 15 * time.Second
-		want := kept.scrapeAt(t, at)
-		pooled.now = t0.Add(at)
+	for i := range scrapes {
+		leak(i)
+		pooled.now = t0.Add(at(i))
 		require.NoError(t, pooled.scrapeTarget(context.Background(), 0))
 		require.Len(t, released.metrics, i+1)
-		require.NoError(t, pmetrictest.CompareMetrics(want, released.metrics[i],
+		require.NoError(t, pmetrictest.CompareMetrics(want[i], released.metrics[i],
 			pmetrictest.IgnoreMetricValues("go.goroutine.scrape.duration")), "scrape %d", i)
-		suspected = suspected || viewOf(want).suspected["app.leak"] == 1
 	}
-	require.True(t, suspected, "the leak was never suspected: the test did not reach the records")
-	require.Zero(t, released.unrecycled, "batches pdata did not recycle")
-	wantLogs := kept.logs.AllLogs()
+	require.Zero(t, released.unrecycled, "batches pdata did not recycle: the test no longer holds the receiver to the pools")
 	require.Len(t, released.logs, len(wantLogs))
 	for i := range wantLogs {
 		require.NoError(t, plogtest.CompareLogs(wantLogs[i], released.logs[i]), "log batch %d", i)
 	}
-	wantProfiles := keptProfiles.AllProfiles()
 	require.Len(t, released.profiles, len(wantProfiles))
-	require.NotEmpty(t, wantProfiles)
-	var pm pprofile.ProtoMarshaler
 	for i := range wantProfiles {
-		// Profile ids hash the receiver's own id, which is each scraper's.
-		clearProfileIDs(wantProfiles[i])
-		clearProfileIDs(released.profiles[i])
-		want, err := pm.MarshalProfiles(wantProfiles[i])
-		require.NoError(t, err)
-		got, err := pm.MarshalProfiles(released.profiles[i])
-		require.NoError(t, err)
-		require.Equal(t, want, got, "profiles batch %d", i)
-	}
-}
-
-func clearProfileIDs(pd pprofile.Profiles) {
-	for i := range pd.ResourceProfiles().Len() {
-		sps := pd.ResourceProfiles().At(i).ScopeProfiles()
-		for j := range sps.Len() {
-			ps := sps.At(j).Profiles()
-			for k := range ps.Len() {
-				ps.At(k).SetProfileID(pprofile.ProfileID{})
-			}
-		}
+		require.NoError(t, pprofiletest.CompareProfiles(wantProfiles[i], released.profiles[i]), "profiles batch %d", i)
 	}
 }
 
 // releasing is the end of a collector's pipeline under
-// pdata.useProtoPooling: it releases each batch as the pipeline does once
-// its exporter is done with it, having kept a copy when keep is set.
+// pdata.useProtoPooling: it keeps a copy of each batch, then releases the
+// batch as the pipeline does once its exporter is done with it.
 type releasing struct {
-	keep bool
-
 	mu       sync.Mutex
 	metrics  []pmetric.Metrics
 	logs     []plog.Logs
@@ -191,11 +188,9 @@ func (r *releasing) Capabilities() consumer.Capabilities { return consumer.Capab
 func (r *releasing) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.keep {
-		c := pmetric.NewMetrics()
-		md.CopyTo(c)
-		r.metrics = append(r.metrics, c)
-	}
+	c := pmetric.NewMetrics()
+	md.CopyTo(c)
+	r.metrics = append(r.metrics, c)
 	if pref.MarkPipelineOwnedMetrics(md) {
 		pref.UnrefMetrics(md)
 	}
@@ -208,11 +203,9 @@ func (r *releasing) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error 
 func (r *releasing) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.keep {
-		c := plog.NewLogs()
-		ld.CopyTo(c)
-		r.logs = append(r.logs, c)
-	}
+	c := plog.NewLogs()
+	ld.CopyTo(c)
+	r.logs = append(r.logs, c)
 	if pref.MarkPipelineOwnedLogs(ld) {
 		pref.UnrefLogs(ld)
 	}
@@ -225,11 +218,9 @@ func (r *releasing) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 func (r *releasing) ConsumeProfiles(_ context.Context, pd pprofile.Profiles) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.keep {
-		c := pprofile.NewProfiles()
-		pd.CopyTo(c)
-		r.profiles = append(r.profiles, c)
-	}
+	c := pprofile.NewProfiles()
+	pd.CopyTo(c)
+	r.profiles = append(r.profiles, c)
 	if pref.MarkPipelineOwnedProfiles(pd) {
 		pref.UnrefProfiles(pd)
 	}
@@ -239,18 +230,12 @@ func (r *releasing) ConsumeProfiles(_ context.Context, pd pprofile.Profiles) err
 	return nil
 }
 
-// setGate sets a feature gate of the collector's registry for the test.
-// The registry is the process's: a test that sets one must not run in
-// parallel.
-func setGate(tb testing.TB, id string, on bool) {
+// setGate sets a feature gate of the collector's registry for the test,
+// and back after it. The registry is the process's: a test that sets one
+// must not run in parallel.
+func setGate(tb testing.TB, g *featuregate.Gate, on bool) {
 	tb.Helper()
-	r := featuregate.GlobalRegistry()
-	was := false
-	r.VisitAll(func(g *featuregate.Gate) {
-		if g.ID() == id {
-			was = g.IsEnabled()
-		}
-	})
-	require.NoError(tb, r.Set(id, on))
-	tb.Cleanup(func() { require.NoError(tb, r.Set(id, was)) })
+	r, was := featuregate.GlobalRegistry(), g.IsEnabled()
+	require.NoError(tb, r.Set(g.ID(), on))
+	tb.Cleanup(func() { require.NoError(tb, r.Set(g.ID(), was)) })
 }

@@ -69,6 +69,8 @@ const (
 	fieldKnownLibrary
 	fieldKnownID
 	fieldHorizon
+	// fieldEnd is one past the last field.
+	fieldEnd
 )
 
 // fieldOf returns the field that carries the declared attribute key, 0 for
@@ -103,8 +105,11 @@ func fieldOf(key string) field {
 	return 0
 }
 
-// put sets attribute at of a in m.
+// put sets attribute at of a in m, when a has it.
 func (a *groupAttributes) put(m pcommon.Map, at attribute) {
+	if !a.has(at.field) {
+		return
+	}
 	switch at.field {
 	case fieldSignature:
 		m.PutStr(at.key, a.signature)
@@ -119,24 +124,24 @@ func (a *groupAttributes) put(m pcommon.Map, at attribute) {
 	case fieldEntry:
 		m.PutStr(at.key, a.entry)
 	case fieldCreator:
-		putSome(m, at.key, a.creator)
+		m.PutStr(at.key, a.creator)
 	case fieldUser:
-		putSome(m, at.key, a.user)
+		m.PutStr(at.key, a.user)
 	case fieldUserLine:
-		if a.user != "" {
-			m.PutInt(at.key, a.userLine)
-		}
+		m.PutInt(at.key, a.userLine)
 	case fieldKnownLibrary:
-		putSome(m, at.key, a.knownLibrary)
+		m.PutStr(at.key, a.knownLibrary)
 	case fieldKnownID:
-		putSome(m, at.key, a.knownID)
+		m.PutStr(at.key, a.knownID)
 	case fieldHorizon:
 		m.PutStr(at.key, a.horizon)
 	}
 }
 
-// has reports whether a puts the attribute field carries: an empty
-// creator, user function or known leak is left out.
+// has reports whether a carries the attribute field: a creator, user
+// function or known leak a source did not tell is left out, as is the
+// user's line without the user's function; a field this receiver does not
+// know is never put.
 func (a *groupAttributes) has(f field) bool {
 	switch f {
 	case fieldCreator:
@@ -148,7 +153,7 @@ func (a *groupAttributes) has(f field) bool {
 	case fieldKnownID:
 		return a.knownID != ""
 	}
-	return f != 0
+	return f >= fieldSignature && f < fieldEnd
 }
 
 // origin sets the user's code of a group whose stack holds none to the
@@ -162,13 +167,6 @@ func (a *groupAttributes) origin(origins []group.Origin) {
 			a.user, a.userLine = o.Function, o.Line
 			return
 		}
-	}
-}
-
-// putSome puts a string attribute a source told, leaving out an empty one.
-func putSome(m pcommon.Map, key, v string) {
-	if v != "" {
-		m.PutStr(key, v)
 	}
 }
 

@@ -232,28 +232,53 @@ func TestGeneratedOrderIsByName(t *testing.T) {
 	assert.True(t, slices.IsSorted(names), "%v", names)
 }
 
-// TestHasIsWhatPutPuts: the points' attribute arrays are sized by has, so
-// it must count exactly the attributes put writes, set or left out.
+// TestHasIsWhatPutPuts: the points' attribute arrays are sized by has, and
+// put writes what has counts, for every field and every optional attribute
+// set or left out.
 func TestHasIsWhatPutPuts(t *testing.T) {
 	full := groupAttributes{
 		signature: "s", wait: "chan receive", function: "f", file: "f.go", line: 1, entry: "e",
 		creator: "c", user: "u", userLine: 2, knownLibrary: "l", knownID: "k", horizon: "30m",
 	}
+	optional := []field{fieldCreator, fieldUser, fieldUserLine, fieldKnownLibrary, fieldKnownID}
 	for _, tt := range []struct {
 		name string
-		a    groupAttributes
+		give groupAttributes
+		// wantLeftOut are the fields put leaves out.
+		wantLeftOut []field
 	}{
-		{"every attribute set", full},
-		{"none of the optional ones", groupAttributes{signature: "s", wait: "w", function: "f", file: "f.go", entry: "e", horizon: "5h"}},
-		{"the zero group", groupAttributes{}},
+		{name: "every attribute set", give: full},
+		{
+			name:        "none of the optional ones",
+			give:        groupAttributes{signature: "s", wait: "w", function: "f", file: "f.go", entry: "e", horizon: "5h"},
+			wantLeftOut: optional,
+		},
+		{
+			name:        "a user line without the user's function",
+			give:        groupAttributes{signature: "s", userLine: 7},
+			wantLeftOut: optional,
+		},
+		{
+			name:        "a known library without its id",
+			give:        groupAttributes{signature: "s", user: "u", knownLibrary: "l"},
+			wantLeftOut: []field{fieldCreator, fieldKnownID},
+		},
+		{name: "the other group", give: groupAttributes{signature: otherSignature}, wantLeftOut: optional},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			for f := fieldSignature; f <= fieldHorizon; f++ {
+			for f := fieldSignature; f < fieldEnd; f++ {
 				m := pcommon.NewMap()
-				tt.a.put(m, attribute{key: "k", field: f})
-				assert.Equal(t, m.Len() == 1, tt.a.has(f), "field %d", f)
+				tt.give.put(m, attribute{key: "k", field: f})
+				want := !slices.Contains(tt.wantLeftOut, f)
+				assert.Equal(t, want, m.Len() == 1, "field %d put", f)
+				assert.Equal(t, want, tt.give.has(f), "field %d has", f)
 			}
-			assert.False(t, tt.a.has(0), "a key the receiver does not know is not put")
+			for _, f := range []field{0, fieldEnd} {
+				m := pcommon.NewMap()
+				tt.give.put(m, attribute{key: "k", field: f})
+				assert.Zero(t, m.Len(), "a field the receiver does not know is not put")
+				assert.False(t, tt.give.has(f))
+			}
 		})
 	}
 }

@@ -55,8 +55,9 @@ func (st *syntheticTarget) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		{ID: 1, Mapping: p.Mapping[0], Address: 0x401000, Line: []profile.Line{{Function: park, Line: 1}}},
 		{ID: 2, Mapping: p.Mapping[0], Address: 0x402000, Line: []profile.Line{{Function: send, Line: 2}}},
 	}
-	// In the order of the names: two scrapers of one target read the same
-	// bytes, and so the same errors when the bytes are not what they ask.
+	// In the order of the names, so that the body is the same for the same
+	// counts: tests compare two scrapers of one target exactly, the bytes
+	// read and what a dump fetch makes of them included.
 	for _, fn := range slices.Sorted(maps.Keys(st.counts)) {
 		n := st.counts[fn]
 		f := &profile.Function{ID: uint64(len(p.Function) + 1), Name: fn, Filename: "app/main.go"}

@@ -90,7 +90,12 @@ func runCollector(tb testing.TB, config string) *exec.Cmd {
 // order as the collector merges them.
 func runCollectorBin(tb testing.TB, bin string, configs ...string) *exec.Cmd {
 	tb.Helper()
-	var args []string
+	return runCollectorArgs(tb, bin, nil, configs...)
+}
+
+// runCollectorArgs is runCollectorBin with more arguments (feature gates).
+func runCollectorArgs(tb testing.TB, bin string, args []string, configs ...string) *exec.Cmd {
+	tb.Helper()
 	for _, c := range configs {
 		args = append(args, "--config", c)
 	}
