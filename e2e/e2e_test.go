@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -144,12 +145,21 @@ type sink struct {
 // failure it has answered 400 and returns false.
 func otlpBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
+	switch r.Header.Get("Content-Encoding") {
+	case "gzip":
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return nil, false
 		}
+		body = zr
+	case "zstd":
+		zr, err := zstd.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return nil, false
+		}
+		defer zr.Close()
 		body = zr
 	}
 	b, err := io.ReadAll(body)

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,8 @@ import (
 //	SCALE_CPU_PROFILE=cpu.pb.gz ... (and a CPU profile of the measured scrapes, 30 s at most)
 //	SCALE_TARGETS=500 SCALE_STACKS=100,1000,10000 ... (the same)
 //	SCALE_EXPORT_BATCH=1 ... (the exporter batches: sending_queue::batch)
+//	SCALE_EXPORT_COMPRESSION=gzip ... (the exporter compresses, as otlp_http
+//	  does by default; none otherwise)
 //	SCALE_FEATURE_GATES=+pdata.useProtoPooling ... (the collector's --feature-gates)
 //	SCALE_LEAN=1 ... (the growth and suspected series carry the signature
 //	  and the horizon alone: docs/performance.md's lean layout)
@@ -68,6 +71,7 @@ func BenchmarkCollectorScale(b *testing.B) {
 		windows = strings.Split(env, ",")
 	}
 	exportBatch, gates, lean := os.Getenv("SCALE_EXPORT_BATCH") == "1", os.Getenv("SCALE_FEATURE_GATES"), os.Getenv("SCALE_LEAN") == "1"
+	compression := cmp.Or(os.Getenv("SCALE_EXPORT_COMPRESSION"), "none")
 	if lean && len(windows) == 0 {
 		b.Fatal("SCALE_LEAN needs SCALE_WINDOWS: without a ready horizon there is no growth or flag to make lean")
 	}
@@ -76,7 +80,10 @@ func BenchmarkCollectorScale(b *testing.B) {
 		profile := recordFarm(b, s, max(s, 10000))
 		for _, n := range sizes {
 			b.Run(fmt.Sprintf("targets=%d/stacks=%d", n, s), func(b *testing.B) {
-				scaleRun(b, scaleCase{n: n, interval: interval, windows: windows, exportBatch: exportBatch, gates: gates, lean: lean}, profile, naive)
+				scaleRun(b, scaleCase{
+					n: n, interval: interval, windows: windows,
+					exportBatch: exportBatch, compression: compression, gates: gates, lean: lean,
+				}, profile, naive)
 			})
 		}
 	}
@@ -112,13 +119,15 @@ func recordFarm(tb testing.TB, stacks, goroutines int) []byte {
 }
 
 // scaleCase is one run's collector: n targets scraped every interval, the
-// leak windows (the defaults when none), whether the exporter batches, the
-// feature gates it is started with, whether the leak series are lean.
+// leak windows (the defaults when none), whether the exporter batches and
+// how it compresses, the feature gates it is started with, whether the leak
+// series are lean.
 type scaleCase struct {
 	n           int
 	interval    time.Duration
 	windows     []string
 	exportBatch bool
+	compression string
 	gates       string
 	lean        bool
 }
@@ -182,7 +191,8 @@ func scaleRun(b *testing.B, sc scaleCase, profile []byte, naiveBin string) {
 	otlp := serveSink(b, &s)
 
 	pprofAddr := freeAddr(b)
-	var leak, queue string
+	var leak string
+	exporter := fmt.Sprintf("    compression: %s\n", sc.compression)
 	if len(sc.windows) > 0 {
 		leak = fmt.Sprintf("    leak:\n      windows: [%s]\n", strings.Join(sc.windows, ", "))
 	}
@@ -190,7 +200,7 @@ func scaleRun(b *testing.B, sc scaleCase, profile []byte, naiveBin string) {
 		leak += leanMetrics
 	}
 	if sc.exportBatch {
-		queue = "    sending_queue:\n      batch:\n        flush_timeout: 200ms\n"
+		exporter += "    sending_queue:\n      batch:\n        flush_timeout: 200ms\n"
 	}
 	config := collectorConfig(b, otlp, fmt.Sprintf(`
 extensions:
@@ -206,7 +216,7 @@ receivers:
 %sexporters:
   otlp_http:
     timeout: 60s
-%s`, pprofAddr, targets.String(), interval, interval*4/5, leak, queue))
+%s`, pprofAddr, targets.String(), interval, interval*4/5, leak, exporter))
 	var args []string
 	if sc.gates != "" {
 		args = append(args, "--feature-gates="+sc.gates)
