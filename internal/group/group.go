@@ -211,6 +211,10 @@ type Grouper struct {
 	origins []origins
 	sample  []string // one sample's kept label values
 	key     []byte   // one sample's label key
+	// unlabelled is the label key of a sample that has no label, the
+	// same for every such sample of every profile under one list of keys:
+	// most goroutines carry none.
+	unlabelled string
 	// labels holds the label keys of the groups of the profile grouped
 	// last, which their Keys share: one buffer a profile, not a string a
 	// group, reused by the next.
@@ -427,6 +431,12 @@ func (g *Grouper) hashTables(p *decode.Profile, opts Options) {
 func (g *Grouper) labelKey(labels []decode.Label, keys []string) string {
 	if len(keys) == 0 {
 		return ""
+	}
+	if len(labels) == 0 {
+		if len(g.unlabelled) != 2*len(keys) {
+			g.unlabelled = string(appendLengthPrefixed(nil, make([]string, len(keys))))
+		}
+		return g.unlabelled
 	}
 	g.sample = labelValues(g.sample[:0], labels, keys)
 	g.key = appendLengthPrefixed(g.key[:0], g.sample)
