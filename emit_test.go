@@ -3,7 +3,6 @@ package goroutinereceiver
 import (
 	"context"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -174,7 +173,6 @@ func TestPooledPipelineSeesTheSame(t *testing.T) {
 // pdata.useProtoPooling: it keeps a copy of each batch, then releases the
 // batch as the pipeline does once its exporter is done with it.
 type releasing struct {
-	mu       sync.Mutex
 	metrics  []pmetric.Metrics
 	logs     []plog.Logs
 	profiles []pprofile.Profiles
@@ -186,8 +184,6 @@ type releasing struct {
 func (r *releasing) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (r *releasing) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	c := pmetric.NewMetrics()
 	md.CopyTo(c)
 	r.metrics = append(r.metrics, c)
@@ -201,8 +197,6 @@ func (r *releasing) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error 
 }
 
 func (r *releasing) ConsumeLogs(_ context.Context, ld plog.Logs) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	c := plog.NewLogs()
 	ld.CopyTo(c)
 	r.logs = append(r.logs, c)
@@ -216,8 +210,6 @@ func (r *releasing) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 }
 
 func (r *releasing) ConsumeProfiles(_ context.Context, pd pprofile.Profiles) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	c := pprofile.NewProfiles()
 	pd.CopyTo(c)
 	r.profiles = append(r.profiles, c)

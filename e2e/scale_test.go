@@ -154,7 +154,9 @@ func scaleRun(b *testing.B, sc scaleCase, profile []byte, naiveBin string) {
 
 	// Each target has its own slot: a scrape of all n is complete when every
 	// target has delivered one more batch than at the last. A target is
-	// steady when its last batch held a growth point of every horizon.
+	// steady when its last batch held a growth point of every horizon,
+	// looked for until every target is.
+	watching := len(sc.windows) > 0
 	var (
 		mu      sync.Mutex
 		steady  = map[string]bool{}
@@ -170,7 +172,7 @@ func scaleRun(b *testing.B, sc scaleCase, profile []byte, naiveBin string) {
 			rm := m.ResourceMetrics().At(i)
 			name, _ := rm.Resource().Attributes().Get("service.name")
 			ms := rm.ScopeMetrics().At(0).Metrics()
-			if len(sc.windows) > 0 {
+			if watching {
 				steady[name.Str()] = horizonsIn(ms) == len(sc.windows)
 			}
 			for j := range ms.Len() {
@@ -256,7 +258,7 @@ receivers:
 			mu.Unlock()
 		}
 		mu.Lock()
-		sc.windows = nil // measured: the sink no longer looks for horizons
+		watching = false
 		mu.Unlock()
 	}
 	cpu0, naiveCPU0, naiveRounds0 := cpuSeconds(b, pid), cpuSeconds(b, naive.pid), naive.rounds.Load()
